@@ -1,0 +1,70 @@
+"""Atomic file writes and hashing (STYLE.md rule 12).
+
+Every artifact is written to a hidden temporary name in its target folder and renamed
+into place with ``os.replace``, so a crash or Ctrl-C never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError
+
+
+def check_writable_dir(path: Path) -> None:
+    """Raise a clear error if ``path``'s folder cannot take a new file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise EdgekitError(f"output folder {folder} does not exist",
+                           "create it first or pass -o with an existing folder", path=str(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise EdgekitError(f"output folder {folder} is not writable",
+                           "choose another folder with -o", path=str(path))
+
+
+@contextlib.contextmanager
+def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
+    """Yield temporary paths beside ``targets``; on success rename them all into place.
+
+    On any exception (KeyboardInterrupt included) the temporaries are removed and the
+    targets are untouched. Targets are renamed in the order given.
+    """
+    for t in targets:
+        check_writable_dir(t)
+    temps: list[Path] = []
+    try:
+        for t in targets:
+            fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent or ".")
+            os.close(fd)
+            temps.append(Path(name))
+        yield temps
+        for tmp, t in zip(temps, targets):
+            os.replace(tmp, t)
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_paths(path) as (tmp,):
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,183 @@
+"""Building torch models and loading weights into them, safely and offline.
+
+- Pretrained weights only from the local torch hub / Hugging Face cache; never downloaded.
+- ``--weights`` checkpoints load with ``weights_only=True`` unless ``--trust-checkpoint``.
+- ``file.py:factory`` imports and runs the user's file (said plainly in the README).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgekit._lazy import require
+from edgekit.errors import SourceError
+from edgekit.images import Preprocess
+
+_HEAD_KEYS = ("fc.", "classifier", "head", "last_linear")
+
+
+def _torch_hub_checkpoint(url: str) -> Path:
+    torch = require("torch")
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?")[0])
+
+
+def build_torchvision(name: str, opts: Any) -> tuple[Any, str, Preprocess, list[str]]:
+    tvm = require("torchvision.models")
+    notes: list[str] = []
+    weights = "random"
+    if opts.pretrained:
+        enum = tvm.get_model_weights(name).DEFAULT
+        cached = _torch_hub_checkpoint(enum.url)
+        if not cached.is_file():
+            raise SourceError(f"pretrained weights for {name} are not in the local cache",
+                              f"put {os.path.basename(cached)} in {cached.parent} (edgekit never "
+                              "downloads) or drop --pretrained", path=str(cached))
+        model = tvm.get_model(name, weights=enum)  # torch.hub loads the cached file, no download
+        weights = f"pretrained:{cached}"
+        if opts.num_classes and opts.num_classes != len(enum.meta["categories"]):
+            replace_head(model, opts.num_classes)
+            notes.append(f"classifier head re-initialised for {opts.num_classes} classes")
+    else:
+        kw = {"num_classes": opts.num_classes} if opts.num_classes else {}
+        model = tvm.get_model(name, weights=None, **kw)
+    return model.eval(), weights, _torchvision_preprocess(tvm, name), notes
+
+
+def _torchvision_preprocess(tvm: Any, name: str) -> Preprocess:
+    try:
+        t = tvm.get_model_weights(name).DEFAULT.transforms()
+    except (ValueError, AttributeError, KeyError):
+        return Preprocess()
+    crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
+    return Preprocess(crop, crop, resize, t.interpolation.value, tuple(t.mean), tuple(t.std))
+
+
+def _timm_cached_file(cfg: Any) -> Path | None:
+    if getattr(cfg, "hf_hub_id", None):
+        hub = require("huggingface_hub")
+        for fn in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+            hit = hub.try_to_load_from_cache(cfg.hf_hub_id, fn)
+            if isinstance(hit, str):
+                return Path(hit)
+    if getattr(cfg, "url", None):
+        p = _torch_hub_checkpoint(cfg.url)
+        return p if p.is_file() else None
+    return None
+
+
+def build_timm(name: str, opts: Any) -> tuple[Any, str, Preprocess, list[str]]:
+    timm = require("timm")
+    kw: dict[str, Any] = {"exportable": True}
+    if opts.num_classes:
+        kw["num_classes"] = opts.num_classes
+    weights = "random"
+    if opts.pretrained:
+        cfg = timm.models.get_pretrained_cfg(name)
+        cached = _timm_cached_file(cfg) if cfg else None
+        if cached is None:
+            hf = os.environ.get("HF_HOME", "~/.cache/huggingface")
+            raise SourceError(f"pretrained weights for timm:{name} are not in the local cache",
+                              f"place them in the Hugging Face cache ({hf}/hub) or the torch hub "
+                              "cache (edgekit never downloads), or drop --pretrained", path=name)
+        kw.update(pretrained=True, pretrained_cfg_overlay={"file": str(cached)})
+        weights = f"pretrained:{cached}"
+    model = timm.create_model(name, **kw).eval()
+    c = timm.data.resolve_model_data_config(model)
+    size = int(c["input_size"][-1])
+    pp = Preprocess(size, size, int(size / c.get("crop_pct", 0.875)), c["interpolation"],
+                    tuple(c["mean"]), tuple(c["std"]))
+    return model, weights, pp, []
+
+
+def replace_head(model: Any, num_classes: int) -> None:
+    """Swap the last Linear (or 1x1 Conv2d classifier) for a fresh one with num_classes outputs."""
+    nn = require("torch.nn")
+    last = None
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Linear | nn.Conv2d):
+            last = (name, mod)
+    if last is None:
+        raise SourceError("cannot find a classifier layer to resize", "drop --num-classes")
+    name, mod = last
+    new = (nn.Linear(mod.in_features, num_classes) if isinstance(mod, nn.Linear)
+           else nn.Conv2d(mod.in_channels, num_classes, mod.kernel_size))
+    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    setattr(parent, name.rpartition(".")[2], new)
+
+
+def read_state_dict(path: Path, trust: bool) -> dict[str, Any]:
+    torch = require("torch")
+    if not path.is_file():
+        raise SourceError("checkpoint not found", "check the --weights path", path=str(path))
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=not trust)
+    except Exception as e:  # pickle refusals, truncated zips, non-torch files
+        fix = ("if you trust this file, pass --trust-checkpoint" if "weights_only" in str(e)
+               else "save it with torch.save(model.state_dict(), PATH)")
+        raise SourceError(f"cannot load checkpoint ({type(e).__name__})", fix, path=str(path)) from e
+    for key in ("state_dict", "model_state_dict", "model", "state_dict_ema"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(hasattr(v, "shape") for v in obj.values()):
+        raise SourceError("checkpoint is not a state_dict of tensors",
+                          "save it with torch.save(model.state_dict(), PATH)", path=str(path))
+    return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in obj.items()}
+
+
+def load_into(model: Any, path: Path, trust: bool, what: str) -> str:
+    """Load a state_dict strictly; a mismatch names counts and an example of each kind."""
+    sd = read_state_dict(path, trust)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [k for k in own if k in sd and tuple(own[k].shape) != tuple(sd[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                 (f"{len(shapes)} of another shape (e.g. {shapes[0]}: checkpoint "
+                  f"{tuple(sd[shapes[0]].shape)} vs model {tuple(own[shapes[0]].shape)})")
+                 if shapes else ""]
+        head_only = shapes and not missing and not unexpected and all(
+            any(h in k for h in _HEAD_KEYS) for k in shapes)
+        hint = (f"pass --num-classes {tuple(sd[shapes[0]].shape)[0]}" if head_only
+                else f"check that the checkpoint was trained from {what}")
+        raise SourceError(f"checkpoint does not fit {what}: keys "
+                          + ", ".join(p for p in parts if p), hint, path=str(path))
+    model.load_state_dict(sd, strict=True)
+    return f"checkpoint:{path}"
+
+
+def call_factory(path: Path, factory: str, num_classes: int | None) -> Any:
+    nn = require("torch.nn")
+    mod_name = f"edgekit_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise SourceError("cannot import this file", "pass a .py file", path=str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        raise SourceError(f"importing the file failed ({type(e).__name__}: {e})",
+                          "fix the error in the file", path=str(path)) from e
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                 and getattr(v, "__module__", None) == mod_name]
+        raise SourceError(f"has no factory '{factory}'",
+                          f"choose one of: {', '.join(names)}" if names else "define it",
+                          path=str(path))
+    try:
+        model = fn(num_classes=num_classes) if num_classes else fn()
+    except Exception as e:
+        raise SourceError(f"factory {factory}() raised {type(e).__name__}: {e}",
+                          "fix the factory (it must return an nn.Module)", path=str(path)) from e
+    if not isinstance(model, nn.Module):
+        raise SourceError(f"factory {factory}() returned {type(model).__name__}, not an nn.Module",
+                          "return the model object from the factory", path=str(path))
+    return model.eval()

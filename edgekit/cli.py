@@ -1,0 +1,176 @@
+"""The ``edgekit`` command line: parse, call ONE library function, print (STYLE.md §1).
+
+Importing this module must not import torch, timm, onnxruntime, onnx or tensorrt: a test pins
+it, so ``edgekit profile`` can run on a Jetson with numpy + onnxruntime/tensorrt only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from edgekit import __version__
+from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError
+from edgekit.export import Exporter, ExportOptions
+from edgekit.progress import Reporter
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Take an image classifier of any architecture to an edge device, and "
+                       "measure what you get.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edgekit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version.")] = False,
+) -> None:
+    """edgekit: export -> quantize -> build -> profile -> pareto/budget."""
+
+
+def emit(obj: dict[str, Any], json_out: bool, human: Any = None) -> None:
+    """Print a result: one JSON object, or the human rendering on stdout."""
+    if json_out:
+        print(json.dumps(obj, default=str))
+    elif human is not None:
+        from rich.console import Console
+
+        Console().print(human)
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        hw = [int(p) for p in parts if p.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not H or H,W (e.g. 224 or 256,192)") from None
+    if len(hw) not in (1, 2) or min(hw) < 1:
+        raise typer.BadParameter(f"'{text}' is not H or H,W with positive sizes")
+    return (hw[0], hw[-1])
+
+
+def _batch(text: str) -> int | None:
+    if text == "dynamic":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"'{text}' is not 'dynamic' or a positive batch size")
+    return int(text)
+
+
+@app.command()
+def export(
+    spec: Annotated[str, typer.Argument(help="Catalog name, timm:/torchvision: name, "
+                                             "file.py:factory, TorchScript .pt/.ts, or .onnx")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output .onnx")] = None,
+    input_size: Annotated[str | None, typer.Option(help="H[,W]; default: the model's")] = None,
+    batch: Annotated[str, typer.Option(help="'dynamic' or a fixed N")] = "dynamic",
+    opset: Annotated[int, typer.Option(min=13, max=23)] = 18,
+    exporter: Annotated[Exporter, typer.Option(help="auto: the first that verifies")] = (
+        Exporter.AUTO),
+    no_simplify: Annotated[bool, typer.Option("--no-simplify")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify")] = False,
+    weights: Annotated[Path | None, typer.Option(help="state_dict checkpoint to load")] = None,
+    num_classes: Annotated[int | None, typer.Option(min=1, help="Adapt the head")] = None,
+    pretrained: Annotated[bool, typer.Option(help="Use cached pretrained weights")] = False,
+    trust_checkpoint: Annotated[bool, typer.Option(
+        help="Unpickle --weights fully (runs code in it)")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export a model to simplified, verified ONNX with a manifest."""
+    from edgekit import export as ex
+    from edgekit.sources import Options
+
+    rep = Reporter.for_cli(quiet, json_out)
+    opts = ExportOptions(output, _size(input_size), _batch(batch), opset, exporter,
+                         not no_simplify, not no_verify)
+    res = ex.export(spec, opts, Options(weights, num_classes, pretrained, trust_checkpoint), rep)
+    emit(res.to_dict(), json_out, _export_table(res.manifest, res.path))
+
+
+def _export_table(m: dict[str, Any], path: Path) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"exported {path}", show_header=False, title_justify="left")
+    v, x = m["verification"], m["export"]
+    t.add_row("model", f"{m['model']['name']} ({m['source']['provider']}, {m['source']['weights']})")
+    t.add_row("input", f"{m['input']['name']} {m['input']['shape']} {m['input']['dtype']}")
+    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB, sha256 "
+                      f"{m['artifact']['sha256'][:12]}")
+    t.add_row("params / GMACs", f"{m['model']['params'] / 1e6:.2f} M / {m['model']['gmacs']:.3f}")
+    t.add_row("exporter", f"{x['exporter']} (opset {x['opset']}, batch {x['batch']})")
+    simp = x["simplify"]
+    t.add_row("simplify", f"{simp.get('nodes_before')} -> {simp.get('nodes_after')} nodes"
+              if simp["applied"] else f"not applied: {simp.get('reason')}")
+    t.add_row("verified" if v.get("passed") else "verification",
+              "skipped" if v["skipped"] else
+              f"{v['images']} photo outputs vs {v['reference']}: cosine {v['cosine_min']:.6f}, "
+              f"max abs diff {v['max_abs_diff']:.2e}, top-1 agreement {v['top1_agreement']:.0%}")
+    return t
+
+
+@app.command()
+def models(json_out: JsonOpt = False) -> None:
+    """List the catalog's short names with their published figures."""
+    from rich.table import Table
+
+    from edgekit.catalog import load_catalog
+
+    cat = load_catalog()
+    rows = [e.to_dict() for e in cat.entries.values()]
+    t = Table("name", "family", "provider:name", "input", "top-1", "top-5", "params M", "GMACs")
+    for e in cat.entries.values():
+        t.add_row(e.short, e.family, f"{e.provider}:{e.name}", str(e.input_size),
+                  f"{e.top1:.2f}" if e.top1 else "-", f"{e.top5:.2f}" if e.top5 else "-",
+                  f"{e.params / 1e6:.1f}" if e.params else "-", f"{e.gmacs:.3f}" if e.gmacs else "-")
+    emit({"schema": "edgekit.models/1", "models": rows, "aliases": cat.aliases}, json_out, t)
+
+
+def _fail(line: str, err: dict[str, str], code: int, json_out: bool) -> None:
+    print(f"error: {line}", file=sys.stderr)
+    if json_out:
+        print(json.dumps({"error": err}))
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("EDGEKIT_DEBUG") == "1"
+    json_out = "--json" in args
+    try:
+        app(args=args, prog_name="edgekit", standalone_mode=False)
+    except EdgekitError as e:
+        if debug:
+            raise
+        _fail(e.line(), e.to_dict(), e.exit_code, json_out)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.TyperException as e:  # Click's usage errors: one line, exit 2
+        if debug:
+            raise
+        ctx = getattr(e, "ctx", None)
+        cmd = f" {ctx.info_name}" if ctx is not None and ctx.info_name != "edgekit" else ""
+        msg = str(e.format_message() if hasattr(e, "format_message") else e)
+        msg = msg.replace("\n", " ").rstrip(".")
+        _fail(f"{msg}; see edgekit{cmd} --help",
+              {"type": "UsageError", "message": msg, "hint": "see --help", "path": ""},
+              EXIT_USAGE, json_out)
+    except (KeyboardInterrupt, typer.Abort):
+        print("error: interrupted; nothing was left half-written", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,57 @@
+"""The EdgekitError tree and exit codes (STYLE.md §3).
+
+Library code raises these; only ``cli.py`` turns them into one stderr line and an exit code.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # EdgekitError or a usage error (Click's code)
+EXIT_BUDGET = 3  # a budget was broken
+EXIT_INTERRUPTED = 130  # Ctrl-C, after cleanup
+
+
+class EdgekitError(Exception):
+    """A user-facing error: what is wrong (naming the file) and how to fix it."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, hint: str = "", *, path: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        self.path = path
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        """The one line shown to the user: ``<file>: <what is wrong>; <fix>``."""
+        where = f"{self.path}: " if self.path else ""
+        fix = f"; {self.hint}" if self.hint else ""
+        return f"{where}{self.message}{fix}".replace("\n", " ")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": type(self).__name__, "message": self.message, "hint": self.hint,
+                "path": self.path or ""}
+
+
+class SourceError(EdgekitError):
+    """The model spec cannot be resolved into a model."""
+
+
+class ExportError(EdgekitError):
+    """Export, simplification or verification failed."""
+
+
+class CalibrationError(EdgekitError):
+    """Calibration or validation data is missing or malformed."""
+
+
+class BackendUnavailable(EdgekitError):
+    """An optional runtime (torch, onnxruntime, tensorrt, ...) is not installed or has no device."""
+
+
+class ConfigError(EdgekitError):
+    """A configuration file or option is invalid."""
+
+
+class StoreError(EdgekitError):
+    """The results store cannot be opened or written."""

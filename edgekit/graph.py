@@ -1,0 +1,109 @@
+"""Small ONNX helpers: load and check, input/output spec, MACs and parameters, CPU inference.
+
+MACs are counted from the graph itself after shape inference at batch 1 (Conv, ConvTranspose,
+Gemm, MatMul), so any artifact, whatever its source, gets the same measure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit._lazy import require
+from edgekit.errors import ExportError, SourceError
+
+
+def load_checked(path: Path, full: bool = True) -> Any:
+    """Load an ONNX file and run ``onnx.checker``; bad files raise SourceError naming it."""
+    onnx = require("onnx")
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf DecodeError, truncated files, PNGs...
+        raise SourceError(f"not a readable ONNX model ({type(e).__name__})",
+                          "re-export it, or pass the model spec instead", path=str(path)) from e
+    if not model.graph.node:
+        raise SourceError("ONNX model has no nodes", "re-export it", path=str(path))
+    try:
+        onnx.checker.check_model(model, full_check=full)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0][:200]
+        raise SourceError(f"ONNX checker failed: {msg}", "re-export the model",
+                          path=str(path)) from e
+    return model
+
+
+def _dims(value_info: Any) -> list[int | str]:
+    return [d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def io_spec(model: Any) -> dict[str, list[dict[str, Any]]]:
+    """Graph inputs (initializers excluded) and outputs: name, shape (str = dynamic), dtype."""
+    onnx = require("onnx")
+    inits = {i.name for i in model.graph.initializer}
+
+    def one(v: Any) -> dict[str, Any]:
+        et = v.type.tensor_type.elem_type
+        return {"name": v.name, "shape": _dims(v),
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(et).name if et else "unknown"}
+
+    return {"inputs": [one(v) for v in model.graph.input if v.name not in inits],
+            "outputs": [one(v) for v in model.graph.output]}
+
+
+def count_params(model: Any) -> int:
+    return int(sum(math.prod(i.dims) for i in model.graph.initializer))
+
+
+def count_macs(model: Any) -> int:
+    """Multiply-accumulates of one image (batch 1), from shape-inferred Conv/Gemm/MatMul."""
+    onnx = require("onnx")
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for v in m.graph.input:
+        dims = v.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_value = 1
+    try:
+        m = onnx.shape_inference.infer_shapes(m, data_prop=True)
+    except Exception:  # MAC counting is informative; never fail an export over it
+        return 0
+    shapes: dict[str, list[int]] = {}
+    for v in [*m.graph.value_info, *m.graph.input, *m.graph.output]:
+        shapes[v.name] = [int(d) if isinstance(d, int) else 0 for d in _dims(v)]
+    for i in m.graph.initializer:
+        shapes[i.name] = list(i.dims)
+    total = 0
+    for n in m.graph.node:
+        if n.op_type in ("Conv", "ConvTranspose") and len(n.input) > 1:
+            w, out = shapes.get(n.input[1], []), shapes.get(n.output[0], [])
+            src = out if n.op_type == "Conv" else shapes.get(n.input[0], [])
+            total += math.prod(src) * math.prod(w[1:]) if w and src else 0
+        elif n.op_type in ("Gemm", "MatMul"):
+            a, out = shapes.get(n.input[0], []), shapes.get(n.output[0], [])
+            total += math.prod(out) * a[-1] if a and out else 0
+    return int(total)
+
+
+def ort_session(model: Any, threads: int = 0) -> Any:
+    """A CPU ONNX Runtime session from a ModelProto or a path."""
+    ort = require("onnxruntime")
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    data = model if isinstance(model, str | Path) else model.SerializeToString()
+    try:
+        return ort.InferenceSession(str(data) if isinstance(data, Path) else data, so,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ExportError(f"ONNX Runtime cannot load the model ({str(e).splitlines()[0][:200]})",
+                          "re-export with another --opset or --exporter") from e
+
+
+def ort_run(session: Any, x: np.ndarray) -> np.ndarray:
+    name = session.get_inputs()[0].name
+    return np.asarray(session.run(None, {name: x})[0])

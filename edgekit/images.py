@@ -1,0 +1,121 @@
+"""Image loading and classifier preprocessing (resize, center crop, mean/std, NCHW float32).
+
+Needs only numpy and Pillow, so ``edgekit profile`` can use it on a Jetson without torch.
+The preprocessing comes from the model's catalog entry or timm/torchvision config and is
+written to every manifest (STYLE.md rule 8).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit._data import data_path
+from edgekit.errors import CalibrationError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+_INTERP = {"bilinear": 2, "bicubic": 3, "nearest": 0}  # PIL.Image.Resampling values
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How a model expects its input: resize the shorter side, center-crop, normalise."""
+
+    height: int = 224
+    width: int = 224
+    resize: int = 256  # shorter side before the center crop
+    interpolation: str = "bilinear"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    channels: int = 3
+    layout: str = "NCHW"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def resized(self, height: int, width: int) -> Preprocess:
+        """The same recipe at another input size, keeping the crop ratio."""
+        ratio = self.resize / max(self.height, self.width)
+        return Preprocess(height, width, int(math.floor(max(height, width) * ratio)),
+                          self.interpolation, self.mean, self.std, self.channels, self.layout)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        keys = {"height", "width", "resize", "interpolation", "mean", "std", "channels", "layout"}
+        kw = {k: d[k] for k in keys if k in d}
+        for k in ("mean", "std"):
+            if k in kw:
+                kw[k] = tuple(float(v) for v in kw[k])
+        return cls(**kw)
+
+
+def load_rgb(path: Path) -> Any:
+    """Open an image file as RGB (a PIL image); a corrupt file is an error naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise CalibrationError(f"cannot read image ({e.__class__.__name__}: {e})",
+                               "remove or replace the file", path=str(path)) from e
+
+
+def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
+    """One PIL image -> float32 CHW array, exactly as ``pp`` says."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = pp.resize / min(w, h)
+    nw, nh = max(pp.width, round(w * scale)), max(pp.height, round(h * scale))
+    image = image.resize((nw, nh), Image.Resampling(_INTERP.get(pp.interpolation, 2)))
+    left, top = (nw - pp.width) // 2, (nh - pp.height) // 2
+    image = image.crop((left, top, left + pp.width, top + pp.height))
+    x = np.asarray(image, dtype=np.float32) / 255.0
+    x = (x - np.asarray(pp.mean, np.float32)) / np.asarray(pp.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def list_images(folder: Path) -> tuple[list[Path], int]:
+    """Image files under ``folder`` (recursive, sorted) and the count of other files skipped."""
+    images, skipped = [], 0
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(p)
+            else:
+                skipped += 1
+    return images, skipped
+
+
+def bundled_photos() -> list[Path]:
+    """The real photos in the repository's ``calibration/`` folder."""
+    folder = data_path("calibration")
+    photos, _ = list_images(folder) if folder.is_dir() else ([], 0)
+    if not photos:
+        raise CalibrationError("the bundled calibration photos are missing",
+                               "reinstall edgekit or pass --calib DIR", path=str(folder))
+    return photos
+
+
+def photo_batch(pp: Preprocess, count: int = 4, paths: Sequence[Path] | None = None) -> np.ndarray:
+    """A batch of ``count`` real photos preprocessed by ``pp`` (N x C x H x W, float32)."""
+    chosen = list(paths or bundled_photos())[:count]
+    return np.stack(list(_preprocessed(chosen, pp)))
+
+
+def _preprocessed(paths: Iterable[Path], pp: Preprocess) -> Iterable[np.ndarray]:
+    for p in paths:
+        yield preprocess(load_rgb(p), pp)

@@ -1,0 +1,64 @@
+"""Sidecar manifests: ``<artifact>.json`` beside every artifact (STYLE.md rule 9).
+
+Parsed with json only, never evaluated. ``schema`` is versioned; readers reject others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit.errors import ConfigError
+from edgekit.images import Preprocess
+
+SCHEMA = "edgekit.manifest/1"
+_PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxslim", "onnxscript")
+
+
+def sidecar(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def versions(packages: tuple[str, ...] = _PACKAGES) -> dict[str, str | None]:
+    """Installed versions, read from package metadata (imports nothing heavy)."""
+    out: dict[str, str | None] = {"edgekit": __version__}
+    for p in packages:
+        try:
+            out[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def new(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"schema": SCHEMA, "kind": kind,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": versions(), **fields}
+
+
+def read(path: Path) -> dict[str, Any]:
+    """Read a manifest (the sidecar of ``path`` if ``path`` is an artifact)."""
+    p = path if path.suffix == ".json" else sidecar(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read manifest ({type(e).__name__}: {e})",
+                          "re-export the artifact to write a new one", path=str(p)) from e
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ConfigError(f"not an edgekit manifest (schema {data.get('schema') if isinstance(data, dict) else None!r})",
+                          f"expected schema {SCHEMA}; re-export the artifact", path=str(p))
+    return data
+
+
+def preprocess_beside(artifact: Path) -> Preprocess | None:
+    """The preprocessing recorded next to an artifact, if it has a readable manifest."""
+    if not sidecar(artifact).is_file():
+        return None
+    try:
+        return Preprocess.from_dict(read(artifact)["preprocess"])
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return None

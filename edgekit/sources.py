@@ -1,0 +1,188 @@
+"""Model specs -> Source: catalog short names, timm/torchvision names, ``file.py:factory``,
+TorchScript files and ONNX files (issue: "any architecture").
+
+``resolve(spec)`` is the one factory; each kind of spec has one small loader below.
+torch/timm/torchvision are imported only when a spec needs them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit import checkpoints
+from edgekit._lazy import require
+from edgekit.catalog import Entry, load_catalog
+from edgekit.errors import SourceError
+from edgekit.images import Preprocess
+
+ENGINE_SUFFIXES = {".engine", ".plan", ".trt"}
+TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".jit", ".pth", ".torchscript"}
+
+
+class Kind(str, enum.Enum):
+    CATALOG = "catalog"
+    TORCHVISION = "torchvision"
+    TIMM = "timm"
+    FILE = "file"  # path/to/file.py:factory
+    TORCHSCRIPT = "torchscript"
+    ONNX = "onnx"
+
+
+@dataclass
+class Options:
+    """What the user asked for beside the spec (validated at the CLI boundary)."""
+
+    weights: Path | None = None
+    num_classes: int | None = None
+    pretrained: bool = False
+    trust_checkpoint: bool = False
+
+
+@dataclass
+class Source:
+    spec: str
+    kind: Kind
+    provider: str  # torchvision | timm | file | torchscript | onnx
+    name: str
+    preprocess: Preprocess
+    model: Any = None  # torch.nn.Module in eval mode, for every kind but ONNX
+    onnx_path: Path | None = None
+    entry: Entry | None = None
+    min_size: tuple[int, int] = (1, 1)
+    notes: list[str] = field(default_factory=list)
+    weights: str = "random"  # random | pretrained:<file> | checkpoint:<file> | embedded
+
+    @property
+    def family(self) -> str:
+        return self.entry.family if self.entry else self.provider
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spec": self.spec, "kind": self.kind.value, "provider": self.provider,
+                "name": self.name, "family": self.family, "weights": self.weights,
+                "catalog": self.entry.short if self.entry else None, "notes": self.notes}
+
+
+def resolve(spec: str, options: Options | None = None) -> Source:
+    """Turn a model spec into a Source (a module in eval mode, or an ONNX path)."""
+    opts = options or Options()
+    path = Path(spec.split(":")[0] if ".py:" in spec else spec)
+    suffix = path.suffix.lower()
+    if suffix in ENGINE_SUFFIXES:
+        raise SourceError("is a TensorRT engine, not a model to export",
+                          "pass the model spec or .onnx it was built from", path=spec)
+    if suffix == ".onnx":
+        return _onnx(path, opts)
+    if suffix == ".py":
+        return _factory(spec, opts)
+    if suffix in TORCHSCRIPT_SUFFIXES or (("/" in spec or "\\" in spec) and suffix):
+        return _torchscript(path, opts)
+    provider, _, bare = spec.rpartition(":")
+    if provider and provider not in ("timm", "torchvision"):
+        raise SourceError(f"unknown provider '{provider}'",
+                          "write timm:NAME or torchvision:NAME", path=spec)
+    entry = None if provider else load_catalog().get(bare)
+    if entry is not None:
+        src = _named(entry.provider, entry.name, spec, opts, entry.preprocess)
+        src.kind, src.entry, src.min_size = Kind.CATALOG, entry, entry.min_size
+        return src
+    return _named(provider or _which_provider(bare), bare, spec, opts, None)
+
+
+def _which_provider(name: str) -> str:
+    in_tv = name in _torchvision_names()
+    in_timm = name in _timm_names()
+    if in_tv and in_timm:
+        raise SourceError(f"'{name}' is both a torchvision and a timm model",
+                          f"write torchvision:{name} or timm:{name}", path=name)
+    if in_tv or in_timm:
+        return "torchvision" if in_tv else "timm"
+    close = difflib.get_close_matches(name.lower(), _all_names(), n=5, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `edgekit models` for short names"
+    raise SourceError(f"unknown model '{name}' (not in the catalog, torchvision or timm)", hint,
+                      path=name)
+
+
+@functools.cache
+def _torchvision_names() -> frozenset[str]:
+    tvm = require("torchvision.models")
+    return frozenset(tvm.list_models(module=tvm))
+
+
+@functools.cache
+def _timm_names() -> frozenset[str]:
+    return frozenset(require("timm").list_models())
+
+
+def _all_names() -> list[str]:
+    return [*load_catalog().names(), *_torchvision_names(), *_timm_names()]
+
+
+def _named(provider: str, name: str, spec: str, opts: Options, pp: Preprocess | None) -> Source:
+    known = _torchvision_names() if provider == "torchvision" else _timm_names()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+        raise SourceError(f"unknown {provider} model '{name}'",
+                          f"did you mean {', '.join(close)}?" if close
+                          else f"list them with {provider}'s list_models()", path=spec)
+    build = checkpoints.build_torchvision if provider == "torchvision" else checkpoints.build_timm
+    model, weights, default_pp, notes = build(name, opts)
+    src = Source(spec, Kind(provider), provider, name, pp or default_pp, model, weights=weights,
+                 notes=notes)
+    if opts.weights:
+        src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, name)
+    return src
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise SourceError(f"{what} not found", "check the path", path=str(path))
+    if path.stat().st_size == 0:
+        raise SourceError(f"{what} is empty", "export or save it again", path=str(path))
+
+
+def _no_torch_options(opts: Options, path: Path, what: str) -> None:
+    if opts.weights or opts.num_classes or opts.pretrained:
+        raise SourceError(f"--weights/--num-classes/--pretrained do not apply to {what}",
+                          "drop them; the file already holds its weights", path=str(path))
+
+
+def _onnx(path: Path, opts: Options) -> Source:
+    _require_file(path, "ONNX file")
+    _no_torch_options(opts, path, "an ONNX file")
+    from edgekit import manifest
+
+    pp = manifest.preprocess_beside(path) or Preprocess()
+    return Source(str(path), Kind.ONNX, "onnx", path.stem, pp, onnx_path=path, weights="embedded")
+
+
+def _torchscript(path: Path, opts: Options) -> Source:
+    _require_file(path, "TorchScript file")
+    _no_torch_options(opts, path, "a TorchScript file")
+    torch = require("torch")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as e:  # torch raises RuntimeError/ValueError/zipfile errors alike
+        raise SourceError(f"not a TorchScript archive ({type(e).__name__})",
+                          "save it with torch.jit.save; a state_dict goes to --weights with an "
+                          "architecture name", path=str(path)) from e
+    return Source(str(path), Kind.TORCHSCRIPT, "torchscript", path.stem, Preprocess(), model,
+                  weights="embedded", notes=["TorchScript runs the code saved in the file"])
+
+
+def _factory(spec: str, opts: Options) -> Source:
+    file_part, _, factory = spec.rpartition(":") if ".py:" in spec else (spec, "", "")
+    path = Path(file_part)
+    if not factory:
+        raise SourceError("no factory named", f"write {path}:FACTORY_FUNCTION", path=str(path))
+    _require_file(path, "Python file")
+    model = checkpoints.call_factory(path, factory, opts.num_classes)
+    src = Source(spec, Kind.FILE, "file", f"{path.stem}:{factory}", Preprocess(), model,
+                 notes=["file.py:factory runs your code"])
+    if opts.weights:
+        src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, spec)
+    return src
