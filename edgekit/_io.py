@@ -24,9 +24,13 @@ def check_writable_dir(path: Path) -> None:
     if not folder.is_dir():
         raise EdgekitError(f"output folder {folder} does not exist",
                            "create it first or pass -o with an existing folder", path=str(path))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise EdgekitError(f"output folder {folder} is not writable",
-                           "choose another folder with -o", path=str(path))
+    try:  # a real probe: os.access() says yes to root even on read-only mounts
+        fd, probe = tempfile.mkstemp(prefix=".edgekit-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise EdgekitError(f"output folder {folder} is not writable ({e.strerror or e})",
+                           "choose another folder with -o", path=str(path)) from e
 
 
 @contextlib.contextmanager
@@ -40,13 +44,18 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
         check_writable_dir(t)
     temps: list[Path] = []
     try:
-        for t in targets:
-            fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp", dir=t.parent or ".")
-            os.close(fd)
-            temps.append(Path(name))
-        yield temps
-        for tmp, t in zip(temps, targets):
-            os.replace(tmp, t)
+        try:
+            for t in targets:
+                fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp",
+                                            dir=t.parent or ".")
+                os.close(fd)
+                temps.append(Path(name))
+            yield temps
+            for tmp, t in zip(temps, targets):
+                os.replace(tmp, t)
+        except OSError as e:
+            raise EdgekitError(f"cannot write here ({e.strerror or e})",
+                               "choose another output folder with -o", path=str(targets[0])) from e
     finally:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):

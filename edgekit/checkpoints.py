@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,13 @@ from edgekit.errors import SourceError
 from edgekit.images import Preprocess
 
 _HEAD_KEYS = ("fc.", "classifier", "head", "last_linear")
+
+
+@contextlib.contextmanager
+def _quiet_warnings() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _torch_hub_checkpoint(url: str) -> Path:
@@ -36,14 +46,16 @@ def build_torchvision(name: str, opts: Any) -> tuple[Any, str, Preprocess, list[
             raise SourceError(f"pretrained weights for {name} are not in the local cache",
                               f"put {os.path.basename(cached)} in {cached.parent} (edgekit never "
                               "downloads) or drop --pretrained", path=str(cached))
-        model = tvm.get_model(name, weights=enum)  # torch.hub loads the cached file, no download
+        with _quiet_warnings():  # torch.hub loads the cached file; no download
+            model = tvm.get_model(name, weights=enum)
         weights = f"pretrained:{cached}"
         if opts.num_classes and opts.num_classes != len(enum.meta["categories"]):
             replace_head(model, opts.num_classes)
             notes.append(f"classifier head re-initialised for {opts.num_classes} classes")
     else:
         kw = {"num_classes": opts.num_classes} if opts.num_classes else {}
-        model = tvm.get_model(name, weights=None, **kw)
+        with _quiet_warnings():  # e.g. GoogLeNet's FutureWarning about init_weights
+            model = tvm.get_model(name, weights=None, **kw)
     return model.eval(), weights, _torchvision_preprocess(tvm, name), notes
 
 
@@ -85,7 +97,8 @@ def build_timm(name: str, opts: Any) -> tuple[Any, str, Preprocess, list[str]]:
                               "cache (edgekit never downloads), or drop --pretrained", path=name)
         kw.update(pretrained=True, pretrained_cfg_overlay={"file": str(cached)})
         weights = f"pretrained:{cached}"
-    model = timm.create_model(name, **kw).eval()
+    with _quiet_warnings():
+        model = timm.create_model(name, **kw).eval()
     c = timm.data.resolve_model_data_config(model)
     size = int(c["input_size"][-1])
     pp = Preprocess(size, size, int(size / c.get("crop_pct", 0.875)), c["interpolation"],

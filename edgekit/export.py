@@ -8,9 +8,13 @@ whose ONNX Runtime outputs match torch's on real photos is kept. Every attempt i
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import os
+import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,7 +77,7 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     batch = opts.batch or VERIFY_IMAGES
     with rep.stage("reference"):
         x = _photos(pp, batch)
-        ref = torch_forward(src.model, x, src)
+        ref, params = torch_forward(src.model, x, src)
     attempts: list[dict[str, Any]] = []
     model, cmp = None, None
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
@@ -90,7 +94,7 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
                           path=spec)
     base = {"exporter": attempts[-1]["exporter"], "opset": opts.opset,
             "batch": opts.batch or "dynamic", "attempts": attempts}
-    return _finish(src, model, x, ref, pp, out, opts, rep, base, cmp, reference="torch")
+    return _finish(src, model, x, ref, pp, out, opts, rep, base, cmp, "torch", params)
 
 
 def default_output(src: Source) -> Path:
@@ -118,8 +122,18 @@ def _photos(pp: Preprocess, batch: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([x] * reps)[:batch])
 
 
-def torch_forward(model: Any, x: np.ndarray, src: Source) -> np.ndarray:
+def torch_forward(model: Any, x: np.ndarray, src: Source) -> tuple[np.ndarray, int]:
+    """Reference logits on ``x``, and the parameter count of the modules that ran.
+
+    Counting only modules that run keeps training-only branches (GoogLeNet's auxiliary
+    heads) out of the figure, as in the published counts. ScriptModules count everything.
+    """
     torch = require("torch")
+    ran: set[int] = set()
+    hooks = []
+    if not isinstance(model, torch.jit.ScriptModule):
+        hooks = [m.register_forward_hook(lambda mod, i, o: ran.add(id(mod)))
+                 for m in model.modules()]
     try:
         with torch.inference_mode():
             y = model(torch.from_numpy(x))
@@ -127,11 +141,16 @@ def torch_forward(model: Any, x: np.ndarray, src: Source) -> np.ndarray:
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise SourceError(f"the model fails on a {x.shape[2]}x{x.shape[3]} input ({msg})",
                           "try a larger --input-size, or check the model", path=src.spec) from e
+    finally:
+        for h in hooks:
+            h.remove()
+    params = {id(p): p.numel() for m in model.modules() if not ran or id(m) in ran
+              for p in m.parameters(recurse=False)}
     y = _first_tensor(y)
     if y is None:
         raise SourceError("the model returned no tensor", "return logits (N x classes)",
                           path=src.spec)
-    return np.asarray(y.float().numpy())
+    return np.asarray(y.float().numpy()), int(sum(params.values()))
 
 
 def _first_tensor(y: Any) -> Any:
@@ -183,13 +202,35 @@ def _torch_to_onnx(exporter: Exporter, module: Any, x: np.ndarray, opts: ExportO
         if opts.batch is None:
             kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
     try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), silenced_fds():
             warnings.simplefilter("ignore")
             torch.onnx.export(module, example, str(path), **kw)
         return onnx.load(str(path))
     except Exception as e:
         msg = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
         raise ExportError(f"{exporter.value} exporter failed: {type(e).__name__}: {msg}") from e
+
+
+@contextlib.contextmanager
+def silenced_fds() -> Iterator[None]:
+    """Send fds 1 and 2 to a scratch file: torch's exporters print whole IR graphs from C++."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
 
 
 def _check_outputs(model: Any, x: np.ndarray, ref: np.ndarray) -> Comparison:
@@ -216,9 +257,11 @@ def _attempts_line(attempts: list[dict[str, Any]]) -> str:
     return "; ".join(f"{a['exporter']}: {a.get('error', 'ok')}" for a in attempts)
 
 
-def _simplify(model: Any, x: np.ndarray, ref: np.ndarray, rep: Reporter) -> tuple[Any, dict]:
+def _simplify(model: Any, x: np.ndarray, ref: np.ndarray, rep: Reporter
+              ) -> tuple[Any, dict[str, Any], Comparison | None]:
     info: dict[str, Any] = {"tool": "onnxslim", "applied": False,
                             "nodes_before": len(model.graph.node)}
+    cmp = None
     with rep.stage("simplify") as st:
         try:
             slim = require("onnxslim")
@@ -234,11 +277,12 @@ def _simplify(model: Any, x: np.ndarray, ref: np.ndarray, rep: Reporter) -> tupl
                 model = simple
             else:
                 info["reason"] = "simplified outputs differ: " + cmp.failure(EXPORT_TOLERANCE)
+                cmp = None
         st["note"] = (f"{info['nodes_before']} -> {info.get('nodes_after')} nodes"
                       if info["applied"] else "kept the unsimplified graph")
     if not info["applied"]:
         rep.warn(f"simplification skipped, kept the unsimplified graph ({info['reason']})")
-    return model, info
+    return model, info, cmp
 
 
 def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
@@ -275,17 +319,17 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
             "attempts": []}
     cmp = _check_outputs(model, x, ref)
     return _finish(src, model, x, ref, pp, out, opts, rep, base, cmp,
-                   reference="onnxruntime (the input ONNX)")
+                   "onnxruntime (the input ONNX)", graph.count_params(model))
 
 
 def _finish(src: Source, model: Any, x: np.ndarray, ref: np.ndarray, pp: Preprocess, out: Path,
             opts: ExportOptions, rep: Reporter, export_info: dict[str, Any],
-            cmp: Comparison | None, reference: str) -> ExportResult:
+            cmp: Comparison | None, reference: str, params: int) -> ExportResult:
     onnx = require("onnx")
     simplify_info: dict[str, Any] = {"applied": False, "reason": "--no-simplify"}
     if opts.simplify:
-        model, simplify_info = _simplify(model, x, ref, rep)
-        cmp = _check_outputs(model, x, ref) if simplify_info["applied"] else cmp
+        model, simplify_info, simple_cmp = _simplify(model, x, ref, rep)
+        cmp = simple_cmp or cmp
     if model.ByteSize() > _MAX_PROTO_BYTES:
         raise ExportError("the model is over 2 GB; single-file ONNX cannot hold it",
                           "models over 2 GB are not supported yet", path=src.spec)
@@ -296,8 +340,6 @@ def _finish(src: Source, model: Any, x: np.ndarray, ref: np.ndarray, pp: Preproc
             raise ExportError(f"exported model fails onnx.checker: {str(e).splitlines()[0]}",
                               "try another --opset or --exporter", path=str(out)) from e
     info = graph.io_spec(model)
-    params = (sum(int(p.numel()) for p in src.model.parameters()) if src.model is not None
-              else graph.count_params(model))
     verification: dict[str, Any] = {"skipped": not opts.verify, "reference": reference,
                                     "tolerance": vars(EXPORT_TOLERANCE)}
     if cmp is not None:

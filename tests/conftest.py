@@ -1,0 +1,57 @@
+"""Shared test setup: offline (no sockets, no hub), tiny models, the gpu marker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Nothing may download: hubs offline, empty caches, and every socket connect refused."""
+    cache = tmp_path_factory.getbasetemp() / "empty-cache"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
+    monkeypatch.setenv("HF_HOME", str(cache / "hf"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("tests are offline: edgekit must not open network connections")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _gpu_missing()
+    if reason:
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _gpu_missing() -> str:
+    try:
+        from cuda.bindings import runtime  # cuda-python: the GPU probe
+
+        err, count = runtime.cudaGetDeviceCount()
+        if int(err) != 0 or not count:
+            return f"no CUDA device ({err})"
+    except Exception as e:  # cuda-python absent or no driver
+        return f"no CUDA device ({type(e).__name__}: {str(e)[:80]})"
+    return ""
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m edgekit ARGS`` in a subprocess (a real process: real exit code/stderr)."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
