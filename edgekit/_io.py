@@ -51,7 +51,7 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
                 os.close(fd)
                 temps.append(Path(name))
             yield temps
-            for tmp, t in zip(temps, targets):
+            for tmp, t in zip(temps, targets, strict=True):
                 os.replace(tmp, t)
         except OSError as e:
             raise EdgekitError(f"cannot write here ({e.strerror or e})",

@@ -55,7 +55,7 @@ def _entry(short: str, d: dict[str, Any]) -> Entry:
     pp = Preprocess(size, size, int(d["resize"]), str(d["interpolation"]),
                     tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
     return Entry(short, d["family"], d["provider"], d["name"], str(d.get("weights", "")), size, pp,
-                 tuple(d.get("min_size", (1, 1))),  # type: ignore[arg-type]
+                 (int(d.get("min_size", (1, 1))[0]), int(d.get("min_size", (1, 1))[-1])),
                  d.get("top1"), d.get("top5"), d.get("params"), d.get("gmacs"), d["source"])
 
 

@@ -315,7 +315,7 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
     x = _photos(pp, nb or VERIFY_IMAGES)
     ref = graph.ort_run(graph.ort_session(model), x)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    base = {"exporter": "none (ONNX input)", "opset": opset, "batch": nb or "dynamic",
+    base: dict[str, Any] = {"exporter": "none (ONNX input)", "opset": opset, "batch": nb or "dynamic",
             "attempts": []}
     cmp = _check_outputs(model, x, ref)
     return _finish(src, model, x, ref, pp, out, opts, rep, base, cmp,

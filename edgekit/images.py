@@ -83,9 +83,9 @@ def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
     image = image.resize((nw, nh), Image.Resampling(_INTERP.get(pp.interpolation, 2)))
     left, top = (nw - pp.width) // 2, (nh - pp.height) // 2
     image = image.crop((left, top, left + pp.width, top + pp.height))
-    x = np.asarray(image, dtype=np.float32) / 255.0
-    x = (x - np.asarray(pp.mean, np.float32)) / np.asarray(pp.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    x = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    mean, std = np.asarray(pp.mean, np.float32), np.asarray(pp.std, np.float32)
+    return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1), dtype=np.float32)
 
 
 def list_images(folder: Path) -> tuple[list[Path], int]:

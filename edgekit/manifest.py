@@ -49,7 +49,8 @@ def read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read manifest ({type(e).__name__}: {e})",
                           "re-export the artifact to write a new one", path=str(p)) from e
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ConfigError(f"not an edgekit manifest (schema {data.get('schema') if isinstance(data, dict) else None!r})",
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise ConfigError(f"not an edgekit manifest (schema {found!r})",
                           f"expected schema {SCHEMA}; re-export the artifact", path=str(p))
     return data
 

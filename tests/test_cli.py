@@ -9,9 +9,9 @@ from pathlib import Path
 
 import onnx
 import pytest
+from conftest import ROOT, run_cli
 from PIL import Image
 
-from conftest import ROOT, run_cli
 from edgekit.cli import main
 
 USER = ROOT / "tests" / "fixtures" / "user_models.py"
@@ -84,6 +84,7 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["export", "inception_v3", "--input-size", "32", *out], "minimum 75x75"),
         (["export", "resnet18", "-o", str(tmp / "nodir" / "r.onnx")], "does not exist"),
         (["export", "resnet18", "-o", str(tmp / "notes.txt" / "r.onnx")], "does not exist"),
+        (["export", "resnet18", "-o", "/proc/r.onnx"], "is not writable"),
         (["export", "resnet18", "--pretrained", *out], "not in the local cache"),
         (["export", "resnet18", "--batch", "zero", *out], "not 'dynamic' or a positive"),
         (["export", "resnet18", "--input-size", "a,b", *out], "not H or H,W"),

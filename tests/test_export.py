@@ -9,14 +9,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
 from conftest import ROOT
+
 from edgekit import graph
 from edgekit._io import sha256_file
 from edgekit.catalog import load_catalog
 from edgekit.errors import EdgekitError, ExportError
-from edgekit.export import ExportOptions, Exporter, export
-from edgekit.images import photo_batch
+from edgekit.export import Exporter, ExportOptions, export
+from edgekit.images import Preprocess, photo_batch
 from edgekit.manifest import SCHEMA, read
 from edgekit.sources import Options
 
@@ -119,8 +119,7 @@ def test_torchscript_file(tmp_path: Path) -> None:
 
 
 def test_onnx_file_is_checked_simplified_and_keeps_preprocessing(tmp_path: Path) -> None:
-    first = export("timm:test_resnet", ExportOptions(tmp_path / "r.onnx", no_simplify := None)
-                   if False else ExportOptions(tmp_path / "r.onnx", simplify=False))
+    first = export("timm:test_resnet", ExportOptions(tmp_path / "r.onnx", simplify=False))
     res = export(str(first.path), ExportOptions(tmp_path / "r2.onnx"))
     m = _check_artifact(res.path)
     assert m["source"]["kind"] == "onnx" and m["export"]["simplify"]["applied"]
@@ -136,8 +135,7 @@ def test_checkpoint_weights_are_really_loaded(tmp_path: Path) -> None:
     torch.save({"state_dict": ref_model.state_dict()}, ckpt)
     res = export("resnet18", ExportOptions(tmp_path / "ft.onnx", input_size=(32, 32)),
                  Options(weights=ckpt, num_classes=10))
-    x = photo_batch(res.manifest and __import__("edgekit.images").images.Preprocess.from_dict(
-        res.manifest["preprocess"]), count=2)
+    x = photo_batch(Preprocess.from_dict(res.manifest["preprocess"]), count=2)
     with torch.no_grad():
         expected = ref_model(torch.from_numpy(x)).numpy()
     got = graph.ort_run(graph.ort_session(res.path), x)

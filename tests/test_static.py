@@ -1,0 +1,26 @@
+"""mypy (strict about the package, including the typed TensorRT surface) and ruff, as tests."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def _tool(name: str) -> str:
+    exe = shutil.which(name, path=str(ROOT / ".venv" / "bin")) or shutil.which(name)
+    assert exe, f"{name} is not installed (pip install -e .[dev])"
+    return exe
+
+
+def test_mypy_passes_on_the_package() -> None:
+    r = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_ruff_passes() -> None:
+    r = subprocess.run([_tool("ruff"), "check", "edgekit", "tests", "bench", "scripts"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:]
