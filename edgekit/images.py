@@ -119,3 +119,53 @@ def photo_batch(pp: Preprocess, count: int = 4, paths: Sequence[Path] | None = N
 def _preprocessed(paths: Iterable[Path], pp: Preprocess) -> Iterable[np.ndarray]:
     for p in paths:
         yield preprocess(load_rgb(p), pp)
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """An ImageFolder set: images preprocessed (N x C x H x W) and their class indices."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    folder: str
+    skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folder": self.folder, "images": int(len(self.y)), "classes": len(self.classes),
+                "skipped_files": self.skipped}
+
+
+def load_image_folder(folder: Path, pp: Preprocess, labels: Path | None = None) -> LabelledSet:
+    """ImageFolder layout (one subfolder per class); class index from sorted folder names,
+    or from ``labels`` (one class name per line, in index order)."""
+    if not folder.is_dir():
+        raise CalibrationError("data folder not found", "pass an ImageFolder: DIR/<class>/<image>",
+                               path=str(folder))
+    subdirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subdirs:
+        raise CalibrationError("has no class subfolders",
+                               "arrange images as DIR/<class>/<image> (ImageFolder layout)",
+                               path=str(folder))
+    classes = [d.name for d in subdirs]
+    if labels is not None:
+        try:
+            classes = [ln.strip() for ln in labels.read_text().splitlines() if ln.strip()]
+        except OSError as e:
+            raise CalibrationError(f"cannot read labels ({e.strerror})", "check the path",
+                                   path=str(labels)) from e
+        unknown = [d.name for d in subdirs if d.name not in classes]
+        if unknown:
+            raise CalibrationError(f"folder '{unknown[0]}' is not a class in the labels file",
+                                   "list every class folder name, one per line", path=str(labels))
+    xs, ys, skipped = [], [], 0
+    for d in subdirs:
+        paths, skip = list_images(d)
+        skipped += skip
+        for p in paths:
+            xs.append(preprocess(load_rgb(p), pp))
+            ys.append(classes.index(d.name))
+    if not xs:
+        raise CalibrationError(f"no images in its {len(subdirs)} class folders",
+                               "add .jpg/.png/.bmp/.webp images", path=str(folder))
+    return LabelledSet(np.stack(xs), np.asarray(ys), classes, str(folder), skipped)

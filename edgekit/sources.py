@@ -138,6 +138,19 @@ def _named(provider: str, name: str, spec: str, opts: Options, pp: Preprocess | 
     return src
 
 
+def module_preprocess(model: Any) -> Preprocess:
+    """Preprocessing a module declares timm-style (``pretrained_cfg``), else ImageNet's."""
+    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
+    if not isinstance(cfg, dict) or "input_size" not in cfg:
+        return Preprocess()
+    size = int(cfg["input_size"][-1])
+    return Preprocess(int(cfg["input_size"][-2]), size,
+                      int(size / float(cfg.get("crop_pct", 0.875))),
+                      str(cfg.get("interpolation", "bilinear")),
+                      tuple(float(v) for v in cfg.get("mean", Preprocess.mean)),
+                      tuple(float(v) for v in cfg.get("std", Preprocess.std)))
+
+
 def _require_file(path: Path, what: str) -> None:
     if not path.is_file():
         raise SourceError(f"{what} not found", "check the path", path=str(path))
@@ -181,8 +194,8 @@ def _factory(spec: str, opts: Options) -> Source:
         raise SourceError("no factory named", f"write {path}:FACTORY_FUNCTION", path=str(path))
     _require_file(path, "Python file")
     model = checkpoints.call_factory(path, factory, opts.num_classes)
-    src = Source(spec, Kind.FILE, "file", f"{path.stem}:{factory}", Preprocess(), model,
-                 notes=["file.py:factory runs your code"])
+    src = Source(spec, Kind.FILE, "file", f"{path.stem}:{factory}", module_preprocess(model),
+                 model, notes=["file.py:factory runs your code"])
     if opts.weights:
         src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, spec)
     return src

@@ -1,0 +1,263 @@
+"""ONNX -> INT8 (QDQ, ONNX Runtime's static quantizer) or FP16 (onnxconverter-common), verified
+against the FP32 parent. A thin wrapper: ORT does the quantizing; edgekit picks the settings per
+target and CPU, calibrates once with a real histogram, and measures what it cost.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import calib, evaluate, graph, manifest, qdebug
+from edgekit._io import atomic_paths, check_writable_dir, sha256_file
+from edgekit._lazy import require
+from edgekit.device import cpu_info, is_x86
+from edgekit.errors import CalibrationError, ExportError, SourceError
+from edgekit.images import LabelledSet, Preprocess, load_image_folder
+from edgekit.progress import Reporter
+from edgekit.verify import compare
+
+# ops that overflow or lose too much in half precision: kept in FP32 by --fp16
+FP16_BLOCK = ["Exp", "Pow", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceSumSquare",
+              "ReduceL2", "ReduceLogSumExp", "LayerNormalization", "Sqrt", "Reciprocal", "Erf"]
+
+
+class Method(str, enum.Enum):
+    MINMAX = "minmax"
+    ENTROPY = "entropy"
+    PERCENTILE = "percentile"
+
+
+class Target(str, enum.Enum):
+    CPU = "cpu"
+    TENSORRT = "tensorrt"
+
+
+class Precision(str, enum.Enum):
+    INT8 = "int8"
+    FP16 = "fp16"
+
+
+@dataclass
+class QuantOptions:
+    precision: Precision = Precision.INT8
+    output: Path | None = None
+    calib: Path | None = None  # None: the bundled calibration/ photos
+    calib_size: int | None = None
+    method: Method = Method.MINMAX
+    per_channel: bool = True
+    exclude: tuple[str, ...] = ()
+    target: Target = Target.CPU
+    val: Path | None = None
+    labels: Path | None = None
+    max_accuracy_drop: float | None = None  # top-1 points (agreement points without labels)
+    report: int = 10  # worst tensors listed
+
+
+@dataclass
+class QuantResult:
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "edgekit.quantize/1", "path": str(self.path),
+                "manifest_path": str(manifest.sidecar(self.path)), "manifest": self.manifest}
+
+
+def int8_settings(target: Target, cpu: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What each target needs (ORT's own guidance, and TensorRT's explicit-quantization rules)."""
+    cpu = cpu or cpu_info()
+    if target is Target.TENSORRT:  # symmetric s8 activations and weights, per-channel weights
+        return {"activation_type": "QInt8", "weight_type": "QInt8", "reduce_range": False,
+                "per_channel": True, "extra_options": {"ActivationSymmetric": True,
+                                                       "WeightSymmetric": True},
+                "why": "TensorRT explicit quantization: symmetric INT8 Q/DQ, per-channel weights"}
+    if not is_x86(cpu):
+        return {"activation_type": "QInt8", "weight_type": "QInt8", "reduce_range": False,
+                "extra_options": {}, "why": "ARM: s8 activations x s8 weights"}
+    vnni = bool(cpu.get("vnni"))
+    return {"activation_type": "QUInt8", "weight_type": "QInt8", "reduce_range": not vnni,
+            "extra_options": {},
+            "why": "x86 with VNNI: u8 x s8, full range" if vnni else
+                   "x86 without VNNI: u8 x s8 with reduce_range (7-bit weights) so the "
+                   "int16 pair sums of vpmaddubsw cannot saturate"}
+
+
+def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) -> QuantResult:
+    rep = rep or Reporter()
+    parent, pp = _load_parent(model_path)
+    out = opts.output or model_path.with_name(
+        model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
+    check_writable_dir(out)
+    val = _labelled(opts, pp)
+    with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
+        if opts.precision is Precision.FP16:
+            return _fp16(model_path, parent, pp, val, out, opts, rep)
+        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp))
+
+
+def _load_parent(path: Path) -> tuple[Any, Preprocess]:
+    if path.suffix.lower() != ".onnx":
+        raise SourceError("quantize takes an .onnx file", "export it first: edgekit export SPEC",
+                          path=str(path))
+    if not path.is_file():
+        raise SourceError("ONNX file not found", "check the path", path=str(path))
+    model = graph.load_checked(path, full=False)
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger")
+           for n in model.graph.node):
+        raise SourceError("model is already quantized (it holds QuantizeLinear/QLinear nodes)",
+                          "quantize or convert its FP32 parent instead", path=str(path))
+    inp = graph.io_spec(model)["inputs"]
+    if any(i["dtype"] == "float16" for i in inp) or any(
+            t.data_type == 10 for t in model.graph.initializer):
+        raise SourceError("model is already FP16", "quantize or convert its FP32 parent instead",
+                          path=str(path))
+    if len(inp) != 1:
+        raise SourceError(f"model has {len(inp)} inputs; edgekit quantizes single-input "
+                          "image classifiers", "export a single-input model", path=str(path))
+    pp = manifest.preprocess_beside(path)
+    if pp is None:
+        shape = inp[0]["shape"]
+        h, w = (shape[2], shape[3]) if all(isinstance(d, int) for d in shape[2:4]) else (224, 224)
+        pp = Preprocess().resized(int(h), int(w))
+    return model, pp
+
+
+def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
+    if opts.val is None:
+        if opts.labels is not None:
+            raise CalibrationError("--labels needs --val DIR", "add --val or drop --labels")
+        return None
+    return load_image_folder(opts.val, pp, opts.labels)
+
+
+def _held_out(cs: calib.CalibSet, val: LabelledSet | None) -> tuple[np.ndarray, str]:
+    if val is not None:
+        return val.x, f"--val {val.folder}"
+    return np.ascontiguousarray(cs.data[..., ::-1]), "horizontally flipped calibration images"
+
+
+def _verify(parent_logits: np.ndarray, model: Any, x: np.ndarray, what: str,
+            val: LabelledSet | None) -> dict[str, Any]:
+    logits = evaluate.predict(model, x)
+    c = compare(parent_logits, logits)
+    out: dict[str, Any] = {"held_out": what, "images": len(x),
+                           "top1_agreement": evaluate.agreement(logits, parent_logits),
+                           "max_abs_diff": c.max_abs_diff, "mean_abs_diff": c.mean_abs_diff,
+                           "cosine_min": c.cosine_min,
+                           "cosine_mean": _cos_mean(parent_logits, logits)}
+    if val is not None:
+        fp32, q = evaluate.topk(parent_logits, val.y), evaluate.topk(logits, val.y)
+        out.update(fp32_top1=fp32["top1"], fp32_top5=fp32["top5"], top1=q["top1"], top5=q["top5"],
+                   top1_drop=fp32["top1"] - q["top1"], top5_drop=fp32["top5"] - q["top5"])
+    return out
+
+
+def _cos_mean(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    n = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return float(np.mean((a * b).sum(1) / np.where(n > 0, n, 1.0)))
+
+
+def drop(v: dict[str, Any]) -> float:
+    """The accuracy cost in points: top-1 drop with labels, else 100 - agreement."""
+    return float(v["top1_drop"]) if "top1_drop" in v else 100.0 - float(v["top1_agreement"])
+
+
+def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
+          opts: QuantOptions, rep: Reporter, tmp: Path) -> QuantResult:
+    settings = int8_settings(opts.target)
+    if opts.target is Target.CPU:
+        settings["per_channel"] = opts.per_channel
+    elif not opts.per_channel:
+        raise CalibrationError("--per-tensor conflicts with --target tensorrt",
+                               "TensorRT takes per-channel weights; drop --per-tensor")
+    with rep.stage("calibrate") as st:
+        cs = calib.load(opts.calib, pp, opts.calib_size)
+        q = qdebug.Quantizer(path, tmp, cs, opts.method.value, settings)
+        st["note"] = f"{len(cs.data)} images, {opts.method.value}"
+    unknown = [n for n in opts.exclude if n not in q.node_names]
+    if unknown:
+        raise CalibrationError(f"--exclude: no node named '{unknown[0]}'",
+                               qdebug.suggest(unknown[0], q.node_names), path=str(path))
+    x_held, what = _held_out(cs, val)
+    parent_logits = evaluate.predict(parent, x_held)
+    with rep.stage("quantize"):
+        model = q.quantize(opts.exclude)
+        ver = _verify(parent_logits, model, x_held, what, val)
+    search: dict[str, Any] | None = None
+    if opts.max_accuracy_drop is not None and drop(ver) > opts.max_accuracy_drop:
+        with rep.stage("fallback") as st:
+            search = qdebug.accuracy_aware(q, list(opts.exclude), ver, opts.max_accuracy_drop,
+                                           lambda m: _verify(parent_logits, m, x_held, what, val),
+                                           drop)
+            model, ver = search.pop("model"), search["verification"]
+            st["note"] = f"{len(search['fp32_nodes'])} nodes kept in FP32"
+    with rep.stage("report"):
+        report = q.report(model, opts.report)
+    body = {"parent": _parent_info(path), "precision": "int8", "target": opts.target.value,
+            "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                             "method": opts.method.value, **{k: v for k, v in settings.items()},
+                             "exclude": list(opts.exclude), "calibration": cs.to_dict(),
+                             "cpu": cpu_info(), "pre_process": q.pre_process_note},
+            "verification": ver, "accuracy_aware": search, "layer_report": report,
+            "preprocess": pp.to_dict(), "stages": rep.stages}
+    if search is not None and not search["met"]:
+        best = out.with_name(out.name.removesuffix(".onnx") + ".best.onnx")
+        _write(model, best, body, rep)
+        raise ExportError(f"could not meet --max-accuracy-drop {opts.max_accuracy_drop}: best drop "
+                          f"{drop(ver):.2f} points with {len(search['fp32_nodes'])} nodes in FP32; "
+                          f"kept as {best}", "raise the budget, add calibration data, or use FP16",
+                          path=str(path))
+    return QuantResult(out, _write(model, out, body, rep))
+
+
+def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
+          opts: QuantOptions, rep: Reporter) -> QuantResult:
+    f16 = require("onnxconverter_common.float16")
+    with rep.stage("convert"):
+        try:
+            model = f16.convert_float_to_float16(
+                parent, keep_io_types=True,
+                op_block_list=sorted(set(f16.DEFAULT_OP_BLOCK_LIST) | set(FP16_BLOCK)))
+        except Exception as e:  # the converter raises many types
+            raise ExportError(f"FP16 conversion failed ({type(e).__name__}: {str(e)[:160]})",
+                              "report the model; use INT8 or FP32", path=str(path)) from e
+    cs = calib.load(opts.calib, pp, opts.calib_size)
+    x_held, what = _held_out(cs, val)
+    with rep.stage("verify"):
+        ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
+    body = {"parent": _parent_info(path), "precision": "fp16", "target": opts.target.value,
+            "conversion": {"tool": "onnxconverter_common.float16", "keep_io_types": True,
+                           "op_block_list": FP16_BLOCK},
+            "verification": ver, "preprocess": pp.to_dict(), "stages": rep.stages}
+    return QuantResult(out, _write(model, out, body, rep))
+
+
+def _parent_info(path: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": str(path), "sha256": sha256_file(path)}
+    try:
+        m = manifest.read(path)
+        info.update(model=m.get("model"), source=m.get("source"), input=m.get("input"))
+    except Exception:  # a parent without a manifest is fine
+        info["manifest"] = None
+    return info
+
+
+def _write(model: Any, out: Path, body: dict[str, Any], rep: Reporter) -> dict[str, Any]:
+    onnx = require("onnx")
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+    with rep.stage("write") as st, atomic_paths(out, manifest.sidecar(out)) as (t_onnx, t_json):
+        t_onnx.write_bytes(data)
+        doc = manifest.new("onnx", artifact={"path": out.name, "sha256": sha256_file(t_onnx),
+                                             "size_bytes": len(data)}, **body)
+        t_json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        st["note"] = str(out)
+    return doc
