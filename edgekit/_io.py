@@ -18,6 +18,15 @@ from typing import Any
 from edgekit.errors import EdgekitError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file; mkstemp gives 0600
+
+
 def check_writable_dir(path: Path) -> None:
     """Raise a clear error if ``path``'s folder cannot take a new file."""
     folder = path.parent if str(path.parent) else Path(".")
@@ -49,6 +58,7 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
                 fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp",
                                             dir=t.parent or ".")
                 os.close(fd)
+                os.chmod(name, _FILE_MODE)
                 temps.append(Path(name))
             yield temps
             for tmp, t in zip(temps, targets, strict=True):

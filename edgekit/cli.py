@@ -18,11 +18,24 @@ from edgekit import __version__
 from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError
 from edgekit.export import Exporter, ExportOptions
 from edgekit.progress import Reporter
+from edgekit.quantize import Method, Precision, QuantOptions, Target
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Take an image classifier of any architecture to an edge device, and "
                        "measure what you get.")
 
+CalibOpt = Annotated[Path | None, typer.Option(
+    "--calib", help="Image folder or preprocessed .npz; default: the bundled calibration/ photos")]
+CalibSizeOpt = Annotated[int | None, typer.Option("--calib-size", min=1)]
+MethodOpt = Annotated[Method, typer.Option("--calib-method")]
+PerChannelOpt = Annotated[bool, typer.Option("--per-channel/--per-tensor")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Node kept in FP32 (repeat)")]
+TargetOpt = Annotated[Target, typer.Option(help="Settings for this runtime")]
+ValOpt = Annotated[Path | None, typer.Option("--val", help="ImageFolder with labels")]
+LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
+DropOpt = Annotated[float | None, typer.Option(
+    "--max-accuracy-drop", min=0.0, help="Top-1 points (agreement without labels)")]
+ReportOpt = Annotated[int, typer.Option("--report", min=0, help="Worst nodes listed")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 
@@ -90,18 +103,105 @@ def export(
     pretrained: Annotated[bool, typer.Option(help="Use cached pretrained weights")] = False,
     trust_checkpoint: Annotated[bool, typer.Option(
         help="Unpickle --weights fully (runs code in it)")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write NAME.int8.onnx")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also write NAME.fp16.onnx")] = False,
+    calib: CalibOpt = None,
+    calib_size: CalibSizeOpt = None,
+    calib_method: MethodOpt = Method.MINMAX,
+    per_channel: PerChannelOpt = True,
+    exclude: ExcludeOpt = None,
+    target: TargetOpt = Target.CPU,
+    val: ValOpt = None,
+    labels: LabelsOpt = None,
+    max_accuracy_drop: DropOpt = None,
+    report: ReportOpt = 10,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Export a model to simplified, verified ONNX with a manifest."""
+    """Export a model to simplified, verified ONNX with a manifest (and INT8/FP16 from it)."""
     from edgekit import export as ex
+    from edgekit import quantize as qz
     from edgekit.sources import Options
 
     rep = Reporter.for_cli(quiet, json_out)
     opts = ExportOptions(output, _size(input_size), _batch(batch), opset, exporter,
                          not no_simplify, not no_verify)
     res = ex.export(spec, opts, Options(weights, num_classes, pretrained, trust_checkpoint), rep)
-    emit(res.to_dict(), json_out, _export_table(res.manifest, res.path))
+    doc = res.to_dict()
+    emit_human = [_export_table(res.manifest, res.path)]
+    for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)):
+        if flag:
+            q = qz.quantize(res.path, QuantOptions(prec, None, calib, calib_size, calib_method,
+                                                   per_channel, tuple(exclude or ()), target, val,
+                                                   labels, max_accuracy_drop, report), rep)
+            doc[prec.value] = q.to_dict()
+            emit_human.append(_quant_table(q.manifest, q.path))
+    emit(doc, json_out, _group(emit_human))
+
+
+@app.command()
+def quantize(
+    model: Annotated[Path, typer.Argument(help="FP32 .onnx (from edgekit export)")],
+    int8: Annotated[bool, typer.Option("--int8", help="INT8 QDQ (default)")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="FP16 instead of INT8")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    calib: CalibOpt = None,
+    calib_size: CalibSizeOpt = None,
+    calib_method: MethodOpt = Method.MINMAX,
+    per_channel: PerChannelOpt = True,
+    exclude: ExcludeOpt = None,
+    target: TargetOpt = Target.CPU,
+    val: ValOpt = None,
+    labels: LabelsOpt = None,
+    max_accuracy_drop: DropOpt = None,
+    report: ReportOpt = 10,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Quantize an ONNX model to INT8 (or convert to FP16), verified against its FP32 parent."""
+    from edgekit import quantize as qz
+
+    if int8 and fp16:
+        raise typer.BadParameter("--int8 and --fp16 conflict; run quantize once for each")
+    prec = Precision.FP16 if fp16 else Precision.INT8
+    q = qz.quantize(model, QuantOptions(prec, output, calib, calib_size, calib_method, per_channel,
+                                        tuple(exclude or ()), target, val, labels,
+                                        max_accuracy_drop, report), Reporter.for_cli(quiet, json_out))
+    emit(q.to_dict(), json_out, _quant_table(q.manifest, q.path))
+
+
+def _group(items: list[Any]) -> Any:
+    from rich.console import Group
+
+    return Group(*items)
+
+
+def _quant_table(m: dict[str, Any], path: Path) -> Any:
+    from rich.table import Table
+
+    v = m["verification"]
+    t = Table(title=f"{m['precision']} {path}", show_header=False, title_justify="left")
+    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB")
+    if "quantization" in m:
+        qd = m["quantization"]
+        t.add_row("settings", f"{m['target']}: {qd['activation_type']} activations x "
+                  f"{qd['weight_type']} weights, {qd['method']}, per-channel {qd['per_channel']}, "
+                  f"reduce_range {qd['reduce_range']} (CPU VNNI: {qd['cpu']['vnni']})")
+        t.add_row("calibration", f"{qd['calibration']['count']} images from "
+                  f"{qd['calibration']['source']}")
+    t.add_row("vs FP32", f"top-1 agreement {v['top1_agreement']:.1f}% on {v['images']} "
+              f"{v['held_out']}; cosine mean {v['cosine_mean']:.4f}; max abs diff "
+              f"{v['max_abs_diff']:.3g}")
+    if "top1" in v:
+        t.add_row("accuracy", f"top-1 {v['fp32_top1']:.2f} -> {v['top1']:.2f} "
+                  f"({-v['top1_drop']:+.2f} points), top-5 {v['fp32_top5']:.2f} -> {v['top5']:.2f}")
+    aa = m.get("accuracy_aware")
+    if aa:
+        t.add_row("kept in FP32", ", ".join(aa["fp32_nodes"]) + f" (budget {aa['budget']} points)")
+    for r in (m.get("layer_report") or [])[:5]:
+        t.add_row("where INT8 hurts", f"{r['node']} ({r['op_type']}): {r['sqnr_lost_db']:.1f} dB "
+                  f"lost, SQNR {r['sqnr_db']:.1f} dB")
+    return t
 
 
 def _export_table(m: dict[str, Any], path: Path) -> Any:

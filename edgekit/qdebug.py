@@ -94,18 +94,30 @@ class Quantizer:
         qpath = self.tmp / "report-int8.onnx"
         self.onnx.save(qmodel, str(qpath))
         qacts = self._acts(qpath)
-        sqnr = {t: _sqnr(self._float_acts[t], qacts[t]) for t in self._float_acts
-                if t in qacts and np.issubdtype(np.asarray(qacts[t][0]).dtype, np.floating)}
-        graph_inputs = {i.name for i in self.float_model.graph.input}
+        suffix = require("onnxruntime.quantization.quant_utils").DEQUANT_OUTPUT_SUFFIX
+        # what consumers see in the INT8 graph: the dequantized tensor where there is one
+        seen = {t: qacts.get(t + suffix, qacts.get(t)) for t in self._float_acts}
+        sqnr = {t: _sqnr(self._float_acts[t], q) for t, q in seen.items()
+                if q is not None and np.issubdtype(np.asarray(q[0]).dtype, np.floating)}
+        by_out = {o: n for n in self.float_model.graph.node for o in n.output}
+
+        def upstream(t: str, depth: int = 0) -> float:
+            """SQNR of a tensor, or of its nearest comparable ancestors (ORT fuses Conv+Relu and
+            drops the Conv's output name); graph inputs and weights count as exact."""
+            if t in sqnr:
+                return sqnr[t]
+            if t not in by_out or depth > 50:
+                return 100.0
+            return min((upstream(i, depth + 1) for i in by_out[t].input if i), default=100.0)
+
         rows = []
         for node in self.float_model.graph.node:
             outs = [sqnr[t] for t in node.output if t in sqnr]
-            ins = [sqnr[t] for t in node.input if t in sqnr]
-            from_input = any(t in graph_inputs for t in node.input)
-            if not outs or not (ins or from_input):  # nothing comparable on one side
+            if not outs:  # fused away in the INT8 graph: counted at the node that ends the fusion
                 continue
-            before = min(ins) if ins else 100.0
-            rows.append({"node": node.name, "op_type": node.op_type, "tensor": node.output[0],
+            before = min((upstream(t) for t in node.input if t), default=100.0)
+            rows.append({"node": node.name or f"(unnamed, output {node.output[0]})",
+                         "op_type": node.op_type, "tensor": node.output[0],
                          "sqnr_db": round(min(outs), 2),
                          "sqnr_lost_db": round(max(0.0, before - min(outs)), 2)})
         rows.sort(key=lambda r: -r["sqnr_lost_db"])
@@ -142,7 +154,7 @@ def accuracy_aware(q: Quantizer, exclude: list[str], first: dict[str, Any], budg
     model = q.quantize(kept)
     for _ in range(MAX_STEPS):
         ranked = [r for r in q.report(model, worst=len(q.node_names)) if r["node"] not in kept]
-        ranked = [r for r in ranked if r["sqnr_lost_db"] > 0]
+        ranked = [r for r in ranked if r["sqnr_lost_db"] > 0 and r["node"] in q.node_names]
         if not ranked:
             break
         add = [n for n in q.producers_and_self(ranked[0]["node"]) if n not in kept]

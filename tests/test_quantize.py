@@ -1,0 +1,203 @@
+"""INT8/FP16 on a real trained model (scikit-learn digits), accuracy measured, not assumed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import ROOT
+from digits import write_split
+from edgekit.device import cpu_info
+from edgekit.errors import CalibrationError, EdgekitError, SourceError
+from edgekit.export import ExportOptions, export
+from edgekit.quantize import Method, Precision, QuantOptions, Target, int8_settings, quantize
+from edgekit.sources import Options
+
+FIX = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("digits")
+    train, test = write_split(root / "data")
+    out = {"train": train, "test": test}
+    for name in ("digits_cnn", "digits_cnn_plain"):
+        res = export(f"{FIX / 'digits_model.py'}:{name}", ExportOptions(root / f"{name}.onnx"),
+                     Options(weights=FIX / "digits_cnn.pth"))
+        out[name] = res.path
+    return out
+
+
+def _q(model: Path, tmp: Path, **kw: object) -> dict:
+    opts = QuantOptions(output=tmp / f"q{len(list(tmp.iterdir()))}.onnx", **kw)  # type: ignore[arg-type]
+    return quantize(model, opts).manifest
+
+
+def test_fp32_model_is_a_real_classifier(digits: dict[str, Path], tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn_plain"], tmp_path, precision=Precision.FP16, val=digits["test"])
+    assert m["verification"]["fp32_top1"] >= 90.0  # the fixture's honest FP32 accuracy
+
+
+def test_int8_keeps_accuracy_on_this_cpu(digits: dict[str, Path], tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=128,
+           val=digits["test"])
+    v, q = m["verification"], m["quantization"]
+    assert v["top1_drop"] <= 2.0, v
+    assert q["cpu"]["flags"] == cpu_info()["flags"]  # every result records the CPU flags
+    assert q["reduce_range"] is (not cpu_info()["vnni"])  # the rule, on this machine
+    assert q["calibration"]["count"] == 128 and len(q["calibration"]["sha256"]) == 64
+    model = onnx.load(str(tmp_path / m["artifact"]["path"]))
+    assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+
+
+def test_fp16_keeps_accuracy_and_io_types(digits: dict[str, Path], tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn_plain"], tmp_path, precision=Precision.FP16, val=digits["test"])
+    assert m["verification"]["top1_drop"] <= 0.5
+    model = onnx.load(str(tmp_path / m["artifact"]["path"]))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+
+
+def test_outlier_layer_breaks_int8_and_the_report_points_at_it(
+        digits: dict[str, Path], tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn"], tmp_path, calib=digits["train"], calib_size=128,
+           val=digits["test"])
+    assert m["verification"]["top1_drop"] > 10  # the layer built to quantize badly does
+    worst = m["layer_report"][0]
+    assert worst["node"].startswith("/act2/"), m["layer_report"][:3]
+
+
+def test_accuracy_aware_fallback_meets_a_tight_budget(digits: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn"], tmp_path, calib=digits["train"], calib_size=128,
+           val=digits["test"], max_accuracy_drop=1.0)
+    aa = m["accuracy_aware"]
+    assert aa["met"] and len(aa["fp32_nodes"]) >= 1
+    assert any(n.startswith("/act2/") for n in aa["fp32_nodes"])
+    assert m["verification"]["top1_drop"] <= 1.0
+    assert aa["steps"][0]["drop"] > 10 and aa["steps"][-1]["drop"] <= 1.0
+
+
+def test_unmeetable_budget_keeps_the_best_under_its_own_name(digits: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    out = tmp_path / "d.int8.onnx"
+    with pytest.raises(EdgekitError, match="could not meet --max-accuracy-drop"):
+        quantize(digits["digits_cnn"], QuantOptions(output=out, calib=digits["train"],
+                                                    calib_size=64, val=digits["test"],
+                                                    max_accuracy_drop=-5.0))  # unmeetable
+    assert not out.exists()
+    best = tmp_path / "d.int8.best.onnx"
+    assert best.is_file() and json.loads(Path(str(best) + ".json").read_text())["accuracy_aware"]
+
+
+@pytest.mark.parametrize("method", list(Method))
+def test_every_calibration_method_and_entropy_is_not_minmax(
+        method: Method, digits: dict[str, Path], tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=64,
+           method=method, val=digits["test"])
+    assert m["quantization"]["method"] == method.value
+    assert m["verification"]["top1_drop"] <= 3.0
+
+
+def test_entropy_scales_differ_from_minmax(digits: dict[str, Path], tmp_path: Path) -> None:
+    def scales(method: Method) -> list[float]:
+        m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=64,
+               method=method)
+        model = onnx.load(str(tmp_path / m["artifact"]["path"]))
+        from onnx import numpy_helper
+
+        names = {n.input[1] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+        return [float(numpy_helper.to_array(i).ravel()[0]) for i in model.graph.initializer
+                if i.name in names]
+
+    assert scales(Method.ENTROPY) != scales(Method.MINMAX)  # ORT's 128-bin default gives equal
+
+
+def test_tensorrt_target_is_symmetric_int8(digits: dict[str, Path], tmp_path: Path) -> None:
+    m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=32,
+           target=Target.TENSORRT)
+    q = m["quantization"]
+    assert (q["activation_type"], q["weight_type"]) == ("QInt8", "QInt8")
+    from onnx import numpy_helper
+
+    model = onnx.load(str(tmp_path / m["artifact"]["path"]))
+    zps = {n.input[2] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    vals = [numpy_helper.to_array(i) for i in model.graph.initializer if i.name in zps]
+    assert vals and all(v.dtype == np.int8 and not v.any() for v in vals)  # zero points are 0
+
+
+def test_settings_rule_per_cpu() -> None:
+    no_vnni = {"machine": "x86_64", "vnni": False, "flags": ["avx2"]}
+    vnni = {"machine": "x86_64", "vnni": True, "flags": ["avx2", "avx512_vnni"]}
+    arm = {"machine": "aarch64", "vnni": False, "flags": ["asimd"]}
+    assert int8_settings(Target.CPU, no_vnni)["reduce_range"] is True
+    assert int8_settings(Target.CPU, vnni)["reduce_range"] is False
+    assert int8_settings(Target.CPU, arm)["activation_type"] == "QInt8"
+    assert int8_settings(Target.TENSORRT, no_vnni)["extra_options"]["ActivationSymmetric"]
+
+
+def test_same_model_and_calibration_give_the_same_bytes(digits: dict[str, Path],
+                                                        tmp_path: Path) -> None:
+    a = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=32)
+    b = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=32)
+    assert a["artifact"]["sha256"] == b["artifact"]["sha256"]
+
+
+def test_scratch_files_never_go_to_the_working_directory(
+        digits: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    _q(digits["digits_cnn_plain"], tmp_path, calib_size=8, report=3)
+    assert os.listdir(cwd) == []
+
+
+def test_bad_quantization_inputs(digits: dict[str, Path], tmp_path: Path) -> None:
+    model = digits["digits_cnn_plain"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "README.txt").write_text("not an image")
+    with pytest.raises(CalibrationError, match="no images found"):
+        _q(model, tmp_path, calib=empty)
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 3, 16, 16), np.float32))
+    with pytest.raises(CalibrationError, match="does not fit"):
+        _q(model, tmp_path, calib=tmp_path / "bad.npz")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "x.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(CalibrationError, match="cannot read image") as e:
+        _q(model, tmp_path, calib=corrupt)
+    assert "x.jpg" in e.value.line()
+    with pytest.raises(CalibrationError, match="no node named") as e:
+        _q(model, tmp_path, calib_size=8, exclude=("/fc/Gem",))
+    assert "/fc/Gemm" in e.value.line()
+    int8 = _q(model, tmp_path, calib_size=8)
+    with pytest.raises(SourceError, match="already quantized"):
+        _q(tmp_path / int8["artifact"]["path"], tmp_path, precision=Precision.FP16)
+
+
+def test_npz_calibration_is_used(digits: dict[str, Path], tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(6, 3, 32, 32)).astype(np.float32)
+    np.savez(tmp_path / "c.npz", inputs=x)
+    m = _q(digits["digits_cnn_plain"], tmp_path, calib=tmp_path / "c.npz")
+    assert m["quantization"]["calibration"]["kind"] == "npz"
+    assert m["quantization"]["calibration"]["count"] == 6
+
+
+def test_interrupted_quantization_leaves_no_file(digits: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgekit.manifest
+
+    def boom(*a: object, **k: object) -> dict:
+        raise KeyboardInterrupt  # inside the write: the .onnx temp file is already written
+
+    monkeypatch.setattr(edgekit.manifest, "new", boom)
+    before = set(tmp_path.iterdir())
+    with pytest.raises(KeyboardInterrupt):
+        _q(digits["digits_cnn_plain"], tmp_path, calib_size=8)
+    assert set(tmp_path.iterdir()) == before
