@@ -119,24 +119,22 @@ def export(
     quiet: QuietOpt = False,
 ) -> None:
     """Export a model to simplified, verified ONNX with a manifest (and INT8/FP16 from it)."""
-    from edgekit import export as ex
     from edgekit import quantize as qz
     from edgekit.sources import Options
 
     rep = Reporter.for_cli(quiet, json_out)
     opts = ExportOptions(output, _size(input_size), _batch(batch), opset, exporter,
                          not no_simplify, not no_verify)
-    res = ex.export(spec, opts, Options(weights, num_classes, pretrained, trust_checkpoint), rep)
+    variants = [QuantOptions(prec, None, calib, calib_size, calib_method, per_channel,
+                             tuple(exclude or ()), target, val, labels, max_accuracy_drop, report)
+                for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
+    res, quantized = qz.export_and_quantize(
+        spec, opts, Options(weights, num_classes, pretrained, trust_checkpoint), variants, rep)
     doc = res.to_dict()
-    emit_human = [_export_table(res.manifest, res.path)]
-    for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)):
-        if flag:
-            q = qz.quantize(res.path, QuantOptions(prec, None, calib, calib_size, calib_method,
-                                                   per_channel, tuple(exclude or ()), target, val,
-                                                   labels, max_accuracy_drop, report), rep)
-            doc[prec.value] = q.to_dict()
-            emit_human.append(_quant_table(q.manifest, q.path))
-    emit(doc, json_out, _group(emit_human))
+    for q in quantized:
+        doc[q.manifest["precision"]] = q.to_dict()
+    emit(doc, json_out, _group([_export_table(res.manifest, res.path),
+                                *(_quant_table(q.manifest, q.path) for q in quantized)]))
 
 
 @app.command()

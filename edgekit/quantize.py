@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import json
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,39 @@ def int8_settings(target: Target, cpu: dict[str, Any] | None = None) -> dict[str
                    "int16 pair sums of vpmaddubsw cannot saturate"}
 
 
+def preflight(opts: QuantOptions) -> None:
+    """Cheap checks of the options' paths, before any work."""
+    for flag, p in (("--calib", opts.calib), ("--val", opts.val), ("--labels", opts.labels)):
+        if p is not None and not p.exists():
+            raise CalibrationError(f"{flag}: {'calibration data' if flag == '--calib' else 'path'}"
+                                   " not found", "check the path", path=str(p))
+
+
+def export_and_quantize(spec: str, export_opts: Any, source_opts: Any,
+                        variants: list[QuantOptions], rep: Reporter | None = None
+                        ) -> tuple[Any, list[QuantResult]]:
+    """``edgekit export SPEC --int8/--fp16``: export, then each variant; all or nothing."""
+    from edgekit.export import export
+
+    rep = rep or Reporter()
+    for v in variants:
+        preflight(v)
+    res = export(spec, export_opts, source_opts, rep)
+    done: list[QuantResult] = []
+    try:
+        for v in variants:
+            done.append(quantize(res.path, v, rep))
+    except BaseException:  # a failed step removes what this command wrote
+        for path in [res.path, *(d.path for d in done)]:
+            path.unlink(missing_ok=True)
+            manifest.sidecar(path).unlink(missing_ok=True)
+        raise
+    return res, done
+
+
 def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) -> QuantResult:
     rep = rep or Reporter()
+    preflight(opts)
     parent, pp = _load_parent(model_path)
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
@@ -221,7 +253,8 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
 def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
           opts: QuantOptions, rep: Reporter) -> QuantResult:
     f16 = require("onnxconverter_common.float16")
-    with rep.stage("convert"):
+    with rep.stage("convert"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # "truncated to 1e-07" per clamped constant: counted
         try:
             model = f16.convert_float_to_float16(
                 parent, keep_io_types=True,
@@ -235,7 +268,8 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
     body = {"parent": _parent_info(path), "precision": "fp16", "target": opts.target.value,
             "conversion": {"tool": "onnxconverter_common.float16", "keep_io_types": True,
-                           "op_block_list": FP16_BLOCK},
+                           "op_block_list": FP16_BLOCK,
+                           "constants_clamped": sum("truncated" in str(w.message) for w in caught)},
             "verification": ver, "preprocess": pp.to_dict(), "stages": rep.stages}
     return QuantResult(out, _write(model, out, body, rep))
 

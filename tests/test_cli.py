@@ -60,6 +60,8 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     (tmp / "photo.onnx").write_bytes((tmp / "photo.png").read_bytes())
     (tmp / "m.engine").write_bytes(b"engine")
     (tmp / "notes.txt").write_text("x")
+    (tmp / "corrupt").mkdir()
+    (tmp / "corrupt" / "x.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     import torch
     import torchvision
 
@@ -90,6 +92,14 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["export", "resnet18", "--input-size", "a,b", *out], "not H or H,W"),
         (["export", "foo:resnet18", *out], "unknown provider"),
         (["exprot", "resnet18"], "No such command"),
+        (["quantize", str(tmp / "missing.onnx")], "not found"),
+        (["quantize", str(tmp / "photo.png")], "takes an .onnx file"),
+        (["quantize", str(tmp / "photo.onnx")], "not a readable ONNX model"),
+        (["quantize", "--int8", "--fp16", str(tmp / "photo.onnx")], "conflict"),
+        (["export", f"{USER}:tiny", "--int8", "--calib", str(tmp / "nodir"), *out],
+         "calibration data not found"),
+        (["export", f"{USER}:tiny", "--int8", "--calib", str(tmp / "corrupt"), *out],
+         "cannot read image"),  # fails after the FP32 export: that file is removed too
     ]
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
 from conftest import ROOT
 from digits import write_split
+
 from edgekit.device import cpu_info
 from edgekit.errors import CalibrationError, EdgekitError, SourceError
 from edgekit.export import ExportOptions, export

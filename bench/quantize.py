@@ -1,0 +1,70 @@
+"""INT8 and FP16 vs FP32 on ONNX Runtime CPU: latency ratios from one run, per-layer summary.
+
+    .venv/bin/python bench/quantize.py [--models resnet18,mobilenet_v3_large,efficientnet_b0]
+
+Random weights at 224 px, batch 1, the machine's default thread count. Each engine is timed
+blocked (all its runs, then the next), never interleaved: interleaving ORT sessions inflates
+every figure 1.5-4x on 2 cores (see ../shared/reference/cpu-baseline.md). 10 warm-up runs,
+then 50 timed runs; the median is compared. A ratio below 1 means faster than FP32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgekit import graph
+from edgekit.device import cpu_info
+from edgekit.export import ExportOptions, export
+from edgekit.quantize import Precision, QuantOptions, quantize
+
+
+def median_ms(path: Path, x: np.ndarray, warmup: int = 10, runs: int = 50) -> float:
+    sess = graph.ort_session(path)
+    name = sess.get_inputs()[0].name
+    for _ in range(warmup):
+        sess.run(None, {name: x})
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        sess.run(None, {name: x})
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet18,mobilenet_v3_large,efficientnet_b0")
+    args = ap.parse_args()
+    cpu = cpu_info()
+    print(f"# machine: {cpu['model']}, {cpu['logical_cores']} logical cores, "
+          f"flags {' '.join(cpu['flags'])}, VNNI: {'yes' if cpu['vnni'] else 'no'}")
+    print("| model | FP32 ms | INT8 ms | FP16 ms | INT8/FP32 | FP16/FP32 | INT8 agreement % "
+          "| INT8 settings | worst node (dB lost) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            fp32 = export(name, ExportOptions(Path(tmp) / f"{name}.onnx")).path
+            i8 = quantize(fp32, QuantOptions(report=3))
+            f16 = quantize(fp32, QuantOptions(Precision.FP16))
+            x = np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)
+            t32, t8, t16 = (median_ms(p, x) for p in (fp32, i8.path, f16.path))
+            q = i8.manifest["quantization"]
+            worst = i8.manifest["layer_report"][0] if i8.manifest["layer_report"] else {}
+            print(f"| {name} | {t32:.2f} | {t8:.2f} | {t16:.2f} | {t8 / t32:.2f} | "
+                  f"{t16 / t32:.2f} | {i8.manifest['verification']['top1_agreement']:.0f} | "
+                  f"{q['activation_type']}x{q['weight_type']} reduce_range={q['reduce_range']} | "
+                  f"{worst.get('op_type', '-')} ({worst.get('sqnr_lost_db', 0):.1f}) |",
+                  flush=True)
+    print(f"# python {sys.version.split()[0]}; agreement is on random-weight models and "
+          "14 flipped photos: it shows the pipeline runs, not accuracy (see the digits tests)")
+
+
+if __name__ == "__main__":
+    main()
