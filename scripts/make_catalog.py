@@ -33,12 +33,19 @@ TORCHVISION = {
 }
 
 # short name -> (family, timm name, published figures)
-TIMM_SOURCE = ("timm results/results-imagenet.csv and results/benchmark-infer-*.csv, "
-               "huggingface/pytorch-image-models")
+TIMM_SOURCE = ("huggingface/pytorch-image-models results/results-imagenet.csv @0173a139 (top1/top5, "
+               "tf_in1k weights) and results/benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv @7479d451 "
+               "(params in millions, gmacs)")
+# top1/top5: results/results-imagenet.csv at commit 0173a139a2c66db3a41ebfe1d8ac4fb02483642e (the
+# `.tf_in1k` rows); params (published in millions, 2 decimals) and gmacs at 299: the
+# benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv at commit 7479d451a6dfd8af27f941b8e82a7402461fae80.
 TIMM_PUBLISHED: dict[str, tuple[str, str, dict]] = {
-    "inception_v4": ("inception", "inception_v4", {}),
-    "inception_resnet_v2": ("inception", "inception_resnet_v2", {}),
-    "xception": ("xception", "legacy_xception", {}),
+    "inception_v4": ("inception", "inception_v4",
+                     {"top1": 80.156, "top5": 94.968, "params": 42_680_000, "gmacs": 12.28}),
+    "inception_resnet_v2": ("inception", "inception_resnet_v2",
+                            {"top1": 80.462, "top5": 95.308, "params": 55_840_000, "gmacs": 13.18}),
+    "xception": ("xception", "legacy_xception",
+                 {"top1": 79.040, "top5": 94.382, "params": 22_860_000, "gmacs": 8.4}),
 }
 
 ALIASES = {"mobilenetv3": "mobilenet_v3_large", "mobilenetv2": "mobilenet_v2",
