@@ -196,6 +196,11 @@ def _quant_table(m: dict[str, Any], path: Path) -> Any:
     aa = m.get("accuracy_aware")
     if aa:
         t.add_row("kept in FP32", ", ".join(aa["fp32_nodes"]) + f" (budget {aa['budget']} points)")
+        if aa.get("latency"):
+            la = aa["latency"]["p50_ms"]
+            t.add_row("latency cost", f"p50 batch {aa['latency']['batch']}: FP32 {la['fp32']:.3f} ms, "
+                      f"INT8 {la['int8']:.3f} ms, with FP32 nodes {la['mixed']:.3f} ms "
+                      f"({aa['latency']['mixed_vs_int8']:.2f}x INT8)")
     for r in (m.get("layer_report") or [])[:5]:
         t.add_row("where INT8 hurts", f"{r['node']} ({r['op_type']}): {r['sqnr_lost_db']:.1f} dB "
                   f"lost, SQNR {r['sqnr_db']:.1f} dB")

@@ -10,6 +10,7 @@ import json
 import tempfile
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -229,8 +230,11 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             search = qdebug.accuracy_aware(q, list(opts.exclude), ver, opts.max_accuracy_drop,
                                            lambda m: _verify(parent_logits, m, x_held, what, val),
                                            drop)
-            model, ver = search.pop("model"), search["verification"]
+            first, model, ver = model, search.pop("model"), search["verification"]
             st["note"] = f"{len(search['fp32_nodes'])} nodes kept in FP32"
+        with rep.stage("latency cost") as st:
+            search["latency"] = latency_cost(parent, first, model, x_held)
+            st["note"] = f"{search['latency']['mixed_vs_int8']:.2f}x all-INT8 latency"
     with rep.stage("report"):
         report = q.report(model, opts.report)
     body = {"parent": _parent_info(path), "precision": "int8", "target": opts.target.value,
@@ -248,6 +252,25 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
                           f"kept as {best}", "raise the budget, add calibration data, or use FP16",
                           path=str(path))
     return QuantResult(out, _write(model, out, body, rep))
+
+
+def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str, Any]:
+    """What keeping nodes in FP32 costs: batch-1 p50 of FP32, all-INT8 and the mixed model on
+    this CPU (ONNX Runtime, interleaved rounds so they share the machine's state)."""
+    from edgekit import timing
+
+    sessions = {"fp32": graph.ort_session(parent), "int8": graph.ort_session(int8),
+                "mixed": graph.ort_session(mixed)}
+    name = sessions["fp32"].get_inputs()[0].name
+    dim0 = sessions["fp32"].get_inputs()[0].shape[0]
+    n = dim0 if isinstance(dim0, int) and dim0 > 0 else 1
+    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=np.float32)}
+    p50 = timing.interleaved_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
+    return {"batch": n, "p50_ms": {k: round(v, 4) for k, v in p50.items()},
+            "mixed_vs_int8": round(p50["mixed"] / p50["int8"], 3),
+            "mixed_vs_fp32": round(p50["mixed"] / p50["fp32"], 3),
+            "how": "ONNX Runtime CPU, batch as above, median of 5 interleaved rounds of 10 runs",
+            "cpu": cpu_info()["model"]}
 
 
 def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,

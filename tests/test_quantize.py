@@ -81,6 +81,11 @@ def test_accuracy_aware_fallback_meets_a_tight_budget(digits: dict[str, Path],
     assert any(n.startswith("/act2/") for n in aa["fp32_nodes"])
     assert m["verification"]["top1_drop"] <= 1.0
     assert aa["steps"][0]["drop"] > 10 and aa["steps"][-1]["drop"] <= 1.0
+    lat = aa["latency"]  # the cost of the FP32 nodes, measured on this CPU
+    assert set(lat["p50_ms"]) == {"fp32", "int8", "mixed"} and all(
+        v > 0 for v in lat["p50_ms"].values())
+    assert lat["mixed_vs_int8"] == pytest.approx(lat["p50_ms"]["mixed"] / lat["p50_ms"]["int8"],
+                                                 rel=0.01)
 
 
 def test_unmeetable_budget_keeps_the_best_under_its_own_name(digits: dict[str, Path],
