@@ -256,7 +256,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
 
 def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str, Any]:
     """What keeping nodes in FP32 costs: batch-1 p50 of FP32, all-INT8 and the mixed model on
-    this CPU (ONNX Runtime, interleaved rounds so they share the machine's state)."""
+    this CPU (ONNX Runtime, timed one model after the other)."""
     from edgekit import timing
 
     sessions = {"fp32": graph.ort_session(parent), "int8": graph.ort_session(int8),
@@ -265,11 +265,11 @@ def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str,
     dim0 = sessions["fp32"].get_inputs()[0].shape[0]
     n = dim0 if isinstance(dim0, int) and dim0 > 0 else 1
     feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=np.float32)}
-    p50 = timing.interleaved_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
+    p50 = timing.blocked_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
     return {"batch": n, "p50_ms": {k: round(v, 4) for k, v in p50.items()},
             "mixed_vs_int8": round(p50["mixed"] / p50["int8"], 3),
             "mixed_vs_fp32": round(p50["mixed"] / p50["fp32"], 3),
-            "how": "ONNX Runtime CPU, batch as above, median of 5 interleaved rounds of 10 runs",
+            "how": "ONNX Runtime CPU, one model after the other: 5 warm-up runs, median of 50",
             "cpu": cpu_info()["model"]}
 
 

@@ -55,15 +55,10 @@ def stats(ms: np.ndarray) -> dict[str, float]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def interleaved_p50(runs: dict[str, Callable[[], Any]], rounds: int = 5, per_round: int = 10,
-                    warmup: int = 3) -> dict[str, float]:
-    """Median ms of several callables measured in alternating rounds, so a slow phase of the
-    machine (another process, frequency scaling) hits all of them alike."""
-    for r in runs.values():
-        for _ in range(warmup):
-            r()
-    samples: dict[str, list[np.ndarray]] = {k: [] for k in runs}
-    for _ in range(rounds):
-        for k, r in runs.items():
-            samples[k].append(sample(r, warmup=0, iterations=per_round))
-    return {k: float(np.median(np.concatenate(v))) for k, v in samples.items()}
+def blocked_p50(runs: dict[str, Callable[[], Any]], warmup: int = 5,
+                iterations: int = 50) -> dict[str, float]:
+    """Median ms of several callables, timed one after the other (blocked). Alternating them
+    call by call makes their thread pools fight over the cores and inflates every figure
+    1.5-4x on a 2-core machine (shared/reference/cpu-baseline.md §3)."""
+    return {k: float(np.median(sample(r, warmup=warmup, iterations=iterations)))
+            for k, r in runs.items()}

@@ -1,4 +1,4 @@
-"""Latency sampling and statistics (edgekit.timing): counts, units, percentiles, interleaving."""
+"""Latency sampling and statistics (edgekit.timing): counts, units, percentiles, blocked medians."""
 
 import time
 
@@ -45,7 +45,10 @@ def test_stats_match_numpy_percentiles() -> None:
         timing.stats(np.array([]))
 
 
-def test_interleaved_medians_rank_a_slower_callable_slower() -> None:
-    p50 = timing.interleaved_p50({"fast": lambda: None, "slow": lambda: time.sleep(0.001)},
-                                 rounds=2, per_round=3, warmup=1)
+def test_blocked_medians_rank_a_slower_callable_slower() -> None:
+    calls: list[str] = []
+    p50 = timing.blocked_p50({"fast": lambda: calls.append("f"),
+                              "slow": lambda: (calls.append("s"), time.sleep(0.001))},
+                             warmup=1, iterations=3)
     assert p50["slow"] > 0.9 and p50["fast"] < p50["slow"]
+    assert calls == ["f"] * 4 + ["s"] * 4  # one callable at a time, never alternated
