@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from edgekit import __version__
+from edgekit import __version__, render
+from edgekit.backends import Backend, Device, Dtype, Provider, RunnerOptions
 from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError
 from edgekit.export import Exporter, ExportOptions
 from edgekit.progress import Reporter
@@ -133,8 +134,8 @@ def export(
     doc = res.to_dict()
     for q in quantized:
         doc[q.manifest["precision"]] = q.to_dict()
-    emit(doc, json_out, _group([_export_table(res.manifest, res.path),
-                                *(_quant_table(q.manifest, q.path) for q in quantized)]))
+    emit(doc, json_out, render.group([render.export_table(res.manifest, res.path),
+                                      *(render.quant_table(q.manifest, q.path) for q in quantized)]))
 
 
 @app.command()
@@ -165,67 +166,87 @@ def quantize(
     q = qz.quantize(model, QuantOptions(prec, output, calib, calib_size, calib_method, per_channel,
                                         tuple(exclude or ()), target, val, labels,
                                         max_accuracy_drop, report), Reporter.for_cli(quiet, json_out))
-    emit(q.to_dict(), json_out, _quant_table(q.manifest, q.path))
+    emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))
 
 
-def _group(items: list[Any]) -> Any:
-    from rich.console import Group
-
-    return Group(*items)
-
-
-def _quant_table(m: dict[str, Any], path: Path) -> Any:
-    from rich.table import Table
-
-    v = m["verification"]
-    t = Table(title=f"{m['precision']} {path}", show_header=False, title_justify="left")
-    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB")
-    if "quantization" in m:
-        qd = m["quantization"]
-        t.add_row("settings", f"{m['target']}: {qd['activation_type']} activations x "
-                  f"{qd['weight_type']} weights, {qd['method']}, per-channel {qd['per_channel']}, "
-                  f"reduce_range {qd['reduce_range']} (CPU VNNI: {qd['cpu']['vnni']})")
-        t.add_row("calibration", f"{qd['calibration']['count']} images from "
-                  f"{qd['calibration']['source']}")
-    t.add_row("vs FP32", f"top-1 agreement {v['top1_agreement']:.1f}% on {v['images']} "
-              f"{v['held_out']}; cosine mean {v['cosine_mean']:.4f}; max abs diff "
-              f"{v['max_abs_diff']:.3g}")
-    if "top1" in v:
-        t.add_row("accuracy", f"top-1 {v['fp32_top1']:.2f} -> {v['top1']:.2f} "
-                  f"({-v['top1_drop']:+.2f} points), top-5 {v['fp32_top5']:.2f} -> {v['top5']:.2f}")
-    aa = m.get("accuracy_aware")
-    if aa:
-        t.add_row("kept in FP32", ", ".join(aa["fp32_nodes"]) + f" (budget {aa['budget']} points)")
-        if aa.get("latency"):
-            la = aa["latency"]["p50_ms"]
-            t.add_row("latency cost", f"p50 batch {aa['latency']['batch']}: FP32 {la['fp32']:.3f} ms, "
-                      f"INT8 {la['int8']:.3f} ms, with FP32 nodes {la['mixed']:.3f} ms "
-                      f"({aa['latency']['mixed_vs_int8']:.2f}x INT8)")
-    for r in (m.get("layer_report") or [])[:5]:
-        t.add_row("where INT8 hurts", f"{r['node']} ({r['op_type']}): {r['sqnr_lost_db']:.1f} dB "
-                  f"lost, SQNR {r['sqnr_db']:.1f} dB")
-    return t
+def _batches(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a list of batch sizes (e.g. 1,8,32)") from None
+    if not out or min(out) < 1:
+        raise typer.BadParameter(f"'{text}' is not a list of positive batch sizes")
+    return tuple(dict.fromkeys(out))
 
 
-def _export_table(m: dict[str, Any], path: Path) -> Any:
-    from rich.table import Table
+StoreOpt = Annotated[Path, typer.Option("--store", help="Results folder (holds edgekit.db)")]
 
-    t = Table(title=f"exported {path}", show_header=False, title_justify="left")
-    v, x = m["verification"], m["export"]
-    t.add_row("model", f"{m['model']['name']} ({m['source']['provider']}, {m['source']['weights']})")
-    t.add_row("input", f"{m['input']['name']} {m['input']['shape']} {m['input']['dtype']}")
-    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB, sha256 "
-                      f"{m['artifact']['sha256'][:12]}")
-    t.add_row("params / GMACs", f"{m['model']['params'] / 1e6:.2f} M / {m['model']['gmacs']:.3f}")
-    t.add_row("exporter", f"{x['exporter']} (opset {x['opset']}, batch {x['batch']})")
-    simp = x["simplify"]
-    t.add_row("simplify", f"{simp.get('nodes_before')} -> {simp.get('nodes_after')} nodes"
-              if simp["applied"] else f"not applied: {simp.get('reason')}")
-    t.add_row("verified" if v.get("passed") else "verification",
-              "skipped" if v["skipped"] else
-              f"{v['images']} photo outputs vs {v['reference']}: cosine {v['cosine_min']:.6f}, "
-              f"max abs diff {v['max_abs_diff']:.2e}, top-1 agreement {v['top1_agreement']:.0%}")
-    return t
+
+@app.command()
+def profile(
+    artifact: Annotated[str, typer.Argument(help=".onnx, TensorRT engine, or a model spec "
+                                                 "(runs on torch)")],
+    backend: Annotated[Backend | None, typer.Option(
+        help="Default: ort for .onnx, tensorrt for engines, torch for specs")] = None,
+    device: Annotated[Device, typer.Option()] = Device.CPU,
+    batch: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,8,32")] = "1",
+    threads: Annotated[int, typer.Option(min=0, help="0: the runtime's default")] = 0,
+    warmup: Annotated[int, typer.Option(min=0)] = 10,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Timed runs per batch")] = None,
+    duration: Annotated[float | None, typer.Option(
+        min=0.0, help="Seconds of timed runs per batch (default 3, at least 10 runs)")] = None,
+    data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
+    labels: LabelsOpt = None,
+    tune: Annotated[bool, typer.Option("--tune", help="Search ORT threads/modes/opt levels")] = False,
+    provider: Annotated[Provider, typer.Option(help="ORT execution provider")] = Provider.AUTO,
+    dtype: Annotated[Dtype, typer.Option(help="torch compute precision")] = Dtype.FP32,
+    cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="torch: replay a CUDA graph")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch: torch.compile first")] = False,
+    input_name: Annotated[str | None, typer.Option("--input", help="The image input's name")] = None,
+    weights: Annotated[Path | None, typer.Option(help="torch: state_dict to load")] = None,
+    num_classes: Annotated[int | None, typer.Option(min=1, help="torch: adapt the head")] = None,
+    store: StoreOpt = Path("results"),
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
+    tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure latency, memory and accuracy on one runner; save the result in the store."""
+    from edgekit import profile as pf
+    from edgekit.sources import Options
+
+    if iterations is not None and duration is not None:
+        raise typer.BadParameter("--iterations and --duration conflict; give one")
+    ropts = RunnerOptions(device, threads, dtype, cuda_graphs, compile_, provider,
+                          source=Options(weights, num_classes))
+    opts = pf.ProfileOptions(backend, ropts, _batches(batch), warmup, iterations,
+                             3.0 if duration is None else duration, data, labels, tune, input_name,
+                             None if no_store else store, tag)
+    rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    emit(rep, json_out, render.profile_table(rep))
+
+
+@app.command()
+def results(
+    store: StoreOpt = Path("results"),
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="COLUMN OP VALUE, e.g. model=resnet18, batch>=8, device_name~*EPYC*")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Newest N")] = None,
+    full: Annotated[bool, typer.Option("--full", help="--json: whole results with samples")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List and filter the results store."""
+    from edgekit.store import Store, Where, to_csv
+
+    if csv_out and json_out:
+        raise typer.BadParameter("--csv and --json conflict; give one")
+    rows = Store(store, create=False).query([Where.parse(w) for w in where or []], limit, full)
+    if csv_out:
+        sys.stdout.write(to_csv(rows))
+        return
+    emit({"schema": "edgekit.results/1", "store": str(store), "results": rows}, json_out,
+         render.results_table(rows))
 
 
 @app.command()

@@ -146,20 +146,20 @@ def torch_forward(model: Any, x: np.ndarray, src: Source) -> tuple[np.ndarray, i
             h.remove()
     params = {id(p): p.numel() for m in model.modules() if not ran or id(m) in ran
               for p in m.parameters(recurse=False)}
-    y = _first_tensor(y)
+    y = first_tensor(y)
     if y is None:
         raise SourceError("the model returned no tensor", "return logits (N x classes)",
                           path=src.spec)
     return np.asarray(y.float().numpy()), int(sum(params.values()))
 
 
-def _first_tensor(y: Any) -> Any:
+def first_tensor(y: Any) -> Any:
     if hasattr(y, "numpy"):
         return y
     if isinstance(y, list | tuple) and y:
-        return _first_tensor(y[0])
+        return first_tensor(y[0])
     if isinstance(y, dict) and y:
-        return _first_tensor(next(iter(y.values())))
+        return first_tensor(next(iter(y.values())))
     return getattr(y, "logits", None)
 
 

@@ -1,0 +1,393 @@
+"""``edgekit profile``: latency, memory and accuracy of an artifact on one runner -> Results.
+
+Order of work, so each figure means one thing: check the request (backend, batch sizes, store)
+before any work; [--tune]; then, with the peak-RSS baseline taken, load (session creation
+time), the first (cold) inference, and per batch size the warm-up and the timed runs (one
+engine at a time). Accuracy on --data runs last and is not part of the memory figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import backends, evaluate, manifest, timing
+from edgekit._io import sha256_file
+from edgekit.backends import Backend, Runner, RunnerOptions, TensorSpec
+from edgekit.device import fingerprint, label
+from edgekit.errors import ConfigError, SourceError
+from edgekit.images import Preprocess, load_image_folder, photo_batch
+from edgekit.memory import PeakRss
+from edgekit.progress import Reporter
+from edgekit.sources import ENGINE_SUFFIXES
+
+RESULT_SCHEMA = "edgekit.result/1"
+DEFAULT_BACKEND = {"onnx": Backend.ORT, "engine": Backend.TENSORRT, "source": Backend.TORCH}
+SPLIT_ITERATIONS = 20
+MAX_SAMPLES_KEPT = 5000  # per result; a longer run keeps every k-th sample (order preserved)
+
+
+@dataclass
+class ProfileOptions:
+    backend: Backend | None = None  # None: by the artifact (onnx -> ort, engine, spec -> torch)
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
+    batches: tuple[int, ...] = (1,)
+    warmup: int = 10
+    iterations: int | None = None  # else as many as fit `duration_s` (at least 10)
+    duration_s: float = 3.0
+    data: Path | None = None
+    labels: Path | None = None
+    tune: bool = False
+    input_name: str | None = None  # the image input of a multi-input model
+    store: Path | None = None
+    tag: str | None = None
+
+
+@dataclass
+class Result:
+    """One artifact x backend x device x batch size; ``to_dict()`` is what --json prints and
+    the store keeps."""
+
+    created: str
+    tag: str | None
+    artifact: dict[str, Any]
+    model: dict[str, Any]
+    backend: str
+    device: str
+    device_name: str
+    batch: int
+    latency: dict[str, Any]
+    memory: dict[str, Any]
+    accuracy: dict[str, Any] | None
+    gflops: float | None
+    settings: dict[str, Any]
+    settings_key: str
+    device_info: dict[str, Any]
+    samples_ms: list[float]
+    id: int | None = None
+
+    def to_dict(self, samples: bool = True) -> dict[str, Any]:
+        d = {"schema": RESULT_SCHEMA, **dataclasses.asdict(self)}
+        if not samples:
+            d.pop("samples_ms")
+        return d
+
+
+@dataclass
+class ProfileReport:
+    results: list[Result]
+    store: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": "edgekit.profile/1", "store": self.store,
+                "results": [r.to_dict(samples=False) for r in self.results]}
+
+
+def artifact_kind(target: str) -> str:
+    suffix = Path(target).suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    return "engine" if suffix in ENGINE_SUFFIXES else "source"
+
+
+def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> ProfileReport:
+    rep = rep or Reporter()
+    kind = artifact_kind(target)
+    backend = opts.backend or DEFAULT_BACKEND[kind]
+    _check_request(target, kind, backend, opts)
+    man = _manifest(Path(target)) if kind != "source" else None
+    if man is not None:
+        _check_batches(_manifest_input(man), opts.batches, target)
+    store = None
+    if opts.store is not None:
+        from edgekit.store import Store
+
+        store = Store(opts.store)
+    ropts = opts.runner
+    if opts.tune:
+        with rep.stage("tune") as st:
+            ropts, trials = _tune(target, opts, man)
+            st["note"] = f"{len(trials)} settings tried"
+        tuned: dict[str, Any] | None = {"chosen": ropts.ort.to_dict() if ropts.ort else None,
+                                        "trials": trials}
+    else:
+        tuned = None
+    measured = _measure(target, backend, ropts, opts, man, rep)
+    results = _results(target, kind, backend, opts, man, measured, tuned)
+    if store is not None:
+        with rep.stage("store") as st:
+            for r in results:
+                r.id = store.add(r.to_dict())
+            st["note"] = f"{len(results)} rows in {store.path}"
+    return ProfileReport(results, str(store.path) if store else None)
+
+
+def _check_request(target: str, kind: str, backend: Backend, opts: ProfileOptions) -> None:
+    backends.check(backend, kind, opts.runner)
+    if opts.tune and backend is not Backend.ORT:
+        raise ConfigError("--tune searches ONNX Runtime settings", "use it with --backend ort")
+    if not opts.batches or min(opts.batches) < 1:
+        raise ConfigError("--batch takes positive sizes", "write e.g. --batch 1,8,32")
+    if kind != "source":
+        p = Path(target)
+        if not p.is_file():
+            raise SourceError("file not found", "check the path", path=target)
+        if p.stat().st_size == 0:
+            raise SourceError("file is empty", "export or build it again", path=target)
+    if opts.labels is not None and opts.data is None:
+        raise ConfigError("--labels needs --data DIR", "add --data or drop --labels")
+    if opts.data is not None and not opts.data.is_dir():
+        raise ConfigError("data folder not found", "pass an ImageFolder: DIR/<class>/<image>",
+                          path=str(opts.data))
+
+
+def _manifest(path: Path) -> dict[str, Any] | None:
+    if not manifest.sidecar(path).is_file():
+        return None
+    return manifest.read(path)
+
+
+def _manifest_input(man: dict[str, Any]) -> TensorSpec | None:
+    inp = man.get("input") or (man.get("parent") or {}).get("input")
+    if not isinstance(inp, dict) or "shape" not in inp:
+        return None
+    return TensorSpec(str(inp.get("name")), tuple(inp["shape"]), str(inp.get("dtype")))
+
+
+def _check_batches(spec: TensorSpec | None, batches: tuple[int, ...], target: str) -> None:
+    fixed = spec.static_batch if spec else None
+    bad = [b for b in batches if fixed is not None and b != fixed]
+    if bad:
+        raise ConfigError(f"the model has a static batch of {fixed}; it cannot run batch {bad[0]}",
+                          f"use --batch {fixed}, or re-export with --batch dynamic", path=target)
+
+
+def _image_input(spec: list[TensorSpec], name: str | None, target: str) -> TensorSpec:
+    if name is not None:
+        for s in spec:
+            if s.name == name:
+                return s
+        raise ConfigError(f"--input: the model has no input '{name}'",
+                          f"its inputs: {', '.join(s.name for s in spec)}", path=target)
+    if len(spec) > 1:
+        raise ConfigError(f"the model has {len(spec)} inputs "
+                          f"({', '.join(s.name for s in spec)})",
+                          "name the image input with --input NAME", path=target)
+    return spec[0]
+
+
+def _preprocess(runner: Any, man: dict[str, Any] | None, image: TensorSpec) -> Preprocess:
+    if hasattr(runner, "preprocess"):
+        return runner.preprocess
+    if man is not None and isinstance(man.get("preprocess"), dict):
+        return Preprocess.from_dict(man["preprocess"])
+    h, w = image.shape[2:4] if len(image.shape) == 4 else (224, 224)
+    return Preprocess().resized(h if isinstance(h, int) else 224, w if isinstance(w, int) else 224)
+
+
+def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
+           target: str) -> dict[str, np.ndarray]:
+    """The image input gets real photos (bundled), other inputs zeros of their shape."""
+    x = photo_batch(pp, count=min(batch, 8))
+    feeds = {image.name: np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])),
+                                              dtype=image.dtype)}
+    for s in spec:
+        if s.name == image.name:
+            continue
+        dims = [batch if i == 0 else d for i, d in enumerate(s.shape)]
+        if not all(isinstance(d, int) for d in dims):
+            raise ConfigError(f"input '{s.name}' has dynamic dimensions {list(s.shape)}; edgekit "
+                              "cannot fill it", "export the model with that input fixed",
+                              path=target)
+        feeds[s.name] = np.zeros([int(d) for d in dims], dtype=s.dtype)
+    return feeds
+
+
+@dataclass
+class _Measured:
+    per_batch: list[dict[str, Any]]
+    create_ms: float
+    first_ms: float
+    peak_rss_mb: float
+    rss_method: str
+    gpu_peak_mb: float | None
+    settings: dict[str, Any]
+    accuracy: dict[str, Any] | None
+    macs: int | None
+    extra_model: dict[str, Any]
+
+
+def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileOptions,
+             man: dict[str, Any] | None, rep: Reporter) -> _Measured:
+    per_batch = []
+    backends.preload(backend)  # the runtime's own import is not the model's memory
+    with PeakRss() as mem:
+        with rep.stage("load") as st:
+            r = backends.runner(backend, target, ropts)
+            r.__enter__()
+        try:
+            spec = r.input_spec()
+            image = _image_input(spec, opts.input_name, target)
+            _check_batches(image, opts.batches, target)
+            pp = _preprocess(r, man, image)
+            st["note"] = f"{getattr(r, 'create_ms', 0.0):.0f} ms"
+            first_ms = 0.0
+            for i, b in enumerate(opts.batches):
+                feeds = _feeds(spec, image, pp, b, target)
+                if i == 0:
+                    t0 = time.perf_counter_ns()
+                    r.infer(feeds)
+                    r.sync()
+                    first_ms = (time.perf_counter_ns() - t0) / 1e6
+                with rep.stage(f"batch {b}") as st:
+                    ms = timing.sample(partial(r.infer, feeds), warmup=opts.warmup,
+                                       iterations=opts.iterations, duration_s=opts.duration_s,
+                                       sync=r.sync)
+                    mem.checkpoint()
+                    split = r.split_ms(feeds, SPLIT_ITERATIONS)
+                    st["note"] = f"{len(ms)} runs, p50 {np.median(ms):.3f} ms"
+                per_batch.append({"batch": b, "samples": ms, "split": split})
+            peak, gpu = mem.growth_mb, r.gpu_peak_mb()
+            accuracy = _accuracy(r, image, pp, opts, rep) if opts.data else None
+            macs = r.count_macs(feeds[image.name]) if hasattr(r, "count_macs") else None
+            extra = _torch_model_info(r) if hasattr(r, "source") else {}
+            return _Measured(per_batch, float(getattr(r, "create_ms", 0.0)), first_ms, peak,
+                             mem.method, gpu, r.settings(), accuracy, macs, extra)
+        finally:
+            r.__exit__(None, None, None)
+
+
+def _accuracy(r: Runner, image: TensorSpec, pp: Preprocess, opts: ProfileOptions,
+              rep: Reporter) -> dict[str, Any]:
+    assert opts.data is not None
+    with rep.stage("accuracy") as st:
+        data = load_image_folder(opts.data, pp, opts.labels)
+        fixed = image.static_batch
+        step = fixed or max(opts.batches)
+        out_name: list[str] = []
+
+        def infer(chunk: np.ndarray) -> np.ndarray:
+            out = r.infer({image.name: chunk.astype(image.dtype)})
+            out_name[:] = out_name or [next(iter(out))]
+            return out[out_name[0]]
+
+        logits = evaluate.predict_with(infer, data.x, step, pad=fixed is not None)
+        scores = evaluate.topk(logits, data.y)
+        st["note"] = f"top-1 {scores['top1']:.2f}% on {len(data.y)} images"
+    return {**scores, **data.to_dict(), "batch": step}
+
+
+def _torch_model_info(r: Any) -> dict[str, Any]:
+    src = r.source
+    params = sum(int(p.numel()) for p in src.model.parameters()) if hasattr(
+        src.model, "parameters") else None
+    return {"name": src.entry.short if src.entry else src.name, "family": src.family,
+            "params": params, "published": src.entry.to_dict() if src.entry else None}
+
+
+def _tune(target: str, opts: ProfileOptions, man: dict[str, Any] | None
+          ) -> tuple[RunnerOptions, list[dict[str, Any]]]:
+    from edgekit import tune
+    from edgekit.backends.ort import OrtRunner
+
+    with OrtRunner(target, opts.runner) as r:
+        spec = r.input_spec()
+        image = _image_input(spec, opts.input_name, target)
+        feeds = _feeds(spec, image, _preprocess(r, man, image), opts.batches[0], target)
+    best, trials = tune.search(Path(target), opts.runner, feeds)
+    return dataclasses.replace(opts.runner, ort=best), trials
+
+
+def _model_info(kind: str, target: str, man: dict[str, Any] | None, m: _Measured,
+                precision: str) -> dict[str, Any]:
+    if m.extra_model:
+        info = dict(m.extra_model)
+    elif man is not None:
+        base = man.get("model") or (man.get("parent") or {}).get("model") or {}
+        info = {k: base.get(k) for k in ("name", "family", "params", "published")}
+        info["gmacs"] = base.get("gmacs")
+    else:
+        info = {"name": Path(target).stem, "family": None, "params": None, "published": None}
+    if m.macs:
+        info["gmacs"] = round(m.macs / 1e9, 4)
+    elif info.get("gmacs") is None and kind == "onnx":
+        info["gmacs"] = _onnx_gmacs(Path(target))
+    info["precision"] = precision
+    info["name"] = info.get("name") or Path(target).stem
+    return info
+
+
+def _onnx_gmacs(path: Path) -> float | None:
+    try:
+        from edgekit import graph
+
+        return round(graph.count_macs(graph.load_checked(path, full=False)) / 1e9, 4)
+    except Exception:  # onnx may be absent on a Jetson; the figure is informative
+        return None
+
+
+def _precision(backend: Backend, man: dict[str, Any] | None, ropts: RunnerOptions) -> str:
+    if backend is Backend.TORCH:
+        return ropts.dtype.value
+    return str((man or {}).get("precision") or "fp32")
+
+
+def _artifact(kind: str, target: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Path, sha256 and size. A model spec's size is its parameter bytes at the precision it
+    ran in (its .py file's size would mean nothing); its sha256 is the file's, if any."""
+    p = Path(target.split(".py:")[0] + ".py") if ".py:" in target else Path(target)
+    sha = sha256_file(p) if p.is_file() else None
+    if kind != "source":
+        return {"path": target, "kind": kind, "sha256": sha,
+                "size_mb": round(p.stat().st_size / 1e6, 3)}
+    bytes_per = {"fp32": 4, "fp16": 2, "bf16": 2}.get(info["precision"], 4)
+    size = round(info["params"] * bytes_per / 1e6, 3) if info.get("params") else None
+    return {"path": target, "kind": kind, "sha256": sha, "size_mb": size,
+            "size_note": "parameter bytes at the precision it ran in"}
+
+
+def _results(target: str, kind: str, backend: Backend, opts: ProfileOptions,
+             man: dict[str, Any] | None, m: _Measured, tuned: dict[str, Any] | None
+             ) -> list[Result]:
+    fp = fingerprint()
+    dev = opts.runner.device.value
+    info = _model_info(kind, target, man, m, _precision(backend, man, opts.runner))
+    art = _artifact(kind, target, info)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    settings = {**m.settings, "warmup": opts.warmup, "iterations": opts.iterations,
+                "duration_s": None if opts.iterations else opts.duration_s, "tune": tuned}
+    out = []
+    for pb in m.per_batch:
+        ms, b = pb["samples"], pb["batch"]
+        lat: dict[str, Any] = timing.stats(ms)
+        lat.update(images_per_s=round(b * 1000.0 / lat["mean_ms"], 2),
+                   session_create_ms=round(m.create_ms, 3), first_infer_ms=round(m.first_ms, 3),
+                   split_ms=pb["split"])
+        gmacs = info.get("gmacs")
+        gflops = round(2 * gmacs * b / (lat["p50_ms"] / 1e3), 3) if gmacs else None
+        key_src = {"backend": backend.value, "device": dev, "batch": b,
+                   "device_name": label(fp, dev),
+                   **{k: v for k, v in settings.items() if k not in ("source", "tune")},
+                   "tuned": tuned["chosen"] if tuned else None}
+        key = hashlib.sha256(json.dumps(key_src, sort_keys=True, default=str).encode()
+                             ).hexdigest()[:16]
+        out.append(Result(
+            created, opts.tag, art, info, backend.value, dev, label(fp, dev), b, lat,
+            {"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
+             "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
+            m.accuracy, gflops, settings, key, fp, _thin(ms)))
+    return out
+
+
+def _thin(ms: np.ndarray) -> list[float]:
+    step = max(1, -(-len(ms) // MAX_SAMPLES_KEPT))
+    return [round(float(v), 5) for v in ms[::step]]

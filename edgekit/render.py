@@ -1,0 +1,133 @@
+"""Human renderings (rich) of results for the terminal; --json prints the dicts instead.
+
+rich is imported inside each function, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def group(items: list[Any]) -> Any:
+    from rich.console import Group
+
+    return Group(*items)
+
+
+def quant_table(m: dict[str, Any], path: Path) -> Any:
+    from rich.table import Table
+
+    v = m["verification"]
+    t = Table(title=f"{m['precision']} {path}", show_header=False, title_justify="left")
+    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB")
+    if "quantization" in m:
+        qd = m["quantization"]
+        t.add_row("settings", f"{m['target']}: {qd['activation_type']} activations x "
+                  f"{qd['weight_type']} weights, {qd['method']}, per-channel {qd['per_channel']}, "
+                  f"reduce_range {qd['reduce_range']} (CPU VNNI: {qd['cpu']['vnni']})")
+        t.add_row("calibration", f"{qd['calibration']['count']} images from "
+                  f"{qd['calibration']['source']}")
+    t.add_row("vs FP32", f"top-1 agreement {v['top1_agreement']:.1f}% on {v['images']} "
+              f"{v['held_out']}; cosine mean {v['cosine_mean']:.4f}; max abs diff "
+              f"{v['max_abs_diff']:.3g}")
+    if "top1" in v:
+        t.add_row("accuracy", f"top-1 {v['fp32_top1']:.2f} -> {v['top1']:.2f} "
+                  f"({-v['top1_drop']:+.2f} points), top-5 {v['fp32_top5']:.2f} -> {v['top5']:.2f}")
+    aa = m.get("accuracy_aware")
+    if aa:
+        t.add_row("kept in FP32", ", ".join(aa["fp32_nodes"]) + f" (budget {aa['budget']} points)")
+        if aa.get("latency"):
+            la = aa["latency"]["p50_ms"]
+            t.add_row("latency cost", f"p50 batch {aa['latency']['batch']}: FP32 {la['fp32']:.3f} ms, "
+                      f"INT8 {la['int8']:.3f} ms, with FP32 nodes {la['mixed']:.3f} ms "
+                      f"({aa['latency']['mixed_vs_int8']:.2f}x INT8)")
+    for r in (m.get("layer_report") or [])[:5]:
+        t.add_row("where INT8 hurts", f"{r['node']} ({r['op_type']}): {r['sqnr_lost_db']:.1f} dB "
+                  f"lost, SQNR {r['sqnr_db']:.1f} dB")
+    return t
+
+
+def export_table(m: dict[str, Any], path: Path) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"exported {path}", show_header=False, title_justify="left")
+    v, x = m["verification"], m["export"]
+    t.add_row("model", f"{m['model']['name']} ({m['source']['provider']}, {m['source']['weights']})")
+    t.add_row("input", f"{m['input']['name']} {m['input']['shape']} {m['input']['dtype']}")
+    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB, sha256 "
+                      f"{m['artifact']['sha256'][:12]}")
+    t.add_row("params / GMACs", f"{m['model']['params'] / 1e6:.2f} M / {m['model']['gmacs']:.3f}")
+    t.add_row("exporter", f"{x['exporter']} (opset {x['opset']}, batch {x['batch']})")
+    simp = x["simplify"]
+    t.add_row("simplify", f"{simp.get('nodes_before')} -> {simp.get('nodes_after')} nodes"
+              if simp["applied"] else f"not applied: {simp.get('reason')}")
+    t.add_row("verified" if v.get("passed") else "verification",
+              "skipped" if v["skipped"] else
+              f"{v['images']} photo outputs vs {v['reference']}: cosine {v['cosine_min']:.6f}, "
+              f"max abs diff {v['max_abs_diff']:.2e}, top-1 agreement {v['top1_agreement']:.0%}")
+    return t
+
+
+def _f(v: Any, fmt: str = ".3f", none: str = "-") -> str:
+    return none if v is None else format(v, fmt)
+
+
+def profile_table(report: dict[str, Any]) -> Any:
+    """One table per profile: a row per batch size, then what was measured once."""
+    from rich.table import Table
+
+    results = report["results"]
+    r0 = results[0]
+    m, lat0, mem = r0["model"], r0["latency"], r0["memory"]
+    title = (f"{m['name']} {m['precision']} on {r0['backend']}/{r0['device']} "
+             f"({r0['device_name']})")
+    t = Table("batch", "p50", "p90", "p99", "mean", "std", "runs", "images/s", "GFLOP/s",
+              title=title + "  [latency in ms]", title_justify="left")
+    for r in results:
+        lat = r["latency"]
+        t.add_row(str(r["batch"]), _f(lat["p50_ms"]), _f(lat["p90_ms"]), _f(lat["p99_ms"]),
+                  _f(lat["mean_ms"]), _f(lat["std_ms"]), str(lat["n"]),
+                  _f(lat["images_per_s"], ".1f"), _f(r["gflops"], ".1f"))
+    info = Table(show_header=False, box=None)
+    info.add_row("artifact", f"{r0['artifact']['path']} ({_f(r0['artifact'].get('size_mb'), '.2f')}"
+                 f" MB{', sha256 ' + r0['artifact']['sha256'][:12] if r0['artifact'].get('sha256') else ''})")
+    info.add_row("cold", f"load {lat0['session_create_ms']:.1f} ms, first inference "
+                 f"{lat0['first_infer_ms']:.2f} ms")
+    info.add_row("memory", f"peak RSS +{mem['peak_rss_growth_mb']:.1f} MB ({mem['rss_method']})"
+                 + (f", GPU {mem['gpu_peak_mb']:.1f} MB" if mem.get("gpu_peak_mb") else ""))
+    for r in results:
+        if r["latency"].get("split_ms"):
+            s = r["latency"]["split_ms"]
+            info.add_row(f"split, batch {r['batch']}", f"H2D {s['h2d_ms']:.3f} + compute "
+                         f"{s['compute_ms']:.3f} + D2H {s['d2h_ms']:.3f} ms")
+    acc = r0.get("accuracy")
+    if acc:
+        info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "
+                     f"{acc['images']} images, {acc['classes']} classes ({acc['folder']})")
+    st = r0["settings"]
+    knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
+                                    "graph_optimization", "dtype", "threads", "cuda_graphs",
+                                    "compile") if k in st}
+    info.add_row("settings", ", ".join(f"{k} {v}" for k, v in knobs.items()))
+    if st.get("tune"):
+        info.add_row("tuned", f"{len(st['tune']['trials'])} settings tried; chose "
+                     f"{st['tune']['chosen']}")
+    ids = [str(r["id"]) for r in results if r.get("id") is not None]
+    info.add_row("saved", f"{report['store']} (id {', '.join(ids)})" if ids else "not stored")
+    return group([t, info])
+
+
+def results_table(rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    tags = any(r["tag"] for r in rows)
+    t = Table("id", "created", *(["tag"] if tags else []), "model", "prec", "runner", "batch",
+              "p50 ms", "p99 ms", "img/s", "top-1", title=f"{len(rows)} results",
+              title_justify="left")
+    for r in rows:
+        t.add_row(str(r["id"]), str(r["created"])[5:16].replace("T", " "),
+                  *([r["tag"] or ""] if tags else []), str(r["model"]), str(r["precision"]),
+                  f"{r['backend']}/{r['device']}", str(r["batch"]), _f(r["p50_ms"]),
+                  _f(r["p99_ms"]), _f(r["images_per_s"], ".0f"), _f(r["top1"], ".2f"))
+    return t
