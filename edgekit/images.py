@@ -136,9 +136,10 @@ class LabelledSet:
                 "skipped_files": self.skipped}
 
 
-def load_image_folder(folder: Path, pp: Preprocess, labels: Path | None = None) -> LabelledSet:
-    """ImageFolder layout (one subfolder per class); class index from sorted folder names,
-    or from ``labels`` (one class name per line, in index order)."""
+def scan_image_folder(folder: Path, labels: Path | None = None
+                      ) -> tuple[list[str], list[tuple[Path, int]], int]:
+    """Check an ImageFolder without decoding it: (class names, (image, class index) pairs,
+    non-image files skipped). The errors are the ones a user can fix."""
     if not folder.is_dir():
         raise CalibrationError("data folder not found", "pass an ImageFolder: DIR/<class>/<image>",
                                path=str(folder))
@@ -151,21 +152,28 @@ def load_image_folder(folder: Path, pp: Preprocess, labels: Path | None = None) 
     if labels is not None:
         try:
             classes = [ln.strip() for ln in labels.read_text().splitlines() if ln.strip()]
-        except OSError as e:
-            raise CalibrationError(f"cannot read labels ({e.strerror})", "check the path",
+        except (OSError, UnicodeDecodeError) as e:
+            raise CalibrationError(f"cannot read labels ({getattr(e, 'strerror', None) or e})",
+                                   "pass a text file, one class name per line",
                                    path=str(labels)) from e
         unknown = [d.name for d in subdirs if d.name not in classes]
         if unknown:
             raise CalibrationError(f"folder '{unknown[0]}' is not a class in the labels file",
                                    "list every class folder name, one per line", path=str(labels))
-    xs, ys, skipped = [], [], 0
+    items, skipped = [], 0
     for d in subdirs:
         paths, skip = list_images(d)
         skipped += skip
-        for p in paths:
-            xs.append(preprocess(load_rgb(p), pp))
-            ys.append(classes.index(d.name))
-    if not xs:
+        items += [(p, classes.index(d.name)) for p in paths]
+    if not items:
         raise CalibrationError(f"no images in its {len(subdirs)} class folders",
                                "add .jpg/.png/.bmp/.webp images", path=str(folder))
-    return LabelledSet(np.stack(xs), np.asarray(ys), classes, str(folder), skipped)
+    return classes, items, skipped
+
+
+def load_image_folder(folder: Path, pp: Preprocess, labels: Path | None = None) -> LabelledSet:
+    """ImageFolder layout (one subfolder per class); class index from sorted folder names,
+    or from ``labels`` (one class name per line, in index order)."""
+    classes, items, skipped = scan_image_folder(folder, labels)
+    xs = np.stack([preprocess(load_rgb(p), pp) for p, _ in items])
+    return LabelledSet(xs, np.asarray([y for _, y in items]), classes, str(folder), skipped)

@@ -25,10 +25,11 @@ from edgekit._io import sha256_file
 from edgekit.backends import Backend, Runner, RunnerOptions, TensorSpec
 from edgekit.device import fingerprint, label
 from edgekit.errors import ConfigError, SourceError
-from edgekit.images import Preprocess, load_image_folder, photo_batch
+from edgekit.images import Preprocess, load_image_folder, photo_batch, scan_image_folder
 from edgekit.memory import PeakRss
 from edgekit.progress import Reporter
 from edgekit.sources import ENGINE_SUFFIXES
+from edgekit.store import Store, store_preflight
 
 RESULT_SCHEMA = "edgekit.result/1"
 DEFAULT_BACKEND = {"onnx": Backend.ORT, "engine": Backend.TENSORRT, "source": Backend.TORCH}
@@ -107,11 +108,6 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
     man = _manifest(Path(target)) if kind != "source" else None
     if man is not None:
         _check_batches(_manifest_input(man), opts.batches, target)
-    store = None
-    if opts.store is not None:
-        from edgekit.store import Store
-
-        store = Store(opts.store)
     ropts = opts.runner
     if opts.tune:
         with rep.stage("tune") as st:
@@ -123,6 +119,7 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
         tuned = None
     measured = _measure(target, backend, ropts, opts, man, rep)
     results = _results(target, kind, backend, opts, man, measured, tuned)
+    store = Store(opts.store) if opts.store is not None else None  # created on first save
     if store is not None:
         with rep.stage("store") as st:
             for r in results:
@@ -145,9 +142,10 @@ def _check_request(target: str, kind: str, backend: Backend, opts: ProfileOption
             raise SourceError("file is empty", "export or build it again", path=target)
     if opts.labels is not None and opts.data is None:
         raise ConfigError("--labels needs --data DIR", "add --data or drop --labels")
-    if opts.data is not None and not opts.data.is_dir():
-        raise ConfigError("data folder not found", "pass an ImageFolder: DIR/<class>/<image>",
-                          path=str(opts.data))
+    if opts.data is not None:
+        scan_image_folder(opts.data, opts.labels)  # layout errors now, not after the timing
+    if opts.store is not None:
+        store_preflight(opts.store)
 
 
 def _manifest(path: Path) -> dict[str, Any] | None:

@@ -112,7 +112,6 @@ class Store:
                              "check the path and its permissions", path=str(self.path)) from e
         try:
             con.execute("PRAGMA busy_timeout = 60000")
-            con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = FULL")
             yield con
         except sqlite3.DatabaseError as e:
@@ -144,11 +143,14 @@ class Store:
                     for stmt in MIGRATIONS[v].split(";"):
                         if stmt.strip():
                             con.execute(stmt)
-                con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                if version < SCHEMA_VERSION:
+                    con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            # only once the file is known to be ours (the mode is stored in the file)
+            con.execute("PRAGMA journal_mode = WAL")
 
     def add(self, result: dict[str, Any]) -> int:
         """Insert one result (its ``to_dict()``) in one transaction; returns its id."""
@@ -190,6 +192,21 @@ class Store:
     def integrity(self) -> str:
         with self._connect() as con:
             return str(con.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def store_preflight(folder: Path) -> None:
+    """Before a long run: an existing store must be ours (validated, migrated); a new one
+    must be creatable. Nothing is created here."""
+    db = Path(folder) if Path(folder).suffix == ".db" else Path(folder) / DB_NAME
+    if db.exists():
+        Store(folder, create=False)
+        return
+    parent = db.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StoreError("cannot create the results store: a file is in the way",
+                         "pass --store DIR naming a folder", path=str(parent))
 
 
 def flatten(r: dict[str, Any]) -> dict[str, Any]:

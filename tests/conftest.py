@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+FIX = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -55,3 +56,26 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """scikit-learn's digits as ImageFolders (train/test) and the trained fixture CNN exported
+    to ONNX twice: ``digits_cnn`` (with the layer built to quantize badly) and the plain one."""
+    from digits import write_split
+
+    from edgekit.export import ExportOptions, export
+    from edgekit.sources import Options
+
+    root = tmp_path_factory.mktemp("digits")
+    train, test = write_split(root / "data")
+    out = {"train": train, "test": test}
+    for name in ("digits_cnn", "digits_cnn_plain"):
+        res = export(f"{FIX / 'digits_model.py'}:{name}", ExportOptions(root / f"{name}.onnx"),
+                     Options(weights=FIX / "digits_cnn.pth"))
+        out[name] = res.path
+    return out
+
+
+def digits_spec(name: str = "digits_cnn_plain") -> str:
+    return f"{FIX / 'digits_model.py'}:{name}"

@@ -9,28 +9,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import ROOT
-from digits import write_split
 
 from edgekit.device import cpu_info
 from edgekit.errors import CalibrationError, EdgekitError, SourceError
-from edgekit.export import ExportOptions, export
 from edgekit.quantize import Method, Precision, QuantOptions, Target, int8_settings, quantize
-from edgekit.sources import Options
-
-FIX = ROOT / "tests" / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("digits")
-    train, test = write_split(root / "data")
-    out = {"train": train, "test": test}
-    for name in ("digits_cnn", "digits_cnn_plain"):
-        res = export(f"{FIX / 'digits_model.py'}:{name}", ExportOptions(root / f"{name}.onnx"),
-                     Options(weights=FIX / "digits_cnn.pth"))
-        out[name] = res.path
-    return out
 
 
 def _q(model: Path, tmp: Path, **kw: object) -> dict:

@@ -147,8 +147,8 @@ def check(backend: Backend, artifact_kind: str, opts: RunnerOptions) -> None:
     """Refuse a request the backend cannot serve, before any work."""
     cap = CAPABILITIES[backend]
     if artifact_kind not in cap.artifacts:
-        takes = " or ".join(sorted(cap.artifacts))
         what = {"onnx": "an .onnx file", "source": "a model spec", "engine": "a TensorRT engine"}
+        takes = " or ".join(what[a] for a in sorted(cap.artifacts))
         hint = {"onnx": "use --backend ort", "source": "use --backend torch",
                 "engine": "use --backend tensorrt"}[artifact_kind]
         raise ConfigError(f"--backend {backend.value} takes {takes}, not {what[artifact_kind]}",

@@ -1,0 +1,169 @@
+"""The SQLite results store: schema and migrations, refusing foreign files, filters, and what
+must survive: kill -9 of a writer mid-stream and four concurrent writers."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from store_writer import fake_result
+
+from edgekit.errors import ConfigError, StoreError
+from edgekit.store import COLUMNS, DB_NAME, SCHEMA_VERSION, Store, Where, flatten, to_csv
+
+WRITER = Path(__file__).resolve().parent / "store_writer.py"
+
+
+def test_a_new_store_is_wal_with_a_schema_version(tmp_path: Path) -> None:
+    s = Store(tmp_path / "res")
+    con = sqlite3.connect(s.path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    assert s.integrity() == "ok"
+
+
+def test_rows_round_trip_with_the_whole_result_and_samples(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    ids = [s.add(fake_result("t", i)) for i in range(3)]
+    assert ids == [1, 2, 3]
+    rows = s.query(full=True)
+    assert [r["id"] for r in rows] == [3, 2, 1]  # newest first
+    assert rows[0]["p50_ms"] == 3.0 and rows[0]["result"]["model"]["name"] == "m"
+    assert len(rows[0]["samples_ms"]) == 2000 and "samples_ms" not in rows[0]["result"]
+    assert "result" not in s.query()[0]
+
+
+def test_every_run_is_a_new_row(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    s.add(fake_result("t", 0))
+    s.add(fake_result("t", 0))
+    assert len(s.query()) == 2
+
+
+def test_a_version_0_store_is_migrated(tmp_path: Path) -> None:
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    con.execute("INSERT INTO schema_version VALUES (0)")
+    con.commit()
+    con.close()
+    s = Store(tmp_path)
+    s.add(fake_result("t", 1))
+    assert len(s.query()) == 1
+
+
+def test_a_store_from_a_newer_edgekit_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path)
+    con = sqlite3.connect(tmp_path / DB_NAME)
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="newer edgekit"):
+        Store(tmp_path)
+
+
+def test_a_foreign_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / DB_NAME
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE photos (id INTEGER)")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not an edgekit results store"):
+        Store(tmp_path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, b"hello, not sqlite\n" * 20])
+def test_a_file_that_is_not_sqlite_is_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / DB_NAME).write_bytes(content)
+    with pytest.raises(StoreError, match="not a usable SQLite database") as e:
+        Store(tmp_path)
+    assert "\n" not in e.value.line()
+
+
+def test_a_missing_store_is_not_created_when_reading(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no results store here"):
+        Store(tmp_path / "nope", create=False)
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize("text,column,op,value", [
+    ("model=resnet18", "model", "=", "resnet18"), ("batch>=8", "batch", ">=", 8.0),
+    ("p50_ms < 5", "p50_ms", "<", 5.0), ("device_name~*EPYC*", "device_name", "~", "*EPYC*"),
+    ("tag!=nightly", "tag", "!=", "nightly"),
+])
+def test_where_parses(text: str, column: str, op: str, value: object) -> None:
+    assert Where.parse(text) == Where(column, op, value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("modle=resnet18", "did you mean model"), ("batch>=eight", "takes a number"),
+    ("just words", "is not COLUMN OP VALUE"), ("x; DROP TABLE results", "is not COLUMN OP"),
+])
+def test_where_rejects_bad_filters(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Where.parse(text)
+
+
+def test_filters_select_rows(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    for i in range(8):
+        s.add(fake_result("a" if i < 4 else "b", i))
+    assert {r["batch"] for r in s.query([Where.parse("batch>=3")])} == {3, 4}
+    assert len(s.query([Where.parse("tag=b"), Where.parse("p50_ms<7")])) == 2
+    assert len(s.query([Where.parse("device_name~test*")])) == 8
+    assert len(s.query([Where.parse("device_name~EPYC*")])) == 0
+    assert len(s.query(limit=3)) == 3
+
+
+def test_csv_has_every_column(tmp_path: Path) -> None:
+    s = Store(tmp_path)
+    s.add(fake_result("t", 0))
+    lines = to_csv(s.query()).splitlines()
+    assert lines[0].split(",") == list(COLUMNS) and len(lines) == 2
+
+
+def test_flatten_reads_the_result_schema() -> None:
+    row = flatten(fake_result("t", 2))
+    assert row["p50_ms"] == 3.0 and row["params_m"] == 0.001 and row["batch"] == 3
+
+
+def _writer(store: Path, n: int, tag: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, str(WRITER), str(store), str(n), tag],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_kill_9_of_a_writer_loses_nothing_it_reported_saved(tmp_path: Path) -> None:
+    Store(tmp_path)  # created before, so the writer is mid-stream when killed
+    p = _writer(tmp_path, 100_000, "k")
+    assert p.stdout is not None
+    reported = [int(p.stdout.readline()) for _ in range(30)]
+    time.sleep(0.05)  # let it get into further transactions
+    p.send_signal(signal.SIGKILL)
+    reported += [int(line) for line in p.stdout.read().split()]  # what it printed before dying
+    p.wait()
+    s = Store(tmp_path)
+    assert s.integrity() == "ok"
+    stored = {r["id"] for r in s.query()}
+    assert set(reported) <= stored
+    assert len(stored) <= len(reported) + 1  # at most the one it was committing when killed
+
+
+def test_four_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
+    Store(tmp_path)
+    procs = [_writer(tmp_path, 25, f"w{i}") for i in range(4)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    ids = [int(x) for out in outs for x in out.split()]
+    assert len(ids) == len(set(ids)) == 100
+    s = Store(tmp_path)
+    rows = s.query()
+    assert len(rows) == 100 and {r["id"] for r in rows} == set(ids)
+    assert {t: sum(r["tag"] == t for r in rows) for t in ("w0", "w1", "w2", "w3")} == {
+        "w0": 25, "w1": 25, "w2": 25, "w3": 25}
+    assert s.integrity() == "ok"
