@@ -68,11 +68,14 @@ def gpu_info() -> list[dict[str, Any]]:
     return gpus
 
 
+TEGRA_RELEASE = Path("/etc/nv_tegra_release")
+DT_MODEL = Path("/proc/device-tree/model")
+
+
 @functools.cache
 def jetson_info() -> dict[str, Any] | None:
     """Jetson model, L4T release and power mode (nvpmodel), or None off a Jetson."""
-    release = Path("/etc/nv_tegra_release")
-    model_file = Path("/proc/device-tree/model")
+    release, model_file = TEGRA_RELEASE, DT_MODEL
     if not release.is_file():
         return None
     model = model_file.read_text(errors="replace").strip("\x00\n ") if model_file.is_file() else None

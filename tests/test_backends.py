@@ -189,3 +189,15 @@ def test_torch_cuda_graphs_match_eager_and_report_the_split(digits: dict[str, Pa
         assert split is not None and all(v > 0 for v in split.values())
         assert (r.gpu_peak_mb() or 0) > 0
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_torch_compile_matches_eager(digits: dict[str, Path]) -> None:
+    x = _x(4)
+    with backends.runner(Backend.TORCH, digits_spec(), TORCH_OPTS) as r:
+        eager = r.infer({"input": x})["logits"]
+    opts = RunnerOptions(compile=True, source=TORCH_OPTS.source)
+    with backends.runner(Backend.TORCH, digits_spec(), opts) as r:
+        compiled = r.infer({"input": x})["logits"]
+        assert r.settings()["compile"] is True
+        assert type(r.model).__name__ == "OptimizedModule"
+    np.testing.assert_allclose(eager, compiled, rtol=1e-4, atol=1e-4)
