@@ -250,6 +250,121 @@ def results(
 
 
 @app.command()
+def pareto(
+    store: Annotated[Path, typer.Argument(help="Results folder (holds edgekit.db)")] = Path("results"),
+    output: Annotated[Path, typer.Option("-o", "--output", help=".png, .svg or .pdf")] = Path(
+        "pareto.png"),
+    x: Annotated[str, typer.Option("--x", help="latency_p50_ms|latency_p99_ms|gmacs|params_m|"
+                                               "size_mb|energy_mj")] = "latency_p50_ms",
+    y: Annotated[str, typer.Option("--y", help="top1|top5|agreement (latency_p50_ms with "
+                                               "--x gmacs)")] = "top1",
+    device: Annotated[str | None, typer.Option(help="Glob on the device name, or cpu/cuda")] = None,
+    backend: Annotated[Backend | None, typer.Option()] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Default: 1 if stored")] = None,
+    accuracy: Annotated[str, typer.Option(help="measured|published")] = "measured",
+    color: Annotated[str, typer.Option(help="precision|family")] = "precision",
+    log_x: Annotated[bool, typer.Option("--log-x")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Every point as CSV on stdout")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Plot the compute-accuracy Pareto frontier of the results store."""
+    from edgekit import pareto as pa
+    from edgekit.store import Store
+
+    if csv_out and json_out:
+        raise typer.BadParameter("--csv and --json conflict; give one")
+    if accuracy not in ("measured", "published"):
+        raise typer.BadParameter(f"--accuracy {accuracy}: use measured or published")
+    if color not in ("precision", "family"):
+        raise typer.BadParameter(f"--color {color}: use precision or family")
+    rows = Store(store, create=False).query(full=True)
+    points, meta = pa.select(rows, x, y, accuracy, device, backend.value if backend else None, batch)
+    pa.plot(points, meta, output, log_x, color)
+    doc = {"schema": "edgekit.pareto/1", "store": str(store), "plot": str(output), **meta,
+           "points": [p.to_dict() for p in points],
+           "frontier": [p.id for p in points if p.on_frontier],
+           "discordant_pairs": pa.discordant_pairs(points) if y == "latency_p50_ms" else []}
+    if csv_out:
+        sys.stdout.write(render.points_csv(points))
+        return
+    emit(doc, json_out, render.pareto_table(doc))
+
+
+budget_app = typer.Typer(help="Latency, accuracy and memory budgets checked against the store.",
+                         no_args_is_help=True)
+app.add_typer(budget_app, name="budget")
+
+
+@budget_app.command("check")
+def budget_check(
+    budgets: Annotated[Path, typer.Argument(help="budgets.yaml")],
+    store: StoreOpt = Path("results"),
+    baseline: Annotated[str | None, typer.Option(help="Tag of the results to compare with")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every budget against the newest matching result: exit 0 pass, 3 broken, 2 bad file."""
+    from edgekit import budget as bd
+    from edgekit import ci_report
+    from edgekit.errors import EXIT_BUDGET
+    from edgekit.store import Store
+
+    items = bd.load(budgets)
+    if junit is not None:
+        from edgekit._io import check_writable_dir
+
+        check_writable_dir(junit)
+    rows = Store(store, create=False).query(full=True)
+    outcomes = bd.check(items, rows, baseline, budgets)
+    if junit is not None:
+        ci_report.junit(outcomes, junit, budgets)
+    ci_report.github(outcomes, budgets)
+    failed = sum(o.status == "fail" for o in outcomes)
+    emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": str(store),
+          "baseline": baseline, "passed": failed == 0, "failed": failed,
+          "outcomes": [o.to_dict() for o in outcomes]}, json_out, render.budget_table(outcomes))
+    if failed:
+        raise typer.Exit(EXIT_BUDGET)
+
+
+@budget_app.command("init")
+def budget_init(
+    store: StoreOpt = Path("results"),
+    output: Annotated[Path, typer.Option("-o", "--output")] = Path("budgets.yaml"),
+    headroom: Annotated[float, typer.Option(min=0.0, help="% over today's figures")] = 20.0,
+    accuracy_margin: Annotated[float, typer.Option(min=0.0, help="top-1 points below today's")] = 1.0,
+    max_regression: Annotated[float | None, typer.Option(
+        "--max-regression", min=0.0, help="Also a regression limit in % (check needs --baseline)")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Only these results")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a budgets file from the newest results, with headroom."""
+    import yaml
+
+    from edgekit import budget as bd
+    from edgekit._io import atomic_paths, check_writable_dir
+    from edgekit.errors import ConfigError
+    from edgekit.store import Store, Where
+
+    if output.exists() and not force:
+        raise ConfigError("already exists", "pass --force to overwrite it, or -o another file",
+                          path=str(output))
+    check_writable_dir(output)
+    rows = Store(store, create=False).query([Where.parse(w) for w in where or []])
+    if not rows:
+        raise ConfigError("no results to make budgets from", "run edgekit profile first",
+                          path=str(store))
+    items = bd.init(rows, headroom, accuracy_margin, max_regression)
+    text = (f"# edgekit budgets, written by `edgekit budget init --headroom {headroom:g}` from "
+            f"{store}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
+    with atomic_paths(output) as (tmp,):
+        tmp.write_text(text)
+    emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,
+         f"wrote {len(items)} budgets to {output}")
+
+
+@app.command()
 def models(json_out: JsonOpt = False) -> None:
     """List the catalog's short names with their published figures."""
     from rich.table import Table
@@ -278,7 +393,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("EDGEKIT_DEBUG") == "1"
     json_out = "--json" in args
     try:
-        app(args=args, prog_name="edgekit", standalone_mode=False)
+        rc = app(args=args, prog_name="edgekit", standalone_mode=False)
+        if isinstance(rc, int) and rc:  # typer.Exit(code) inside a command returns the code
+            sys.exit(rc)
     except EdgekitError as e:
         if debug:
             raise

@@ -73,6 +73,7 @@ class Result:
     settings: dict[str, Any]
     settings_key: str
     device_info: dict[str, Any]
+    manifest: dict[str, Any] | None  # the artifact's manifest, as read
     samples_ms: list[float]
     id: int | None = None
 
@@ -382,7 +383,7 @@ def _results(target: str, kind: str, backend: Backend, opts: ProfileOptions,
             created, opts.tag, art, info, backend.value, dev, label(fp, dev), b, lat,
             {"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
              "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
-            m.accuracy, gflops, settings, key, fp, _thin(ms)))
+            m.accuracy, gflops, settings, key, fp, man, _thin(ms)))
     return out
 
 

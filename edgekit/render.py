@@ -131,3 +131,52 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
                   f"{r['backend']}/{r['device']}", str(r["batch"]), _f(r["p50_ms"]),
                   _f(r["p99_ms"]), _f(r["images_per_s"], ".0f"), _f(r["top1"], ".2f"))
     return t
+
+
+def pareto_table(doc: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    view = doc["y"] == "latency_p50_ms"
+    pts = doc["points"] if view else [p for p in doc["points"] if p["on_frontier"]]
+    title = ("FLOPs vs measured latency" if view else "Pareto frontier") + f": plot {doc['plot']}"
+    t = Table("id", "model", "precision", "backend", doc["x"], doc["y"], title=title,
+              title_justify="left")
+    for p in sorted(pts, key=lambda p: (p["x"] is None, p["x"])):
+        t.add_row(str(p["id"]), p["model"], p["precision"], p["backend"], _f(p["x"], ".4g"),
+                  _f(p["y"], ".4g"))
+    notes = [f"{len(doc['points'])} points, {len(doc['frontier'])} on the frontier"]
+    if doc["accuracy"] == "published":
+        notes.append("accuracy: the catalog's published ImageNet figures, not measured here")
+    if doc["missing"]:
+        notes.append(f"not plotted (no {doc['x']} or {doc['y']}): ids "
+                     f"{', '.join(map(str, doc['missing']))}")
+    if view:
+        notes.append(f"{len(doc['discordant_pairs'])} pairs where FLOPs and latency disagree")
+    return group([t, *notes])
+
+
+def points_csv(points: list[Any]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    rows = [p.to_dict() for p in points]
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"])
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def budget_table(outcomes: list[Any]) -> Any:
+    from rich.table import Table
+
+    t = Table("line", "budget", "status", "result", "checks", title="budgets",
+              title_justify="left")
+    for o in outcomes:
+        checks = "\n".join(f"{c.name}: {_f(c.value, '.4g')} vs {c.limit:g}"
+                            f"{'' if c.passed else '  BROKEN'} {c.note}".rstrip()
+                            for c in o.checks) or o.message
+        t.add_row(str(o.budget.line), o.budget.name,
+                  "[green]pass[/]" if o.status == "pass" else "[red]FAIL[/]",
+                  str(o.result_id) if o.result_id is not None else "-", checks)
+    return t

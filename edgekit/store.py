@@ -235,3 +235,10 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w.writerows(rows)
     return buf.getvalue()
 
+
+
+def glob_match(pattern: str, text: str | None) -> bool:
+    """Case-sensitive glob, as in ``--where device_name~*EPYC*`` and budgets' ``device:``."""
+    import fnmatch
+
+    return text is not None and fnmatch.fnmatchcase(text, pattern)

@@ -1,11 +1,13 @@
 """Latency sampling and its statistics: one definition for profile, quantize and bench/.
 
 Every sample is one call timed with ``perf_counter_ns`` (after ``sync`` when a device is
-asynchronous). Percentiles are numpy's linear interpolation, like trtexec's report.
+asynchronous), with Python's garbage collector paused during the loop, as ``timeit`` does.
+Percentiles are numpy's linear interpolation, like trtexec's report.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,17 @@ def sample(run: Callable[[], Any], *, warmup: int = 10, iterations: int | None =
     (at least ``min_iterations``), after ``warmup`` untimed calls."""
     if iterations is None and duration_s is None:
         iterations = 100
+    was_enabled = gc.isenabled()
+    gc.disable()  # as timeit does: a collection pass inside a timed call is not the model's
+    try:
+        return _sample(run, warmup, iterations, duration_s, sync, min_iterations, max_iterations)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _sample(run: Callable[[], Any], warmup: int, iterations: int | None, duration_s: float | None,
+            sync: Callable[[], Any] | None, min_iterations: int, max_iterations: int) -> np.ndarray:
     for _ in range(warmup):
         run()
     if sync:
