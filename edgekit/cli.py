@@ -203,6 +203,7 @@ def profile(
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="torch: replay a CUDA graph")] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch: torch.compile first")] = False,
     input_name: Annotated[str | None, typer.Option("--input", help="The image input's name")] = None,
+    input_size: Annotated[str | None, typer.Option(help="torch: H[,W] instead of the model's")] = None,
     weights: Annotated[Path | None, typer.Option(help="torch: state_dict to load")] = None,
     num_classes: Annotated[int | None, typer.Option(min=1, help="torch: adapt the head")] = None,
     store: StoreOpt = Path("results"),
@@ -218,7 +219,7 @@ def profile(
     if iterations is not None and duration is not None:
         raise typer.BadParameter("--iterations and --duration conflict; give one")
     ropts = RunnerOptions(device, threads, dtype, cuda_graphs, compile_, provider,
-                          source=Options(weights, num_classes))
+                          source=Options(weights, num_classes), input_size=_size(input_size))
     opts = pf.ProfileOptions(backend, ropts, _batches(batch), warmup, iterations,
                              3.0 if duration is None else duration, data, labels, tune, input_name,
                              None if no_store else store, tag)
@@ -362,6 +363,84 @@ def budget_init(
         tmp.write_text(text)
     emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,
          f"wrote {len(items)} budgets to {output}")
+
+
+def _precisions(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+
+
+def _backends(text: str) -> tuple[Backend, ...]:
+    try:
+        return tuple(dict.fromkeys(Backend(b.strip()) for b in text.split(",") if b.strip()))
+    except ValueError:
+        raise typer.BadParameter(f"'{text}': backends are ort, torch, tensorrt") from None
+
+
+@app.command()
+def sweep(
+    models: Annotated[list[str], typer.Argument(help="Model specs (catalog names, timm:/"
+                                                    "torchvision: names, file.py:factory, ...)")],
+    precisions: Annotated[str, typer.Option(help="fp32,fp16,int8 (torch: bf16)")] = "fp32,int8",
+    backends_: Annotated[str, typer.Option("--backends", help="ort[,torch,tensorrt]")] = "ort",
+    batch: Annotated[int, typer.Option(min=1)] = 1,
+    input_size: Annotated[int | None, typer.Option(min=8, help="Square input size")] = None,
+    calib: CalibOpt = None,
+    data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
+    labels: LabelsOpt = None,
+    store: StoreOpt = Path("results"),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
+    resume: Annotated[bool, typer.Option("--resume", help="Skip variants already stored")] = False,
+    duration: Annotated[float, typer.Option(min=0.0, help="Seconds of timed runs per variant")] = 2.0,
+    threads: Annotated[int, typer.Option(min=0)] = 0,
+    tag: Annotated[str | None, typer.Option()] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export, quantize, verify, profile and store every model x precision x backend; report."""
+    from edgekit import sweep as sw
+
+    opts = sw.SweepOptions(_precisions(precisions), _backends(backends_), batch, input_size, calib,
+                           data, labels, store, out, resume, duration_s=duration, threads=threads,
+                           tag=tag)
+    rep = sw.sweep(models, opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    emit(rep, json_out, render.sweep_table(rep))
+
+
+QUICKSTART = ("mobilenet_v3_small", "resnet18", "efficientnet_b0", "squeezenet1_1")
+
+
+@app.command()
+def quickstart(
+    store: StoreOpt = Path("results"),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """A first sweep on this CPU: four classic models, FP32 and INT8, on ONNX Runtime."""
+    from edgekit import sweep as sw
+
+    opts = sw.SweepOptions(("fp32", "int8"), (Backend.ORT,), store=store, out=out,
+                           duration_s=1.5, tag="quickstart", title="edgekit quickstart: "
+                           "measured latency on this CPU vs published accuracy")
+    rep = sw.sweep(list(QUICKSTART), opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    emit(rep, json_out, render.group([render.sweep_table(rep), f"report: {rep['files'].get('html')}"
+                                      " (latency measured here; accuracy on the plot: published "
+                                      "ImageNet top-1, not measured)"]))
+
+
+@app.command()
+def device(
+    no_bandwidth: Annotated[bool, typer.Option("--no-bandwidth", help="Skip the copy test")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """This machine's fingerprint and its estimated peak FLOP/s and memory bandwidth."""
+    from edgekit.device import fingerprint
+    from edgekit.peak import estimate
+
+    fp = fingerprint()
+    doc = {"schema": "edgekit.device/1", "fingerprint": fp,
+           "peak": estimate(fp, measure_bandwidth=not no_bandwidth)}
+    emit(doc, json_out, render.device_table(doc))
 
 
 @app.command()

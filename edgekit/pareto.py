@@ -68,7 +68,7 @@ def discordant_pairs(points: list[Point]) -> list[tuple[int, int]]:
             and a.x < b.x and a.y > b.y]  # type: ignore[operator]
 
 
-def _x_value(row: dict[str, Any], x: str) -> float | None:
+def x_value(row: dict[str, Any], x: str) -> float | None:
     if x == "energy_mj":
         energy = (row.get("result") or {}).get("energy") or {}
         return energy.get("mj_per_inference")
@@ -77,7 +77,7 @@ def _x_value(row: dict[str, Any], x: str) -> float | None:
     return None if v is None else float(v)
 
 
-def _y_value(row: dict[str, Any], y: str, accuracy: str) -> float | None:
+def y_value(row: dict[str, Any], y: str, accuracy: str) -> float | None:
     if y == "latency_p50_ms":
         return row.get("p50_ms")
     result = row.get("result") or {}
@@ -87,9 +87,9 @@ def _y_value(row: dict[str, Any], y: str, accuracy: str) -> float | None:
         return None if v is None else float(v)
     if y == "agreement":
         ver = (result.get("manifest") or {}).get("verification") or {}
-        if row.get("precision") in ("int8", "fp16"):
-            return ver.get("top1_agreement")
-        return 100.0  # an FP32 artifact (or torch itself) is its own reference
+        if row.get("precision") == "fp32":
+            return 100.0  # an FP32 artifact (or torch itself) is its own reference
+        return ver.get("top1_agreement")  # None where not measured (torch fp16/bf16)
     v = row.get(y)
     return None if v is None else float(v)
 
@@ -129,7 +129,7 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "measured
         label = f"{r['model']} {r['precision']}" + (f" ({r['backend']})" if mixed else "")
         points.append(Point(r["id"], label, str(r["model"]), str(r["family"] or r["model"]),
                             str(r["precision"]), r["backend"], str(r["device_name"]), r["batch"],
-                            _x_value(r, x), _y_value(r, y, accuracy)))
+                            x_value(r, x), y_value(r, y, accuracy)))
     if x == "energy_mj" and all(p.x is None for p in points):
         raise ConfigError("no selected result has an energy figure",
                           "energy is measured on a Jetson (tegrastats); pick another --x")
@@ -184,6 +184,10 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
     from edgekit._io import atomic_paths
 
     shown = [p for p in points if p.x is not None and p.y is not None]
+    if not shown:
+        raise ConfigError(f"nothing to plot: no result has both {meta['x']} and {meta['y']}",
+                          "profile with --data DIR for measured accuracy, or use --accuracy "
+                          "published for catalog models")
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=120)
     groups = sorted({getattr(p, color_by) for p in shown})
     cmap = plt.get_cmap("tab10")

@@ -373,18 +373,26 @@ def _results(target: str, kind: str, backend: Backend, opts: ProfileOptions,
                    split_ms=pb["split"])
         gmacs = info.get("gmacs")
         gflops = round(2 * gmacs * b / (lat["p50_ms"] / 1e3), 3) if gmacs else None
-        key_src = {"backend": backend.value, "device": dev, "batch": b,
-                   "device_name": label(fp, dev),
-                   **{k: v for k, v in settings.items() if k not in ("source", "tune")},
-                   "tuned": tuned["chosen"] if tuned else None}
-        key = hashlib.sha256(json.dumps(key_src, sort_keys=True, default=str).encode()
-                             ).hexdigest()[:16]
+        key = settings_key(backend, opts, b, label(fp, dev))
         out.append(Result(
             created, opts.tag, art, info, backend.value, dev, label(fp, dev), b, lat,
             {"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
              "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
             m.accuracy, gflops, settings, key, fp, man, _thin(ms)))
     return out
+
+
+def settings_key(backend: Backend, opts: ProfileOptions, batch: int, device_name: str) -> str:
+    """What was asked for, on which device: equal keys mean "the same measurement" (for
+    --resume and for pooling repeated runs). Known before any work."""
+    r = opts.runner
+    src = {"backend": backend.value, "device": r.device.value, "device_name": device_name,
+           "batch": batch, "threads": r.threads, "dtype": r.dtype.value,
+           "cuda_graphs": r.cuda_graphs, "compile": r.compile, "provider": r.provider.value,
+           "input_size": list(r.input_size) if r.input_size else None,
+           "tune": opts.tune, "warmup": opts.warmup, "iterations": opts.iterations,
+           "duration_s": None if opts.iterations else opts.duration_s, "input": opts.input_name}
+    return hashlib.sha256(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _thin(ms: np.ndarray) -> list[float]:

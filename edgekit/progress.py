@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,33 @@ class Reporter:
             size = f"  {info['size_mb']:.1f} MB" if "size_mb" in info else ""
             note = f"  {info['note']}" if info.get("note") else ""
             self._console.print(f"[green]✓[/] {name:<12} {info['seconds']:6.2f} s{size}{note}")
+
+    @contextlib.contextmanager
+    def progress(self, total: int, name: str) -> Iterator[Callable[[str], None]]:
+        """A bar over ``total`` counted steps; ``advance(label)`` starts the next one."""
+        done = [-1]
+        bar: Any = None
+        if self.enabled and self._console:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TimeElapsedColumn(), console=self._console, transient=True)
+        task = bar.add_task(name, total=total) if bar else None
+
+        def advance(label: str) -> None:
+            done[0] += 1
+            if bar is not None:
+                bar.update(task, completed=done[0], description=f"{name}: {label}")
+
+        with bar if bar is not None else contextlib.nullcontext():
+            yield advance
+            if bar is not None:
+                bar.update(task, completed=total)
+
+    def quiet_copy(self) -> Reporter:
+        """For steps under a progress bar: no spinners of their own (rich allows one live
+        display), warnings still shown."""
+        return Reporter(enabled=False, quiet=self.quiet, _console=self._console)
 
     def warn(self, message: str) -> None:
         """A warning the user must see (also when progress is off, unless quiet)."""

@@ -180,3 +180,50 @@ def budget_table(outcomes: list[Any]) -> Any:
                   "[green]pass[/]" if o.status == "pass" else "[red]FAIL[/]",
                   str(o.result_id) if o.result_id is not None else "-", checks)
     return t
+
+
+def sweep_table(doc: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table("model", "prec", "backend", "status", "MB", "GMACs", "p50 ms", "p99 ms", "img/s",
+              "acc", "% peak", title=f"sweep: {doc['ok']} ok, {doc['failed']} failed",
+              title_justify="left")
+    for r in doc["table"]:
+        st = r["status"]
+        style = "green" if st in ("ok", "resumed") else "red" if "fail" in st else "yellow"
+        t.add_row(r["model"], r["precision"], r["backend"], f"[{style}]{st}[/]", _f(r["size_mb"], ".1f"),
+                  _f(r["gmacs"], ".3f"), _f(r["p50_ms"]), _f(r["p99_ms"]),
+                  _f(r["images_per_s"], ".0f"), _f(r["accuracy"], ".2f"), _f(r["pct_of_peak"], ".1f"))
+    errors: dict[str, list[str]] = {}
+    for r in doc["table"]:
+        if r["error"] and r["status"] != "unsupported":
+            errors.setdefault(r["error"], []).append(f"{r['precision']}/{r['backend']}")
+    lines = [f"[red]{', '.join(v)}[/]: {e}" for e, v in errors.items()]
+    kind = next((r["accuracy_kind"] for r in doc["table"] if r["accuracy_kind"]), None)
+    notes = [f"acc: {kind}"] if kind else []
+    return group([t, *notes, *lines, f"report: {doc['files'].get('html')}"])
+
+
+def device_table(doc: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    fp, pk = doc["fingerprint"], doc["peak"]
+    t = Table(show_header=False, title="this device", title_justify="left")
+    cpu = fp["cpu"]
+    t.add_row("CPU", f"{cpu['model']} ({cpu['machine']}), {cpu['physical_cores']} cores / "
+              f"{cpu['logical_cores']} threads, flags {' '.join(cpu['flags'])}")
+    t.add_row("RAM", f"{fp['ram_gb']} GB")
+    t.add_row("CPU peak", f"{_f(pk['cpu']['peak_gflops'], '.1f')} GFLOP/s FP32 ({pk['cpu']['how']})")
+    if pk["cpu"].get("bandwidth_gbs"):
+        t.add_row("CPU memory", f"{pk['cpu']['bandwidth_gbs']} GB/s ({pk['cpu']['bandwidth_how']})")
+    for g in pk["gpus"]:
+        t.add_row("GPU", f"{g['name']}: " + (f"{g['peak_gflops'] / 1000:.1f} TFLOP/s FP32, "
+                  f"{g['bandwidth_gbs']} GB/s ({g['source']})" if g.get("peak_gflops")
+                  else "not in edgekit's table"))
+    if not pk["gpus"]:
+        t.add_row("GPU", "none found (nvidia-smi)")
+    if fp.get("jetson"):
+        t.add_row("Jetson", f"{fp['jetson']['model']}, {fp['jetson']['l4t']}, power mode "
+                  f"{fp['jetson']['power_mode']}")
+    t.add_row("versions", ", ".join(f"{k} {v}" for k, v in fp["versions"].items() if v))
+    return t

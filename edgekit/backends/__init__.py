@@ -86,6 +86,7 @@ class RunnerOptions:
     provider: Provider = Provider.AUTO  # ort only
     ort: OrtSettings | None = None  # ort only; None: defaults (threads from `threads`)
     source: Any = None  # torch only: edgekit.sources.Options for a source spec
+    input_size: tuple[int, int] | None = None  # torch only: H, W instead of the model's default
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,9 @@ def check(backend: Backend, artifact_kind: str, opts: RunnerOptions) -> None:
     if backend is not Backend.TORCH and (opts.cuda_graphs or opts.compile):
         raise ConfigError("--cuda-graphs/--compile apply to --backend torch only",
                           "drop them, or use --backend torch with a model spec")
+    if backend is not Backend.TORCH and opts.input_size:
+        raise ConfigError("--input-size applies to --backend torch only",
+                          "an .onnx or engine has its input size; re-export to change it")
     if backend is not Backend.ORT and opts.provider is not Provider.AUTO:
         raise ConfigError("--provider applies to --backend ort only", "drop --provider")
     if opts.cuda_graphs and opts.device is not Device.CUDA:

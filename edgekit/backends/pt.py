@@ -39,6 +39,8 @@ class TorchRunner:
         if self.source.model is None:
             raise ConfigError("--backend torch runs model specs, not .onnx files",
                               "use --backend ort for an .onnx file", path=self.spec)
+        if self.opts.input_size:
+            self.source.preprocess = self.source.preprocess.resized(*self.opts.input_size)
         if self.opts.threads:
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(self.opts.threads)

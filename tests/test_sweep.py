@@ -1,0 +1,147 @@
+"""edgekit sweep / quickstart / device: every variant stored or its failure recorded, --resume,
+the report folder, and the device's peak estimate."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import FIX, digits_spec, run_cli
+
+from edgekit import peak
+from edgekit.backends import Backend
+from edgekit.errors import CalibrationError, ConfigError
+from edgekit.store import Store
+from edgekit.sweep import SweepOptions, sweep
+
+TINY = f"{FIX / 'user_models.py'}:tiny"
+
+
+def _opts(tmp: Path, **kw: object) -> SweepOptions:
+    base: dict[str, object] = {"precisions": ("fp32", "fp16", "int8"), "input_size": 32,
+                               "store": tmp / "results", "out": tmp / "report", "warmup": 2,
+                               "iterations": 10}
+    base.update(kw)
+    return SweepOptions(**base)  # type: ignore[arg-type]
+
+
+def test_two_models_three_precisions_six_rows_and_a_report(tmp_path: Path) -> None:
+    rep = sweep([TINY, digits_spec()], _opts(tmp_path))
+    assert [v.status for v in rep.variants] == ["ok"] * 6, [v.error for v in rep.variants]
+    rows = Store(tmp_path / "results").query()
+    assert len(rows) == 6 and {r["precision"] for r in rows} == {"fp32", "fp16", "int8"}
+    out = tmp_path / "report"
+    for name in ("index.html", "results.csv", "results.json", "flops-vs-latency.png"):
+        assert (out / name).stat().st_size > 0, name
+    table = list(csv.DictReader((out / "results.csv").open()))
+    assert len(table) == 6 and {(t["model"], t["precision"]) for t in table} == {
+        (m, p) for m in (TINY, digits_spec()) for p in ("fp32", "fp16", "int8")}
+    page = (out / "index.html").read_text()
+    assert page.count("<tr>") == 7 and "data:image/png;base64," in page and "addEventListener" in page
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["schema"] == "edgekit.sweep/1" and doc["ok"] == 6 and doc["failed"] == 0
+    assert all(t["p50_ms"] > 0 and t["accuracy"] is not None for t in doc["table"])
+    assert doc["peaks"]["cpu"]["peak_gflops"] and all(
+        t["pct_of_peak"] is not None for t in doc["table"])
+
+
+def test_a_failing_variant_does_not_stop_the_others(tmp_path: Path) -> None:
+    models = [f"{FIX / 'user_models.py'}:raises", f"{FIX / 'user_models.py'}:noisy", TINY]
+    rep = sweep(models, _opts(tmp_path, precisions=("fp32", "int8"),
+                              backends=(Backend.ORT, Backend.TORCH)))
+    by = {(v.model.split(":")[-1], v.precision, v.backend): v for v in rep.variants}
+    assert by[("raises", "fp32", "ort")].status == "export failed"
+    assert "factory exploded" in (by[("raises", "int8", "ort")].error or "")
+    assert by[("raises", "fp32", "torch")].status == "load failed"
+    assert by[("noisy", "fp32", "ort")].status == "verify failed"
+    assert by[("noisy", "fp32", "torch")].status == "ok"  # torch itself runs it fine
+    assert by[("tiny", "int8", "torch")].status == "unsupported"
+    assert by[("tiny", "fp32", "ort")].status == by[("tiny", "int8", "ort")].status == "ok"
+    assert len(Store(tmp_path / "results").query()) == 4
+    doc = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert doc["failed"] == 5 and len(doc["table"]) == 12
+
+
+def test_resume_skips_what_is_stored(tmp_path: Path) -> None:
+    first = sweep([TINY], _opts(tmp_path, precisions=("fp32", "int8")))
+    again = sweep([TINY], _opts(tmp_path, precisions=("fp32", "int8", "fp16"), resume=True))
+    assert [v.status for v in again.variants] == ["resumed", "resumed", "ok"]
+    assert [v.result_id for v in again.variants[:2]] == [v.result_id for v in first.variants]
+    assert len(Store(tmp_path / "results").query()) == 3
+    other = sweep([TINY], _opts(tmp_path, precisions=("fp32",), resume=True, iterations=11))
+    assert other.variants[0].status == "ok"  # other settings: measured again
+
+
+@pytest.mark.parametrize("kw,error,message", [
+    ({"precisions": ("fp64",)}, ConfigError, "unknown 'fp64'"),
+    ({"calib": Path("nowhere")}, CalibrationError, "calibration data not found"),
+    ({"data": Path("nowhere")}, CalibrationError, "data folder not found"),
+])
+def test_bad_options_fail_before_any_work(tmp_path: Path, kw: dict[str, object], error: type,
+                                          message: str) -> None:
+    kw = {k: (tmp_path / v if isinstance(v, Path) else v) for k, v in kw.items()}
+    with pytest.raises(error, match=message):
+        sweep([TINY], _opts(tmp_path, **kw))
+    assert not (tmp_path / "report").exists() and not (tmp_path / "results").exists()
+
+
+def test_cli_sweep_json_and_bad_input(tmp_path: Path) -> None:
+    r = run_cli("sweep", TINY, "--input-size", "32", "--precisions", "fp32", "--duration", "0.1",
+                "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "edgekit.sweep/1" and doc["variants"][0]["status"] == "ok"
+    r = run_cli("sweep", TINY, "--precisions", "fp64", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown 'fp64'" in r.stderr
+    r = run_cli("sweep", TINY, "--backends", "onnx", cwd=tmp_path)
+    assert r.returncode == 2 and "backends are ort, torch, tensorrt" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "s"]
+
+
+def test_quickstart_runs_its_models_and_says_where_the_report_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from edgekit import cli
+
+    monkeypatch.setattr(cli, "QUICKSTART", (TINY,))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli.app, ["quickstart", "--quiet"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "report/index.html" in r.output and "published" in r.output
+    rows = Store(tmp_path / "results").query()
+    assert {r["precision"] for r in rows} == {"fp32", "int8"} and {r["tag"] for r in rows} == {
+        "quickstart"}
+
+
+def test_cpu_peak_from_flags() -> None:
+    p = peak.cpu_peak({"flags": ["avx", "avx2", "fma"], "physical_cores": 4})
+    assert p["flops_per_cycle"] == 32 and p["simd"] == "AVX2+FMA"
+    if p["mhz"]:
+        assert p["peak_gflops"] == pytest.approx(4 * p["mhz"] / 1000 * 32, rel=1e-3)
+    assert peak.cpu_peak({"flags": ["asimd"], "physical_cores": 8})["flops_per_cycle"] == 16
+    assert peak.cpu_peak({"flags": [], "logical_cores": 2})["simd"] == "SSE"
+
+
+def test_gpu_table_and_percent_of_peak() -> None:
+    h100 = peak.gpu_peak("NVIDIA H100 80GB HBM3")
+    assert h100 is not None and h100["peak_gflops"] == 67000 and "datasheet" in h100["source"]
+    assert peak.gpu_peak("NVIDIA Jetson Orin Nano Developer Kit")["match"] == "Orin Nano"  # type: ignore[index]
+    assert peak.gpu_peak("Some Other GPU") is None
+    peaks = {"cpu": {"peak_gflops": 100.0, "vnni": True}, "gpus": [{"peak_gflops": 1000.0}]}
+    assert peak.percent_of_peak(50.0, "cpu", peaks) == 50.0
+    assert peak.percent_of_peak(50.0, "cpu", peaks, "int8") == 12.5  # VNNI: 4x FP32
+    assert peak.percent_of_peak(50.0, "cuda", peaks) == 5.0
+    assert peak.percent_of_peak(None, "cpu", peaks) is None
+
+
+def test_cli_device(tmp_path: Path) -> None:
+    r = run_cli("device", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["schema"] == "edgekit.device/1" and doc["peak"]["cpu"]["bandwidth_gbs"] > 0
+    r = run_cli("device", "--no-bandwidth", env={"COLUMNS": "200"})
+    assert r.returncode == 0 and re.search(r"CPU peak\W+[\d.]+ GFLOP/s", r.stdout)
