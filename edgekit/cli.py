@@ -188,7 +188,7 @@ def profile(
                                                  "(runs on torch)")],
     backend: Annotated[Backend | None, typer.Option(
         help="Default: ort for .onnx, tensorrt for engines, torch for specs")] = None,
-    device: Annotated[Device, typer.Option()] = Device.CPU,
+    device: Annotated[Device | None, typer.Option(help="Default: cuda for engines, else cpu")] = None,
     batch: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,8,32")] = "1",
     threads: Annotated[int, typer.Option(min=0, help="0: the runtime's default")] = 0,
     warmup: Annotated[int, typer.Option(min=0)] = 10,
@@ -218,6 +218,8 @@ def profile(
 
     if iterations is not None and duration is not None:
         raise typer.BadParameter("--iterations and --duration conflict; give one")
+    if device is None:
+        device = Device.CUDA if pf.artifact_kind(artifact) == "engine" else Device.CPU
     ropts = RunnerOptions(device, threads, dtype, cuda_graphs, compile_, provider,
                           source=Options(weights, num_classes), input_size=_size(input_size))
     opts = pf.ProfileOptions(backend, ropts, _batches(batch), warmup, iterations,
@@ -441,6 +443,39 @@ def device(
     doc = {"schema": "edgekit.device/1", "fingerprint": fp,
            "peak": estimate(fp, measure_bandwidth=not no_bandwidth)}
     emit(doc, json_out, render.device_table(doc))
+
+
+@app.command()
+def build(
+    model: Annotated[Path, typer.Argument(help="ONNX to build (NAME.fp16.onnx / NAME.int8.onnx "
+                                               "carry their precision)")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="NAME.engine")] = None,
+    precision: Annotated[str | None, typer.Option(
+        help="Legacy builder flags fp16|int8|best (TensorRT < 11 only)")] = None,
+    shapes: Annotated[list[str] | None, typer.Option(
+        "--shapes", help="NAME:MIN,OPT,MAX e.g. input:1x3x224x224,8x3x224x224,32x3x224x224")] = None,
+    workspace: Annotated[int | None, typer.Option(min=1, help="Workspace pool, MiB")] = None,
+    timing_cache: Annotated[Path | None, typer.Option(help="Loaded and saved back")] = None,
+    opt_level: Annotated[int | None, typer.Option(min=0, max=5, help="Builder optimisation "
+                                                                     "level (default 3)")] = None,
+    dla_core: Annotated[int | None, typer.Option(min=0)] = None,
+    gpu_fallback: Annotated[bool, typer.Option("--gpu-fallback")] = False,
+    hardware_compatible: Annotated[str, typer.Option(help="none|ampere+|same-cc")] = "none",
+    version_compatible: Annotated[bool, typer.Option("--version-compatible")] = False,
+    calib: Annotated[Path | None, typer.Option(help="Legacy INT8 calibration images")] = None,
+    calib_cache: Annotated[Path | None, typer.Option(help="Legacy INT8 calibration cache")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="TensorRT's verbose log")] = False,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Build a TensorRT engine for this GPU or Jetson, with a manifest of what it really is."""
+    from edgekit import engine
+
+    opts = engine.BuildOptions(output, precision, engine.parse_shapes(shapes or []), workspace,
+                               timing_cache, opt_level, dla_core, gpu_fallback,
+                               hardware_compatible, version_compatible, calib, calib_cache, verbose)
+    doc = engine.build(model, opts, Reporter.for_cli(quiet, json_out))
+    emit({"schema": "edgekit.build/1", **doc}, json_out, render.engine_table(doc))
 
 
 @app.command()

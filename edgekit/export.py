@@ -81,9 +81,11 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     attempts: list[dict[str, Any]] = []
     model, cmp = None, None
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
+        simplify_info: dict[str, Any] = {}
         for exporter in _candidates(opts.exporter, src):
             with rep.stage(f"export:{exporter.value}") as st:
-                model, cmp, attempt = _try_export(exporter, src, x, ref, opts, Path(tmp))
+                model, cmp, attempt, simplify_info = _try_export(exporter, src, x, ref, opts,
+                                                                 Path(tmp), rep)
                 attempts.append(attempt)
                 st["note"] = attempt.get("error", "") or _cmp_note(cmp)
             if attempt["ok"]:
@@ -94,7 +96,8 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
                           path=spec)
     base = {"exporter": attempts[-1]["exporter"], "opset": opts.opset,
             "batch": opts.batch or "dynamic", "attempts": attempts}
-    return _finish(src, model, x, ref, pp, out, opts, rep, base, cmp, "torch", params)
+    return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info, "torch", params,
+                   int(ref.shape[-1]))
 
 
 def default_output(src: Source) -> Path:
@@ -172,19 +175,20 @@ def _candidates(choice: Exporter, src: Source) -> list[Exporter]:
 
 
 def _try_export(exporter: Exporter, src: Source, x: np.ndarray, ref: np.ndarray,
-                opts: ExportOptions, tmp: Path) -> tuple[Any, Comparison | None, dict[str, Any]]:
+                opts: ExportOptions, tmp: Path, rep: Reporter
+                ) -> tuple[Any, Comparison | None, dict[str, Any], dict[str, Any]]:
     attempt: dict[str, Any] = {"exporter": exporter.value, "ok": False}
     try:
         model = _torch_to_onnx(exporter, src.model, x, opts, tmp / f"{exporter.value}.onnx")
-        cmp = _check_outputs(model, x, ref)
+        model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)
     except ExportError as e:
         attempt["error"] = e.message
-        return None, None, attempt
+        return None, None, attempt, {}
     attempt["verification"] = cmp.to_dict()
     attempt["ok"] = cmp.passes(EXPORT_TOLERANCE) or not opts.verify
     if not attempt["ok"]:
         attempt["error"] = "outputs differ from torch: " + cmp.failure(EXPORT_TOLERANCE)
-    return model, cmp, attempt
+    return model, cmp, attempt, simplify_info
 
 
 def _torch_to_onnx(exporter: Exporter, module: Any, x: np.ndarray, opts: ExportOptions,
@@ -257,32 +261,33 @@ def _attempts_line(attempts: list[dict[str, Any]]) -> str:
     return "; ".join(f"{a['exporter']}: {a.get('error', 'ok')}" for a in attempts)
 
 
-def _simplify(model: Any, x: np.ndarray, ref: np.ndarray, rep: Reporter
-              ) -> tuple[Any, dict[str, Any], Comparison | None]:
+def _simplified_and_checked(model: Any, x: np.ndarray, ref: np.ndarray, opts: ExportOptions,
+                            rep: Reporter) -> tuple[Any, Comparison, dict[str, Any]]:
+    """Simplify (onnxslim) and check against the reference. The simplified graph is checked
+    first; only if simplification fails or changes the outputs is the original checked too
+    (and kept), so a normal export runs ONNX Runtime once."""
     info: dict[str, Any] = {"tool": "onnxslim", "applied": False,
                             "nodes_before": len(model.graph.node)}
-    cmp = None
-    with rep.stage("simplify") as st:
-        try:
-            slim = require("onnxslim")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                simple = slim.slim(model)
-            cmp = _check_outputs(simple, x, ref)
-        except Exception as e:  # onnxslim raises many types; never fail the export for it
-            info["reason"] = f"onnxslim failed: {type(e).__name__}: {str(e)[:160]}"
-        else:
-            if cmp.passes(EXPORT_TOLERANCE):
-                info.update(applied=True, nodes_after=len(simple.graph.node))
-                model = simple
-            else:
-                info["reason"] = "simplified outputs differ: " + cmp.failure(EXPORT_TOLERANCE)
-                cmp = None
-        st["note"] = (f"{info['nodes_before']} -> {info.get('nodes_after')} nodes"
-                      if info["applied"] else "kept the unsimplified graph")
-    if not info["applied"]:
+    if not opts.simplify:
+        info = {"applied": False, "reason": "--no-simplify"}
+        return model, _check_outputs(model, x, ref), info
+    try:
+        slim = require("onnxslim")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            simple = slim.slim(model)
+        cmp = _check_outputs(simple, x, ref)
+    except Exception as e:  # onnxslim raises many types; never fail the export for it
+        info["reason"] = f"onnxslim failed: {type(e).__name__}: {str(e)[:160]}"
+    else:
+        if cmp.passes(EXPORT_TOLERANCE):
+            info.update(applied=True, nodes_after=len(simple.graph.node))
+            return simple, cmp, info
+        info["reason"] = "simplified outputs differ: " + cmp.failure(EXPORT_TOLERANCE)
+    original = _check_outputs(model, x, ref)
+    if original.passes(EXPORT_TOLERANCE) or not opts.verify:
         rep.warn(f"simplification skipped, kept the unsimplified graph ({info['reason']})")
-    return model, info, cmp
+    return model, original, info
 
 
 def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
@@ -317,19 +322,19 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     base: dict[str, Any] = {"exporter": "none (ONNX input)", "opset": opset, "batch": nb or "dynamic",
             "attempts": []}
-    cmp = _check_outputs(model, x, ref)
-    return _finish(src, model, x, ref, pp, out, opts, rep, base, cmp,
-                   "onnxruntime (the input ONNX)", graph.count_params(model))
+    with rep.stage("simplify") as st:
+        model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)
+        st["note"] = (f"{simplify_info['nodes_before']} -> {simplify_info.get('nodes_after')} nodes"
+                      if simplify_info["applied"] else "kept the graph as it was")
+    return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info,
+                   "onnxruntime (the input ONNX)", graph.count_params(model), int(ref.shape[-1]))
 
 
-def _finish(src: Source, model: Any, x: np.ndarray, ref: np.ndarray, pp: Preprocess, out: Path,
-            opts: ExportOptions, rep: Reporter, export_info: dict[str, Any],
-            cmp: Comparison | None, reference: str, params: int) -> ExportResult:
+def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOptions,
+            rep: Reporter, export_info: dict[str, Any], cmp: Comparison | None,
+            simplify_info: dict[str, Any], reference: str, params: int,
+            num_classes: int) -> ExportResult:
     onnx = require("onnx")
-    simplify_info: dict[str, Any] = {"applied": False, "reason": "--no-simplify"}
-    if opts.simplify:
-        model, simplify_info, simple_cmp = _simplify(model, x, ref, rep)
-        cmp = simple_cmp or cmp
     if model.ByteSize() > _MAX_PROTO_BYTES:
         raise ExportError("the model is over 2 GB; single-file ONNX cannot hold it",
                           "models over 2 GB are not supported yet", path=src.spec)
@@ -348,7 +353,7 @@ def _finish(src: Source, model: Any, x: np.ndarray, ref: np.ndarray, pp: Preproc
     body = {
         "source": src.to_dict(),
         "model": {"name": entry.short if entry else src.name, "family": src.family,
-                  "num_classes": int(ref.shape[-1]), "params": params,
+                  "num_classes": num_classes, "params": params,
                   "gmacs": round(graph.count_macs(model) / 1e9, 4),
                   "published": entry.to_dict() if entry else None},
         "input": {**info["inputs"][0], "dynamic_axes": {"0": "batch"} if opts.batch is None

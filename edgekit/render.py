@@ -227,3 +227,25 @@ def device_table(doc: dict[str, Any]) -> Any:
                   f"{fp['jetson']['power_mode']}")
     t.add_row("versions", ", ".join(f"{k} {v}" for k, v in fp["versions"].items() if v))
     return t
+
+
+def engine_table(doc: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    t = Table(show_header=False, title=f"engine {doc['path']}", title_justify="left")
+    gpu = doc.get("gpu") or {}
+    typing = "strongly typed" if doc["strongly_typed"] else "weakly typed: builder flags"
+    t.add_row("TensorRT", f"{doc['tensorrt']} ({typing})")
+    t.add_row("GPU", f"{gpu.get('name')} (sm {gpu.get('compute_capability')})")
+    t.add_row("size", f"{doc['artifact']['size_bytes'] / 1e6:.2f} MB, built in {doc['build_seconds']} s")
+    t.add_row("profiles", ", ".join(f"{k}: {v[0]} / {v[1]} / {v[2]}" for k, v in doc["profiles"].items())
+              or "static shapes")
+    lay = doc["layers"]
+    if lay.get("layers"):
+        pct = ", ".join(f"{k} {v} %" for k, v in sorted(lay["percent"].items(), key=lambda kv: -kv[1]))
+        t.add_row("layers", f"{lay['layers']} ({pct}); {lay['reformat_layers']} reformat layers")
+    else:
+        t.add_row("layers", lay.get("note", "no layer information"))
+    if doc.get("qdq_nodes"):
+        t.add_row("Q/DQ", f"{doc['qdq_nodes']} QuantizeLinear/DequantizeLinear nodes in the ONNX")
+    return t

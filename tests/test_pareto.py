@@ -52,7 +52,8 @@ def test_frontier_matches_brute_force(xy: list[tuple[float | None, float | None]
 
 def _row(tag: str, i: int, **over: Any) -> dict[str, Any]:
     r = fake_result(tag, i)
-    r.update({k: v for k, v in over.items() if k in r})
+    r.update({k: v for k, v in over.items() if k in r and k not in ("model", "latency",
+                                                                     "artifact")})
     r["model"] = {**r["model"], **over.get("model", {})}
     r["latency"] = {**r["latency"], **over.get("latency", {})}
     r["artifact"] = {**r["artifact"], **over.get("artifact", {})}

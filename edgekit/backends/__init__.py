@@ -131,6 +131,7 @@ class Runner(Protocol):
 REGISTRY: dict[Backend, str] = {
     Backend.ORT: "edgekit.backends.ort:OrtRunner",
     Backend.TORCH: "edgekit.backends.pt:TorchRunner",
+    Backend.TENSORRT: "edgekit.backends.trt:TrtRunner",
 }
 
 CAPABILITIES: dict[Backend, Capabilities] = {
