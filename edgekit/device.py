@@ -80,8 +80,10 @@ def jetson_info() -> dict[str, Any] | None:
         return None
     model = model_file.read_text(errors="replace").strip("\x00\n ") if model_file.is_file() else None
     power = _run(["nvpmodel", "-q"])
+    clocks = _run(["jetson_clocks", "--show"])  # needs root; None otherwise
     return {"model": model, "l4t": release.read_text(errors="replace").splitlines()[0][:120],
-            "power_mode": power.splitlines()[0].split(":", 1)[-1].strip() if power else None}
+            "power_mode": power.splitlines()[0].split(":", 1)[-1].strip() if power else None,
+            "jetson_clocks": clocks.splitlines()[0][:200] if clocks else None}
 
 
 def fingerprint() -> dict[str, Any]:

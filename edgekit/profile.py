@@ -75,6 +75,7 @@ class Result:
     device_info: dict[str, Any]
     manifest: dict[str, Any] | None  # the artifact's manifest, as read
     samples_ms: list[float]
+    energy: dict[str, Any] | None = None  # Jetson: tegrastats power over the timed runs
     id: int | None = None
 
     def to_dict(self, samples: bool = True) -> dict[str, Any]:
@@ -229,7 +230,7 @@ def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileO
              man: dict[str, Any] | None, rep: Reporter) -> _Measured:
     per_batch = []
     backends.preload(backend)  # the runtime's own import is not the model's memory
-    with PeakRss() as mem:
+    with PeakRss() as mem, _Power() as power:
         with rep.stage("load") as st:
             r = backends.runner(backend, target, ropts)
             r.__enter__()
@@ -248,13 +249,16 @@ def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileO
                     r.sync()
                     first_ms = (time.perf_counter_ns() - t0) / 1e6
                 with rep.stage(f"batch {b}") as st:
+                    t0s = time.perf_counter()
                     ms = timing.sample(partial(r.infer, feeds), warmup=opts.warmup,
                                        iterations=opts.iterations, duration_s=opts.duration_s,
                                        sync=r.sync)
+                    window = (t0s, time.perf_counter())
                     mem.checkpoint()
                     split = r.split_ms(feeds, SPLIT_ITERATIONS)
                     st["note"] = f"{len(ms)} runs, p50 {np.median(ms):.3f} ms"
-                per_batch.append({"batch": b, "samples": ms, "split": split})
+                per_batch.append({"batch": b, "samples": ms, "split": split,
+                                  "energy": power.energy(window, float(np.mean(ms)), b)})
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
             accuracy = _accuracy(r, image, pp, opts, rep) if opts.data else None
             macs = r.count_macs(feeds[image.name]) if hasattr(r, "count_macs") else None
@@ -263,6 +267,29 @@ def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileO
                              mem.method, gpu, r.settings(), accuracy, macs, extra)
         finally:
             r.__exit__(None, None, None)
+
+
+class _Power:
+    """tegrastats in the background on a Jetson (energy per inference); nothing elsewhere."""
+
+    def __enter__(self) -> _Power:
+        from edgekit.device import jetson_info
+        from edgekit.jetson import Tegrastats
+
+        self.ts = Tegrastats() if jetson_info() and Tegrastats.available() else None
+        if self.ts is not None:
+            self.ts.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.ts is not None:
+            self.ts.__exit__(*exc)
+
+    def energy(self, window: tuple[float, float], mean_ms: float, batch: int
+               ) -> dict[str, Any] | None:
+        from edgekit.jetson import energy
+
+        return energy(self.ts.window(*window), mean_ms, batch) if self.ts is not None else None
 
 
 def _accuracy(r: Runner, image: TensorSpec, pp: Preprocess, opts: ProfileOptions,
@@ -311,7 +338,7 @@ def _model_info(kind: str, target: str, man: dict[str, Any] | None, m: _Measured
     if m.extra_model:
         info = dict(m.extra_model)
     elif man is not None:
-        base = man.get("model") or (man.get("parent") or {}).get("model") or {}
+        base = _base_model(man)
         info = {k: base.get(k) for k in ("name", "family", "params", "published")}
         info["gmacs"] = base.get("gmacs")
     else:
@@ -323,6 +350,18 @@ def _model_info(kind: str, target: str, man: dict[str, Any] | None, m: _Measured
     info["precision"] = precision
     info["name"] = info.get("name") or Path(target).stem
     return info
+
+
+def _base_model(man: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """The model a manifest describes: its own, its parent's (INT8/FP16 ONNX) or its source's
+    (an engine built from an edgekit ONNX)."""
+    if man.get("model") or depth > 4:
+        return dict(man.get("model") or {})
+    parent = man.get("parent") or {}
+    if parent.get("model"):
+        return dict(parent["model"])
+    src = (man.get("source") or {}).get("manifest")
+    return _base_model(src, depth + 1) if isinstance(src, dict) else {}
 
 
 def _onnx_gmacs(path: Path) -> float | None:
@@ -378,7 +417,7 @@ def _results(target: str, kind: str, backend: Backend, opts: ProfileOptions,
             created, opts.tag, art, info, backend.value, dev, label(fp, dev), b, lat,
             {"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
              "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
-            m.accuracy, gflops, settings, key, fp, man, _thin(ms)))
+            m.accuracy, gflops, settings, key, fp, man, _thin(ms), pb["energy"]))
     return out
 
 

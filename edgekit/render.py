@@ -101,6 +101,11 @@ def profile_table(report: dict[str, Any]) -> Any:
             s = r["latency"]["split_ms"]
             info.add_row(f"split, batch {r['batch']}", f"H2D {s['h2d_ms']:.3f} + compute "
                          f"{s['compute_ms']:.3f} + D2H {s['d2h_ms']:.3f} ms")
+    for r in results:
+        if r.get("energy"):
+            e = r["energy"]
+            info.add_row(f"energy, batch {r['batch']}", f"{e['mean_power_w']:.2f} W ({e['rail']}), "
+                         f"{e['mj_per_inference']:.2f} mJ per inference")
     acc = r0.get("accuracy")
     if acc:
         info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "

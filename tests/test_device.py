@@ -53,7 +53,7 @@ def test_jetson_model_release_and_power_mode(tmp_path: Path, monkeypatch: pytest
     info = device.jetson_info()
     assert info == {"model": "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit",
                     "l4t": "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic",
-                    "power_mode": "15W"}
+                    "power_mode": "15W", "jetson_clocks": None}
     fp = {"cpu": {}, "gpus": [], "jetson": info}
     assert device.label(fp, "cuda").startswith("NVIDIA Jetson Orin Nano")
 

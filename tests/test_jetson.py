@@ -1,0 +1,75 @@
+"""tegrastats lines from several JetPack releases -> power, GPU load, RAM; energy per inference.
+
+Sources of the sample lines:
+- XAVIER: rbonghi/jetson_stats tests/tegrastats (its tegrastats emulator, Jetson AGX Xavier form:
+  rails in mW without a unit, current/average).
+- NANO: the same file's Jetson Nano example (POM_5V_IN rails).
+- ORIN_JP7: rbonghi/jetson_stats jtop/tests/test_06_tegra_parse.py, "real tegrastats line from a
+  Jetson AGX Orin Developer Kit running JetPack 7.2 (L4T R39.2)" (mW current/avg/max, GR3D per GPC).
+- ORIN_JP6: the Orin JetPack 5/6 rail form "VDD_IN 5012mW/5012mW" quoted in
+  shared/reference/tensorrt-trtexec-polygraphy-jetson.md §5 (from jtop's fixtures), on the
+  JetPack 6 GR3D form of the same jtop test file.
+- THOR: jtop's test file, GR3D without utilisation.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from edgekit.jetson import energy, parse_line
+
+XAVIER = ("RAM 4722/7844MB (lfb 1x512kB) CPU [55%@2035,14%@2034,27%@2034,55%@2035,47%@2035,45%@2035]"
+          " SWAP 149/1024MB (cached 7MB) EMC_FREQ 2%@1866 GR3D_FREQ 37%@1300 APE 150 MTS fg 0% bg 0%"
+          " BCPU@-45C MCPU@-45C GPU@-51C PLL@45C AO@47.5C Tboard@37C Tdiode@46.75C PMIC@100C"
+          " thermal@46.4C VDD_IN 14025/14416 VDD_CPU 2209/2538 VDD_GPU 6854/6903 VDD_SOC 1371/1370"
+          " VDD_WIFI 19/19 NVENC 716 NVDEC 716 VDD_DDR 2702/2702")
+NANO = ("RAM 1180/3965MB (lfb 1x2MB) SWAP 149/1024MB (cached 7MB) IRAM 0/252kB(lfb 252kB) "
+        "CPU [30%@1036,33%@1036,28%@1036,26%@1036] EMC_FREQ 10%@1600 GR3D_FREQ 0%@76 NVENC 716 "
+        "NVDEC 716 APE 25 PLL@57C CPU@60.5C PMIC@100C GPU@59C AO@65C thermal@59.75C "
+        "POM_5V_IN 4520/4680 POM_5V_GPU 0/0 POM_5V_CPU 1078/1205")
+ORIN_JP7 = ("07-25-2026 09:08:28 RAM 20642/62817MB (lfb 1x2MB) "
+            "CPU [23%@2201,10%@2201,4%@2201,14%@2201,30%@2201,18%@2201,10%@2201,10%@2201,"
+            "33%@2201,7%@2201,5%@2201,27%@2201] "
+            "EMC_FREQ 3%@3199 GR3D_FREQ 12%@[1300,1300] NVENC0 off NVDEC0 off NVJPG0 off NVJPG1 off "
+            "VIC off OFA off NVDLA0 off NVDLA1 off PVA0_FREQ off APE 174 "
+            "cpu@52.968C/52.968C soc2@48.406C/48.406C soc0@49.531C/49.531C gpu@47.625C/47.625C "
+            "VDD_GPU_SOC 5139mW/5139mW/5139mW VDD_CPU_CV 3268mW/3268mW/3268mW "
+            "VIN_SYS_5V0 5500mW/5500mW/5500mW")
+ORIN_JP6 = ("RAM 4722/7844MB (lfb 1x512kB) EMC_FREQ 2%@1866 GR3D_FREQ 10%@1300 APE 150 "
+            "VDD_IN 5012mW/5012mW VDD_CPU_GPU_CV 1204mW/1204mW VDD_SOC 1605mW/1605mW")
+THOR = "RAM 4722/7844MB (lfb 1x512kB) EMC_FREQ 2%@1866 GR3D_FREQ @[1000,1000,1000] APE 150"
+
+
+@pytest.mark.parametrize("line,ram,gpu_load,gpu_mhz,power,rail", [
+    (XAVIER, (4722, 7844), 37, 1300, 14025, "VDD_IN"),
+    (NANO, (1180, 3965), 0, 76, 4520, "POM_5V_IN"),
+    (ORIN_JP7, (20642, 62817), 12, 1300, 5500, "VIN_SYS_5V0"),
+    (ORIN_JP6, (4722, 7844), 10, 1300, 5012, "VDD_IN"),
+    (THOR, (4722, 7844), None, 1000, None, None),
+])
+def test_each_jetpack_format(line: str, ram: tuple[int, int], gpu_load: int | None, gpu_mhz: int,
+                             power: int | None, rail: str | None) -> None:
+    s = parse_line(line)
+    assert (s["ram_used_mb"], s["ram_total_mb"]) == ram
+    assert s["gpu_load_pct"] == gpu_load and s["gpu_mhz"] == gpu_mhz
+    assert s.get("power_mw") == power and s.get("power_rail") == rail
+
+
+def test_rails_are_read_with_and_without_units() -> None:
+    assert parse_line(XAVIER)["rails_mw"]["VDD_GPU"] == 6854
+    assert parse_line(ORIN_JP7)["rails_mw"] == {"VDD_GPU_SOC": 5139, "VDD_CPU_CV": 3268,
+                                                "VIN_SYS_5V0": 5500}
+    assert "SWAP" not in parse_line(NANO)["rails_mw"]
+
+
+def test_without_a_board_rail_the_rails_are_summed() -> None:
+    s = parse_line("GR3D_FREQ 5%@900 VDD_GPU 1000mW/1000mW VDD_CPU 500mW/500mW")
+    assert s["power_mw"] == 1500 and s["power_rail"] == "sum of rails"
+
+
+def test_energy_per_inference() -> None:
+    samples = [parse_line(ORIN_JP6), parse_line(ORIN_JP6.replace("VDD_IN 5012mW", "VDD_IN 7012mW"))]
+    e = energy(samples, mean_latency_ms=4.0, batch=8)
+    assert e is not None and e["mean_power_w"] == pytest.approx(6.012)
+    assert e["mj_per_inference"] == pytest.approx(24.048) and e["mj_per_image"] == pytest.approx(3.006)
+    assert energy([parse_line(THOR)], 4.0, 1) is None

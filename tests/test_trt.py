@@ -1,0 +1,347 @@
+"""TensorRT build and runner logic against the strict fake module, per version (8.6, 10, 11):
+flags, network creation, profiles, timing cache, DLA, the legacy path refused on 11, parser and
+build failures, manifests, compatibility refusal, and the runner's plumbing through fake CUDA.
+Nothing here runs TensorRT: see the README's "What ran on a GPU"."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from fakes import cudart
+from fakes import tensorrt as fake_trt
+
+from edgekit import cuda_rt, engine, trt_api
+from edgekit.backends import Backend, Device, RunnerOptions
+from edgekit.backends.trt import TrtRunner, check_compatible
+from edgekit.errors import BackendUnavailable, ConfigError, ExportError, SourceError
+
+V8, V10, V11 = "8.6.1.6", "10.13.0.35", "11.4.0.106"
+
+
+@pytest.fixture
+def use(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install a fake tensorrt (version and behaviour as asked) and the fake CUDA runtime."""
+    cudart.reset()
+    monkeypatch.setattr(cuda_rt, "load", lambda: cudart)
+
+    def install(version: str = V10, **kw: Any) -> Any:
+        trt = fake_trt.make(version, **kw)
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        return trt
+
+    return install
+
+
+def _onnx(digits: dict[str, Path], tmp: Path, name: str = "digits_cnn_plain") -> Path:
+    """A copy of an edgekit ONNX with its manifest (dynamic batch, 3x32x32)."""
+    src = digits[name]
+    dst = tmp / src.name
+    dst.write_bytes(src.read_bytes())
+    Path(str(dst) + ".json").write_bytes(Path(str(src) + ".json").read_bytes())
+    return dst
+
+
+def _build(path: Path, **kw: Any) -> dict[str, Any]:
+    return engine.build(path, engine.BuildOptions(**kw))
+
+
+@pytest.mark.parametrize("version,strongly,flags", [
+    (V8, True, 1), (V8, False, 1),   # 8.6: EXPLICIT_BATCH always (bit 0)
+    (V10, True, 2), (V10, False, 0),  # 10: STRONGLY_TYPED opt-in (bit 1), EXPLICIT_BATCH ignored
+    (V11, True, 0), (V11, False, 0),  # 11: always strongly typed, no flags to give
+])
+def test_network_flags_per_version(use: Any, version: str, strongly: bool, flags: int) -> None:
+    assert trt_api.network_flags(use(version), strongly) == flags
+
+
+@pytest.mark.parametrize("version", [V10, V11])
+def test_strongly_typed_build_writes_engine_and_manifest(use: Any, version: str, tmp_path: Path,
+                                                         digits: dict[str, Path]) -> None:
+    trt = use(version)
+    onnx = _onnx(digits, tmp_path)
+    doc = _build(onnx, workspace_mib=256, opt_level=4)
+    out = tmp_path / "digits_cnn_plain.engine"
+    assert doc["path"] == str(out) and out.read_bytes().startswith(b"FAKEPLAN")
+    m = json.loads(Path(str(out) + ".json").read_text())
+    assert m["kind"] == "engine" and m["tensorrt"] == version and m["strongly_typed"] is True
+    assert m["gpu"]["name"] == "NVIDIA Fake GPU" and m["gpu"]["compute_capability"] == "8.9"
+    assert m["gpu"]["sm_count"] == 58 and m["gpu"]["driver"] == 12080
+    assert m["profiles"] == {"input": [[1, 3, 32, 32], [1, 3, 32, 32], [32, 3, 32, 32]]}
+    assert m["source"]["sha256"] and m["source"]["manifest"]["model"]["name"]
+    assert m["preprocess"]["height"] == 32 and m["build_seconds"] >= 0
+    assert m["artifact"]["size_bytes"] == out.stat().st_size
+    assert m["layers"] == {"layers": 3, "reformat_layers": 1,
+                           "by_precision": {"int8": 1, "fp16": 1, "fp32": 1},
+                           "percent": {"int8": 33.3, "fp16": 33.3, "fp32": 33.3}}
+    assert ("create_network", 2 if version == V10 else 0) in trt.calls
+    assert ("set_memory_pool_limit", (trt.MemoryPoolType.WORKSPACE, 256 << 20)) in trt.calls
+    assert ("config.builder_optimization_level", 4) in trt.calls
+    assert not any(c[0] == "set_flag" for c in trt.calls)  # no precision flags when strongly typed
+
+
+def test_legacy_fp16_sets_the_builder_flag_on_10(use: Any, tmp_path: Path,
+                                                 digits: dict[str, Path]) -> None:
+    trt = use(V10)
+    m = _build(_onnx(digits, tmp_path), precision="fp16")
+    assert ("create_network", 0) in trt.calls and ("set_flag", trt.BuilderFlag.FP16) in trt.calls
+    assert m["strongly_typed"] is False and m["precision"] == "fp16"
+
+
+@pytest.mark.parametrize("precision,fix", [("fp16", "edgekit quantize MODEL.onnx --fp16"),
+                                           ("int8", "--int8 --target tensorrt"),
+                                           ("best", "--int8 --target tensorrt")])
+def test_legacy_path_is_refused_on_11(use: Any, tmp_path: Path, digits: dict[str, Path],
+                                      precision: str, fix: str) -> None:
+    trt = use(V11)
+    with pytest.raises(ConfigError, match="builds strongly typed networks only") as e:
+        _build(_onnx(digits, tmp_path), precision=precision)
+    assert fix in e.value.line() and "\n" not in e.value.line()
+    assert not any(c[0] == "create_network" for c in trt.calls)  # refused before any work
+
+
+def test_legacy_int8_calibrates_from_images_with_a_cache(use: Any, tmp_path: Path,
+                                                          digits: dict[str, Path]) -> None:
+    trt = use(V10)
+    cache = tmp_path / "calib.cache"
+    _build(_onnx(digits, tmp_path), precision="int8", calib=digits["test"], calib_cache=cache)
+    assert ("set_flag", trt.BuilderFlag.INT8) in trt.calls
+    (calibrator,) = [v for k, v in trt.calls if k == "config.int8_calibrator"]
+    assert isinstance(calibrator, trt.IInt8EntropyCalibrator2)
+    assert calibrator.get_batch_size() == 8
+    ptr = calibrator.get_batch(["input"])
+    assert ptr and cudart.read(ptr[0], (8, 3, 32, 32), np.float32).std() > 0  # real images
+    calibrator.write_calibration_cache(b"TRT-10130-EntropyCalibration2\n")
+    assert calibrator.read_calibration_cache() == cache.read_bytes()
+
+
+def test_calibration_options_need_the_legacy_int8_path(use: Any, tmp_path: Path,
+                                                       digits: dict[str, Path]) -> None:
+    use(V10)
+    with pytest.raises(ConfigError, match="--calib calibrates the legacy INT8 build"):
+        _build(_onnx(digits, tmp_path), calib=digits["test"])
+    with pytest.raises(ConfigError, match="--calib-cache belongs to the legacy INT8 build"):
+        _build(_onnx(digits, tmp_path), calib_cache=tmp_path / "c.cache")
+
+
+def test_shapes_profile_and_errors(use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
+    trt = use(V10)
+    onnx = _onnx(digits, tmp_path)
+    shapes = engine.parse_shapes(["input:1x3x32x32,8x3x32x32,64x3x32x32"])
+    m = _build(onnx, shapes=shapes)
+    assert ("set_shape", ("input", (1, 3, 32, 32), (8, 3, 32, 32), (64, 3, 32, 32))) in trt.calls
+    assert m["profiles"]["input"][2] == [64, 3, 32, 32]
+    with pytest.raises(ConfigError, match="'image', which is not an input; the inputs are: input"):
+        _build(onnx, shapes=engine.parse_shapes(["image:1x3x32x32"]))
+    with pytest.raises(ConfigError, match="does not fit the input"):
+        _build(onnx, shapes=engine.parse_shapes(["input:1x3x64x64"]))
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("input", "is not NAME:MIN,OPT,MAX"), ("input:1x3x32", "is not NAME"),
+    ("input:1x3,1x3x4,1x3", "same rank"), ("input:8x3,1x3,4x3", "min <= opt <= max"),
+    ("input:0x3", "is not NAME"),
+])
+def test_parse_shapes_rejects(spec: str, message: str) -> None:
+    if spec == "input:1x3x32":
+        assert engine.parse_shapes([spec]) == {"input": ((1, 3, 32),) * 3}
+        return
+    with pytest.raises(ConfigError, match=message):
+        engine.parse_shapes([spec])
+
+
+def test_timing_cache_is_loaded_and_saved_back(use: Any, tmp_path: Path,
+                                               digits: dict[str, Path]) -> None:
+    trt = use(V10)
+    cache = tmp_path / "timing.cache"
+    onnx = _onnx(digits, tmp_path)
+    _build(onnx, timing_cache=cache)
+    assert ("create_timing_cache", b"") in trt.calls and cache.read_bytes() == b"TIMING:"
+    _build(onnx, timing_cache=cache)
+    assert ("create_timing_cache", b"TIMING:") in trt.calls  # the saved cache was read back
+    assert cache.read_bytes() == b"TIMING:TIMING:"
+
+
+def test_dla_core_and_gpu_fallback(use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
+    trt = use(V10, dla_cores=2)
+    _build(_onnx(digits, tmp_path), dla_core=1, gpu_fallback=True, precision="fp16")
+    assert ("config.default_device_type", trt.DeviceType.DLA) in trt.calls
+    assert ("config.DLA_core", 1) in trt.calls and ("set_flag", trt.BuilderFlag.GPU_FALLBACK) in \
+        trt.calls
+    with pytest.raises(ConfigError, match="has 2 DLA core"):
+        _build(_onnx(digits, tmp_path), dla_core=2)
+    use(V10, dla_cores=0)
+    with pytest.raises(ConfigError, match="this device has no DLA"):
+        _build(_onnx(digits, tmp_path), dla_core=0)
+    with pytest.raises(ConfigError, match="--gpu-fallback needs --dla-core"):
+        _build(_onnx(digits, tmp_path), gpu_fallback=True)
+
+
+def test_portability_flags(use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
+    trt = use(V11)
+    m = _build(_onnx(digits, tmp_path), hardware_compatible="ampere+", version_compatible=True)
+    assert ("config.hardware_compatibility_level", trt.HardwareCompatibilityLevel.AMPERE_PLUS) in \
+        trt.calls
+    assert ("set_flag", trt.BuilderFlag.VERSION_COMPATIBLE) in trt.calls
+    assert m["build"]["hardware_compatible"] == "ampere+" and m["build"]["version_compatible"]
+
+
+def test_parser_errors_one_per_node_then_one_line(use: Any, tmp_path: Path,
+                                                  digits: dict[str, Path]) -> None:
+    from edgekit.progress import Reporter
+
+    use(V10, parse_errors=2)
+    warned: list[str] = []
+    rep = Reporter()
+    rep.warn = warned.append  # type: ignore[method-assign]
+    onnx = _onnx(digits, tmp_path)
+    with pytest.raises(ExportError, match="2 error\\(s\\), first at node '/blocks.0/FancyOp' "
+                                          "\\(FancyOp0\\)") as e:
+        engine.build(onnx, engine.BuildOptions(), rep)
+    assert warned == [f"TensorRT parser: node {10 + i} '/blocks.{i}/FancyOp' (FancyOp{i}): "
+                      f"No importer registered for op: FancyOp{i}" for i in range(2)]
+    assert str(onnx) in e.value.line() and not (tmp_path / "digits_cnn_plain.engine").exists()
+
+
+def test_build_returning_none_names_the_onnx(use: Any, tmp_path: Path,
+                                             digits: dict[str, Path]) -> None:
+    use(V10, build_fails=True)
+    onnx = _onnx(digits, tmp_path)
+    with pytest.raises(ExportError, match="returned None") as e:
+        _build(onnx)
+    assert str(onnx) in e.value.line()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [onnx.name, onnx.name + ".json"]
+
+
+def test_layer_summary_reads_the_inspector_format() -> None:
+    info = json.dumps({"Layers": [
+        {"LayerType": "CaskConvolution", "Outputs": [{"Format/Datatype": "Half"}]},
+        {"LayerType": "NoOp", "Outputs": [{"Format/Datatype": "N/A due to dynamic shapes"}]},
+        {"LayerType": "Reformat", "Outputs": [{"Format/Datatype": "Float"}]},
+        "a layer name only (LAYER_NAMES_ONLY verbosity)"]})
+    s = engine.layer_summary(info)
+    assert s["by_precision"] == {"fp16": 1, "unknown": 1} and s["reformat_layers"] == 1
+    assert engine.layer_summary("not json")["layers"] == 0
+
+
+def _engine(use: Any, tmp_path: Path, digits: dict[str, Path], version: str = V10,
+            **kw: Any) -> Path:
+    use(version)
+    return Path(_build(_onnx(digits, tmp_path), **kw)["path"])
+
+
+def test_runner_runs_the_engine_through_cuda(use: Any, tmp_path: Path,
+                                             digits: dict[str, Path]) -> None:
+    path = _engine(use, tmp_path, digits)
+    x = np.random.default_rng(0).normal(size=(4, 3, 32, 32)).astype(np.float32)
+    with TrtRunner(path, RunnerOptions(device=Device.CUDA)) as r:
+        assert [s.to_dict() for s in r.input_spec()] == [
+            {"name": "input", "shape": ["batch", 3, 32, 32], "dtype": "float32"}]
+        y = r.infer({"input": x})["logits"]
+        np.testing.assert_allclose(y, x.reshape(4, 3, -1).mean(2), rtol=1e-6)
+        split = r.split_ms({"input": x}, 3)
+        assert split is not None and set(split) == {"h2d_ms", "compute_ms", "d2h_ms"}
+        s = r.settings()
+        assert s["transfers_in_latency"] is True and s["cuda_graphs"] is False
+        assert s["tensorrt"] == V10 and r.preprocess.height == 32
+        with pytest.raises(ConfigError, match="outside the engine's profile"):
+            r.infer({"input": np.zeros((33, 3, 32, 32), np.float32)})
+    assert cudart.MEM == {}  # every device buffer freed
+
+
+def test_runner_cuda_graph_captures_once_then_replays(use: Any, tmp_path: Path,
+                                                      digits: dict[str, Path]) -> None:
+    path = _engine(use, tmp_path, digits)
+    x = np.ones((2, 3, 32, 32), np.float32)
+    with TrtRunner(path, RunnerOptions(device=Device.CUDA, cuda_graphs=True)) as r:
+        for k in range(3):
+            y = r.infer({"input": x * k})["logits"]
+            np.testing.assert_allclose(y, np.full((2, 3), float(k)))
+    assert cudart.stats["cudaStreamBeginCapture"] == 1 and cudart.stats["cudaGraphLaunch"] == 3
+
+
+def test_engine_for_another_tensorrt_or_gpu_is_refused_before_deserialising(
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
+    path = _engine(use, tmp_path, digits, V10)
+    trt = use("10.3.0.30")  # JetPack 6's TensorRT
+    with pytest.raises(ConfigError, match="built with TensorRT 10.13.0.35, this machine has "
+                                          "10.3.0.30"):
+        TrtRunner(path, RunnerOptions(device=Device.CUDA)).__enter__()
+    assert not any(c[0] == "deserialize_cuda_engine" for c in trt.calls)
+    m = json.loads(Path(str(path) + ".json").read_text())
+    gpu = {"name": "NVIDIA Fake GPU", "compute_capability": "8.9"}
+    check_compatible(m, V10, gpu, path)  # same: fine
+    with pytest.raises(ConfigError, match="built for NVIDIA Fake GPU \\(sm 8.9\\), this GPU is "
+                                          "Orin \\(sm 8.7\\)"):
+        check_compatible(m, V10, {"name": "Orin", "compute_capability": "8.7"}, path)
+    m["build"]["hardware_compatible"] = "ampere+"
+    check_compatible(m, V10, {"name": "Orin", "compute_capability": "8.7"}, path)
+    m["build"]["version_compatible"] = True
+    check_compatible(m, "11.4.0.106", gpu, path)
+
+
+def test_profile_an_engine_like_any_other_artifact(use: Any, tmp_path: Path,
+                                                   digits: dict[str, Path]) -> None:
+    from edgekit import profile as pf
+
+    path = _engine(use, tmp_path, digits)
+    rep = pf.profile(str(path), pf.ProfileOptions(
+        runner=RunnerOptions(device=Device.CUDA), batches=(1, 4), warmup=1, iterations=5,
+        data=digits["test"], store=tmp_path / "results"))
+    r = rep.results[0]
+    assert r.backend == "tensorrt" and r.device == "cuda" and [x.batch for x in rep.results] == [1, 4]
+    assert r.latency["split_ms"] is not None and r.settings["transfers_in_latency"] is True
+    assert r.accuracy is not None and r.accuracy["images"] == 450  # runs through the fake engine
+    assert r.model["name"] == "digits_model:digits_cnn_plain" and r.id is not None
+
+
+def test_tensorrt_runs_on_cuda_only() -> None:
+    from edgekit import backends
+
+    with pytest.raises(ConfigError, match="does not run on --device cpu"):
+        backends.check(Backend.TENSORRT, "engine", RunnerOptions())
+
+
+def test_without_tensorrt_build_says_what_to_install(tmp_path: Path,
+                                                     digits: dict[str, Path]) -> None:
+    onnx = _onnx(digits, tmp_path)
+    r = run_cli("build", str(onnx), env={"PYTHONPATH": ""})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert 'TensorRT is not installed; pip install "edgekit[trt]"' in r.stderr
+    assert not (tmp_path / "digits_cnn_plain.engine").exists()
+
+
+def test_build_help_shows_every_option() -> None:
+    r = run_cli("build", "--help", env={"COLUMNS": "200"})
+    for opt in ("--precision", "--shapes", "--workspace", "--timing-cache", "--opt-level",
+                "--dla-core", "--gpu-fallback", "--hardware-compatible", "--version-compatible",
+                "--calib", "--calib-cache", "--verbose", "--json"):
+        assert opt in r.stdout, opt
+
+
+def test_missing_onnx_or_wrong_file_type(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="takes an .onnx file"):
+        engine.build(tmp_path / "m.engine", engine.BuildOptions())
+    with pytest.raises(SourceError, match="not found or empty"):
+        engine.build(tmp_path / "m.onnx", engine.BuildOptions())
+
+
+def test_trt_api_load_without_tensorrt_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails
+    with pytest.raises(BackendUnavailable, match="TensorRT is not installed"):
+        trt_api.load()
+
+
+@pytest.mark.gpu
+def test_real_tensorrt_builds_and_runs_the_digits_model(tmp_path: Path,
+                                                        digits: dict[str, Path]) -> None:
+    pytest.importorskip("tensorrt")
+    path = Path(_build(_onnx(digits, tmp_path))["path"])
+    x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    with TrtRunner(path, RunnerOptions(device=Device.CUDA)) as r:
+        assert r.infer({"input": x})["logits"].shape == (2, 10)
