@@ -17,6 +17,25 @@ from typing import Any
 
 from edgekit.errors import EdgekitError
 
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def fault(point: str) -> None:
+    """Crash-test hook (tests/test_crash.py), inert unless ``EDGEKIT_FAULT`` names this point:
+    ``POINT`` kills the process (SIGKILL) there, ``POINT:sigint`` raises KeyboardInterrupt there
+    (a Ctrl-C), ``POINT:N`` kills it the Nth time it gets there."""
+    spec = os.environ.get("EDGEKIT_FAULT")
+    if not spec or spec.split(":")[0] != point:
+        return
+    arg = spec.partition(":")[2]
+    if arg == "sigint":
+        raise KeyboardInterrupt
+    _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
+    if not arg or _FAULT_COUNTS[point] >= int(arg):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 def _umask() -> int:
     mask = os.umask(0o022)
@@ -51,16 +70,18 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
     """
     for t in targets:
         check_writable_dir(t)
+        _remove_orphans(t)
     temps: list[Path] = []
     try:
         try:
             for t in targets:
-                fd, name = tempfile.mkstemp(prefix=f".{t.name}.", suffix=".tmp",
+                fd, name = tempfile.mkstemp(prefix=f".{t.name}.{os.getpid()}.", suffix=".tmp",
                                             dir=t.parent or ".")
                 os.close(fd)
                 os.chmod(name, _FILE_MODE)
                 temps.append(Path(name))
             yield temps
+            fault("rename")  # the worst moment: everything written, nothing renamed
             for tmp, t in zip(temps, targets, strict=True):
                 os.replace(tmp, t)
         except OSError as e:
@@ -70,6 +91,23 @@ def atomic_paths(*targets: Path) -> Iterator[list[Path]]:
         for tmp in temps:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def _remove_orphans(target: Path) -> None:
+    """Delete temporaries of ``target`` left by a process that no longer exists (a kill -9
+    between writing and renaming); a live writer's temporaries are left alone."""
+    folder = target.parent if str(target.parent) else Path(".")
+    for tmp in folder.glob(f".{target.name}.*.tmp"):
+        parts = tmp.name[len(target.name) + 2 :].split(".")
+        if not parts or not parts[0].isdigit():
+            continue
+        try:
+            os.kill(int(parts[0]), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        except PermissionError:
+            pass  # alive, another user's
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit._io import fault
 from edgekit.errors import ConfigError, StoreError
 
 DB_NAME = "edgekit.db"
@@ -114,6 +115,9 @@ class Store:
             con.execute("PRAGMA busy_timeout = 60000")
             con.execute("PRAGMA synchronous = FULL")
             yield con
+        except sqlite3.IntegrityError as e:
+            raise StoreError(f"the store refused a result ({e})",
+                             "this is a bug in edgekit; please report it", path=str(self.path)) from e
         except sqlite3.DatabaseError as e:
             raise StoreError(f"not a usable SQLite database ({e})",
                              "point --store at an edgekit results folder, or move this file "
@@ -164,7 +168,9 @@ class Store:
             try:
                 cur = con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
                                   f"({', '.join('?' * len(cols))})", values)
+                fault("insert")  # crash tests: inside the transaction, before COMMIT
                 con.execute("COMMIT")
+                fault("commit")  # crash tests: after the Nth committed result
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
