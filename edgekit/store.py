@@ -151,7 +151,8 @@ class Store:
                     con.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
             # only once the file is known to be ours (the mode is stored in the file)
             con.execute("PRAGMA journal_mode = WAL")
@@ -170,10 +171,11 @@ class Store:
                                   f"({', '.join('?' * len(cols))})", values)
                 fault("insert")  # crash tests: inside the transaction, before COMMIT
                 con.execute("COMMIT")
-                fault("commit")  # crash tests: after the Nth committed result
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
+        fault("commit")  # crash tests: after the Nth committed result
         return int(cur.lastrowid or 0)
 
     def query(self, where: list[Where] | None = None, limit: int | None = None,

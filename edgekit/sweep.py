@@ -8,6 +8,7 @@ Artifacts go to ``OUT/artifacts/`` (one FP32 export per model, shared by its var
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -217,6 +218,12 @@ def run_variant(v: Variant, arts: _Artifacts, opts: SweepOptions, rep: Reporter)
         v.status, v.result_id = "ok", res.id
     except (SourceError, ExportError, CalibrationError, EdgekitError) as e:
         v.status, v.error = _status(e, stage, backend), e.line()
+    except Exception as e:  # an unexpected error in one variant must not end the sweep
+        if os.environ.get("EDGEKIT_DEBUG") == "1":
+            raise
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        v.status = f"{stage} failed"
+        v.error = f"unexpected {type(e).__name__}: {first} (EDGEKIT_DEBUG=1 shows the traceback)"
 
 
 def sweep(models: list[str], opts: SweepOptions, rep: Reporter | None = None) -> SweepReport:

@@ -119,3 +119,24 @@ def test_a_sweep_killed_midway_is_finished_by_resume(tmp_path: Path) -> None:
     assert sorted(statuses) == ["ok", "ok", "resumed", "resumed"]
     assert len(s.query()) == 4 and s.integrity() == "ok"
     assert (tmp_path / "report" / "index.html").is_file()
+
+
+def test_ctrl_c_during_quantize_exits_130_and_leaves_the_parent_alone(
+        digits: dict[str, Path], tmp_path: Path) -> None:
+    parent = tmp_path / "d.onnx"
+    parent.write_bytes(digits["digits_cnn_plain"].read_bytes())
+    r = _edgekit("quantize", str(parent), "--fp16", fault="rename:sigint")
+    assert r.returncode == 130 and "Traceback" not in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["d.onnx"]
+
+
+def test_ctrl_c_during_a_sweep_keeps_what_was_saved_and_resume_finishes(tmp_path: Path) -> None:
+    args = ["sweep", TINY, "--input-size", "32", "--precisions", "fp32,int8", "--duration", "0.05",
+            "--store", str(tmp_path / "results"), "--out", str(tmp_path / "report")]
+    r = _edgekit(*args, fault="commit:sigint")  # Ctrl-C right after the first stored result
+    assert r.returncode == 130 and "Traceback" not in r.stderr
+    s = Store(tmp_path / "results")
+    assert len(s.query()) == 1 and s.integrity() == "ok"
+    r = _edgekit(*args, "--resume", "--json")
+    assert r.returncode == 0, r.stderr
+    assert sorted(v["status"] for v in json.loads(r.stdout)["variants"]) == ["ok", "resumed"]
