@@ -285,11 +285,8 @@ def build(onnx_path: Path, opts: BuildOptions, rep: Reporter | None = None) -> d
                        "manifest": parent},
             "precision": _engine_precision(parent, opts, summary),
             "preprocess": (parent or {}).get("preprocess"), "stages": rep.stages}
-    with rep.stage("write") as st, atomic_paths(out, manifest.sidecar(out)) as (t_eng, t_json):
-        t_eng.write_bytes(data)
-        doc = manifest.new("engine", artifact={"path": out.name, "sha256": sha256_file(t_eng),
-                                               "size_bytes": len(data)}, **body)
-        t_json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    with rep.stage("write") as st:
+        doc = manifest.write(out, data, "engine", **body)
         st["note"] = str(out)
     return {"path": str(out), **doc}
 

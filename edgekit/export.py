@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import graph, manifest
-from edgekit._io import atomic_paths, check_writable_dir, sha256_file
+from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.errors import ExportError, SourceError
 from edgekit.images import Preprocess, photo_batch
@@ -363,13 +363,7 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
         "stages": rep.stages,
     }
     data = model.SerializeToString()
-    mpath = manifest.sidecar(out)
-    with rep.stage("write") as st, atomic_paths(out, mpath) as (tmp_onnx, tmp_json):
-        tmp_onnx.write_bytes(data)
-        doc = manifest.new("onnx", artifact={"path": out.name, "sha256": sha256_file(tmp_onnx),
-                                             "size_bytes": len(data)}, **body)
-        import json
-
-        tmp_json.write_text(json.dumps(doc, indent=2) + "\n")
+    with rep.stage("write") as st:
+        doc = manifest.write(out, data, "onnx", **body)
         st["note"] = str(out)
-    return ExportResult(out, mpath, doc)
+    return ExportResult(out, manifest.sidecar(out), doc)

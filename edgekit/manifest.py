@@ -40,6 +40,19 @@ def new(kind: str, **fields: Any) -> dict[str, Any]:
             "versions": versions(), **fields}
 
 
+def write(out: Path, data: bytes, kind: str, **body: Any) -> dict[str, Any]:
+    """Write an artifact and its sidecar manifest atomically (both or neither); returns the
+    manifest, which records the artifact's name, sha256 and size."""
+    from edgekit._io import atomic_paths, sha256_file
+
+    with atomic_paths(out, sidecar(out)) as (t_art, t_json):
+        t_art.write_bytes(data)
+        doc = new(kind, artifact={"path": out.name, "sha256": sha256_file(t_art),
+                                  "size_bytes": len(data)}, **body)
+        t_json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return doc
+
+
 def read(path: Path) -> dict[str, Any]:
     """Read a manifest (the sidecar of ``path`` if ``path`` is an artifact)."""
     p = path if path.suffix == ".json" else sidecar(path)

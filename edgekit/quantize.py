@@ -6,7 +6,6 @@ target and CPU, calibrates once with a real histogram, and measures what it cost
 from __future__ import annotations
 
 import enum
-import json
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import calib, evaluate, graph, manifest, qdebug
-from edgekit._io import atomic_paths, check_writable_dir, sha256_file
+from edgekit._io import check_writable_dir, sha256_file
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import CalibrationError, ExportError, SourceError
@@ -311,10 +310,7 @@ def _write(model: Any, out: Path, body: dict[str, Any], rep: Reporter) -> dict[s
     onnx = require("onnx")
     onnx.checker.check_model(model)
     data = model.SerializeToString()
-    with rep.stage("write") as st, atomic_paths(out, manifest.sidecar(out)) as (t_onnx, t_json):
-        t_onnx.write_bytes(data)
-        doc = manifest.new("onnx", artifact={"path": out.name, "sha256": sha256_file(t_onnx),
-                                             "size_bytes": len(data)}, **body)
-        t_json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    with rep.stage("write") as st:
+        doc = manifest.write(out, data, "onnx", **body)
         st["note"] = str(out)
     return doc

@@ -189,12 +189,12 @@ def test_verification_failure_is_an_error_and_leaves_nothing(tmp_path: Path) -> 
 
 def test_interrupt_while_writing_leaves_no_partial_file(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import edgekit.export as ex
+    import edgekit._io as io
 
-    def interrupted(path: Path) -> str:
+    def interrupted(path: Path) -> str:  # Ctrl-C while the artifact is being written
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ex, "sha256_file", interrupted)
+    monkeypatch.setattr(io, "sha256_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export(f"{USER}:tiny", ExportOptions(tmp_path / "k.onnx", input_size=(32, 32)))
     assert list(tmp_path.iterdir()) == []
