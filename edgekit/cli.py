@@ -425,9 +425,9 @@ def quickstart(
                            duration_s=1.5, tag="quickstart", title="edgekit quickstart: "
                            "measured latency on this CPU vs published accuracy")
     rep = sw.sweep(list(QUICKSTART), opts, Reporter.for_cli(quiet, json_out)).to_dict()
-    emit(rep, json_out, render.group([render.sweep_table(rep), f"report: {rep['files'].get('html')}"
-                                      " (latency measured here; accuracy on the plot: published "
-                                      "ImageNet top-1, not measured)"]))
+    emit(rep, json_out, render.group([render.sweep_table(rep), "latency: measured here; accuracy "
+                                      "on the report's Pareto plot: published ImageNet top-1, "
+                                      "not measured"]))
 
 
 @app.command()
