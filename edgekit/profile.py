@@ -151,9 +151,17 @@ def _check_request(target: str, kind: str, backend: Backend, opts: ProfileOption
 
 
 def _manifest(path: Path) -> dict[str, Any] | None:
+    """The artifact's manifest, checked to describe this very file (its recorded sha256): a
+    manifest left beside another file (a crash between the two renames, a copy) is refused."""
     if not manifest.sidecar(path).is_file():
         return None
-    return manifest.read(path)
+    man = manifest.read(path)
+    recorded = (man.get("artifact") or {}).get("sha256")
+    if recorded and recorded != sha256_file(path):
+        raise ConfigError("its manifest describes another file (the sha256 differs)",
+                          f"re-export it, or delete {manifest.sidecar(path).name} to profile "
+                          "without a manifest", path=str(path))
+    return man
 
 
 def _manifest_input(man: dict[str, Any]) -> TensorSpec | None:

@@ -237,3 +237,12 @@ def test_four_concurrent_profilers_into_one_store_lose_no_rows(digits: dict[str,
     assert len(reported) == 12 and {r["id"] for r in rows} == reported
     assert sorted(r["tag"] for r in rows) == sorted(f"p{i}" for i in range(4) for _ in range(3))
     assert s.integrity() == "ok"
+
+
+def test_a_manifest_of_another_file_is_refused(digits: dict[str, Path], tmp_path: Path) -> None:
+    m = tmp_path / "m.onnx"
+    m.write_bytes(digits["digits_cnn_plain"].read_bytes())
+    (tmp_path / "m.onnx.json").write_bytes(Path(str(digits["digits_cnn"]) + ".json").read_bytes())
+    with pytest.raises(ConfigError, match="manifest describes another file") as e:
+        pf.profile(str(m), _opts())
+    assert "delete m.onnx.json" in e.value.line()
