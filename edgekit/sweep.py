@@ -171,14 +171,14 @@ def _profile_options(opts: SweepOptions, backend: Backend, precision: str) -> An
 
 def _already(target: str, backend: Backend, popts: Any) -> int | None:
     """The id of a stored result of this artifact with these settings on this device."""
-    from edgekit import profile as pf
     from edgekit._io import sha256_file
     from edgekit.device import fingerprint, label
+    from edgekit.result import settings_key
     from edgekit.store import Store, Where
 
     if not Path(popts.store, "edgekit.db").is_file():
         return None
-    key = pf.settings_key(backend, popts, popts.batches[0], label(fingerprint(), "cpu"))
+    key = settings_key(backend, popts, popts.batches[0], label(fingerprint(), "cpu"))
     p = Path(target)
     ident = (Where("artifact_sha256", "=", sha256_file(p)) if p.suffix == ".onnx" and p.is_file()
              else Where("artifact", "=", target))

@@ -13,6 +13,7 @@ from conftest import FIX, digits_spec, run_cli
 from onnx import TensorProto, helper
 
 from edgekit import profile as pf
+from edgekit import result
 from edgekit.backends import Backend, RunnerOptions
 from edgekit.errors import CalibrationError, ConfigError, SourceError
 from edgekit.export import ExportOptions, export
@@ -125,8 +126,8 @@ def test_tune_is_ort_only() -> None:
 
 def test_long_runs_keep_a_thinned_sample_list() -> None:
     ms = np.arange(12_000, dtype=float)
-    kept = pf._thin(ms)
-    assert len(kept) <= pf.MAX_SAMPLES_KEPT and kept[:2] == [0.0, 3.0]
+    kept = result.thin(ms)
+    assert len(kept) <= result.MAX_SAMPLES_KEPT and kept[:2] == [0.0, 3.0]
 
 
 @pytest.mark.parametrize("target,kw,error,message", [

@@ -105,9 +105,9 @@ def test_quickstart_runs_its_models_and_says_where_the_report_is(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from edgekit import cli
+    from edgekit import cli, cli_run
 
-    monkeypatch.setattr(cli, "QUICKSTART", (TINY,))
+    monkeypatch.setattr(cli_run, "QUICKSTART", (TINY,))
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(cli.app, ["quickstart", "--quiet"], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output

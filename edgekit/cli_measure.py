@@ -1,0 +1,212 @@
+"""``edgekit profile``, ``results``, ``pareto`` and ``budget``: measuring and judging results.
+
+Registered on ``edgekit.cli.app``; like cli.py, parse, call one library function, print.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit import render
+from edgekit.backends import Backend, Device, Dtype, Provider, RunnerOptions
+from edgekit.cli import JsonOpt, LabelsOpt, QuietOpt, StoreOpt, _size, app, emit
+from edgekit.progress import Reporter
+
+
+def _batches(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a list of batch sizes (e.g. 1,8,32)") from None
+    if not out or min(out) < 1:
+        raise typer.BadParameter(f"'{text}' is not a list of positive batch sizes")
+    return tuple(dict.fromkeys(out))
+
+
+@app.command()
+def profile(
+    artifact: Annotated[str, typer.Argument(help=".onnx, TensorRT engine, or a model spec "
+                                                 "(runs on torch)")],
+    backend: Annotated[Backend | None, typer.Option(
+        help="Default: ort for .onnx, tensorrt for engines, torch for specs")] = None,
+    device: Annotated[Device | None, typer.Option(help="Default: cuda for engines, else cpu")] = None,
+    batch: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,8,32")] = "1",
+    threads: Annotated[int, typer.Option(min=0, help="0: the runtime's default")] = 0,
+    warmup: Annotated[int, typer.Option(min=0)] = 10,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Timed runs per batch")] = None,
+    duration: Annotated[float | None, typer.Option(
+        min=0.0, help="Seconds of timed runs per batch (default 3, at least 10 runs)")] = None,
+    data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
+    labels: LabelsOpt = None,
+    tune: Annotated[bool, typer.Option("--tune", help="Search ORT threads/modes/opt levels")] = False,
+    provider: Annotated[Provider, typer.Option(help="ORT execution provider")] = Provider.AUTO,
+    dtype: Annotated[Dtype, typer.Option(help="torch compute precision")] = Dtype.FP32,
+    cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="torch: replay a CUDA graph")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch: torch.compile first")] = False,
+    input_name: Annotated[str | None, typer.Option("--input", help="The image input's name")] = None,
+    input_size: Annotated[str | None, typer.Option(help="torch: H[,W] instead of the model's")] = None,
+    weights: Annotated[Path | None, typer.Option(help="torch: state_dict to load")] = None,
+    num_classes: Annotated[int | None, typer.Option(min=1, help="torch: adapt the head")] = None,
+    store: StoreOpt = Path("results"),
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
+    tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Measure latency, memory and accuracy on one runner; save the result in the store."""
+    from edgekit import profile as pf
+    from edgekit.sources import Options
+
+    if iterations is not None and duration is not None:
+        raise typer.BadParameter("--iterations and --duration conflict; give one")
+    if device is None:
+        device = Device.CUDA if pf.artifact_kind(artifact) == "engine" else Device.CPU
+    ropts = RunnerOptions(device, threads, dtype, cuda_graphs, compile_, provider,
+                          source=Options(weights, num_classes), input_size=_size(input_size))
+    opts = pf.ProfileOptions(backend, ropts, _batches(batch), warmup, iterations,
+                             3.0 if duration is None else duration, data, labels, tune, input_name,
+                             None if no_store else store, tag)
+    rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    emit(rep, json_out, render.profile_table(rep))
+
+
+@app.command()
+def results(
+    store: StoreOpt = Path("results"),
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="COLUMN OP VALUE, e.g. model=resnet18, batch>=8, device_name~*EPYC*")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Newest N")] = None,
+    full: Annotated[bool, typer.Option("--full", help="--json: whole results with samples")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List and filter the results store."""
+    from edgekit.store import Store, Where, to_csv
+
+    if csv_out and json_out:
+        raise typer.BadParameter("--csv and --json conflict; give one")
+    rows = Store(store, create=False).query([Where.parse(w) for w in where or []], limit, full)
+    if csv_out:
+        sys.stdout.write(to_csv(rows))
+        return
+    emit({"schema": "edgekit.results/1", "store": str(store), "results": rows}, json_out,
+         render.results_table(rows))
+
+
+@app.command()
+def pareto(
+    store: Annotated[Path, typer.Argument(help="Results folder (holds edgekit.db)")] = Path("results"),
+    output: Annotated[Path, typer.Option("-o", "--output", help=".png, .svg or .pdf")] = Path(
+        "pareto.png"),
+    x: Annotated[str, typer.Option("--x", help="latency_p50_ms|latency_p99_ms|gmacs|params_m|"
+                                               "size_mb|energy_mj")] = "latency_p50_ms",
+    y: Annotated[str, typer.Option("--y", help="top1|top5|agreement (latency_p50_ms with "
+                                               "--x gmacs)")] = "top1",
+    device: Annotated[str | None, typer.Option(help="Glob on the device name, or cpu/cuda")] = None,
+    backend: Annotated[Backend | None, typer.Option()] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Default: 1 if stored")] = None,
+    accuracy: Annotated[str, typer.Option(help="measured|published")] = "measured",
+    color: Annotated[str, typer.Option(help="precision|family")] = "precision",
+    log_x: Annotated[bool, typer.Option("--log-x")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Every point as CSV on stdout")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Plot the compute-accuracy Pareto frontier of the results store."""
+    from edgekit import pareto as pa
+    from edgekit.store import Store
+
+    if csv_out and json_out:
+        raise typer.BadParameter("--csv and --json conflict; give one")
+    if accuracy not in ("measured", "published"):
+        raise typer.BadParameter(f"--accuracy {accuracy}: use measured or published")
+    if color not in ("precision", "family"):
+        raise typer.BadParameter(f"--color {color}: use precision or family")
+    rows = Store(store, create=False).query(full=True)
+    points, meta = pa.select(rows, x, y, accuracy, device, backend.value if backend else None, batch)
+    pa.plot(points, meta, output, log_x, color)
+    doc = {"schema": "edgekit.pareto/1", "store": str(store), "plot": str(output), **meta,
+           "points": [p.to_dict() for p in points],
+           "frontier": [p.id for p in points if p.on_frontier],
+           "discordant_pairs": pa.discordant_pairs(points) if y == "latency_p50_ms" else []}
+    if csv_out:
+        sys.stdout.write(render.points_csv(points))
+        return
+    emit(doc, json_out, render.pareto_table(doc))
+
+
+budget_app = typer.Typer(help="Latency, accuracy and memory budgets checked against the store.",
+                         no_args_is_help=True)
+app.add_typer(budget_app, name="budget")
+
+
+@budget_app.command("check")
+def budget_check(
+    budgets: Annotated[Path, typer.Argument(help="budgets.yaml")],
+    store: StoreOpt = Path("results"),
+    baseline: Annotated[str | None, typer.Option(help="Tag of the results to compare with")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every budget against the newest matching result: exit 0 pass, 3 broken, 2 bad file."""
+    from edgekit import budget as bd
+    from edgekit import ci_report
+    from edgekit.errors import EXIT_BUDGET
+    from edgekit.store import Store
+
+    items = bd.load(budgets)
+    if junit is not None:
+        from edgekit._io import check_writable_dir
+
+        check_writable_dir(junit)
+    rows = Store(store, create=False).query(full=True)
+    outcomes = bd.check(items, rows, baseline, budgets)
+    if junit is not None:
+        ci_report.junit(outcomes, junit, budgets)
+    ci_report.github(outcomes, budgets)
+    failed = sum(o.status == "fail" for o in outcomes)
+    emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": str(store),
+          "baseline": baseline, "passed": failed == 0, "failed": failed,
+          "outcomes": [o.to_dict() for o in outcomes]}, json_out, render.budget_table(outcomes))
+    if failed:
+        raise typer.Exit(EXIT_BUDGET)
+
+
+@budget_app.command("init")
+def budget_init(
+    store: StoreOpt = Path("results"),
+    output: Annotated[Path, typer.Option("-o", "--output")] = Path("budgets.yaml"),
+    headroom: Annotated[float, typer.Option(min=0.0, help="% over today's figures")] = 20.0,
+    accuracy_margin: Annotated[float, typer.Option(min=0.0, help="top-1 points below today's")] = 1.0,
+    max_regression: Annotated[float | None, typer.Option(
+        "--max-regression", min=0.0, help="Also a regression limit in % (check needs --baseline)")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Only these results")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a budgets file from the newest results, with headroom."""
+    import yaml
+
+    from edgekit import budget as bd
+    from edgekit._io import atomic_paths, check_writable_dir
+    from edgekit.errors import ConfigError
+    from edgekit.store import Store, Where
+
+    if output.exists() and not force:
+        raise ConfigError("already exists", "pass --force to overwrite it, or -o another file",
+                          path=str(output))
+    check_writable_dir(output)
+    rows = Store(store, create=False).query([Where.parse(w) for w in where or []])
+    if not rows:
+        raise ConfigError("no results to make budgets from", "run edgekit profile first",
+                          path=str(store))
+    items = bd.init(rows, headroom, accuracy_margin, max_regression)
+    text = (f"# edgekit budgets, written by `edgekit budget init --headroom {headroom:g}` from "
+            f"{store}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
+    with atomic_paths(output) as (tmp,):
+        tmp.write_text(text)
+    emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,
+         f"wrote {len(items)} budgets to {output}")

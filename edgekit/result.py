@@ -1,0 +1,166 @@
+"""The record of one measurement (``edgekit.result/1``): what ``edgekit profile`` prints with
+--json and the store keeps, and how it is put together from what was measured: the model it
+describes (from the runner, the manifest, or the manifest's parents), the artifact, GFLOP/s,
+and the settings key that says "the same measurement" for --resume and repeated runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit import timing
+from edgekit._io import sha256_file
+from edgekit.backends import Backend, RunnerOptions
+from edgekit.device import fingerprint, label
+
+if TYPE_CHECKING:
+    from edgekit.profile import ProfileOptions, _Measured
+
+RESULT_SCHEMA = "edgekit.result/1"
+MAX_SAMPLES_KEPT = 5000  # per result; a longer run keeps every k-th sample (order preserved)
+
+
+@dataclass
+class Result:
+    """One artifact x backend x device x batch size; ``to_dict()`` is what --json prints and
+    the store keeps."""
+
+    created: str
+    tag: str | None
+    artifact: dict[str, Any]
+    model: dict[str, Any]
+    backend: str
+    device: str
+    device_name: str
+    batch: int
+    latency: dict[str, Any]
+    memory: dict[str, Any]
+    accuracy: dict[str, Any] | None
+    gflops: float | None
+    settings: dict[str, Any]
+    settings_key: str
+    device_info: dict[str, Any]
+    manifest: dict[str, Any] | None  # the artifact's manifest, as read
+    samples_ms: list[float]
+    energy: dict[str, Any] | None = None  # Jetson: tegrastats power over the timed runs
+    id: int | None = None
+
+    def to_dict(self, samples: bool = True) -> dict[str, Any]:
+        d = {"schema": RESULT_SCHEMA, **dataclasses.asdict(self)}
+        if not samples:
+            d.pop("samples_ms")
+        return d
+
+
+def _model_info(kind: str, target: str, man: dict[str, Any] | None, m: _Measured,
+                precision: str) -> dict[str, Any]:
+    if m.extra_model:
+        info = dict(m.extra_model)
+    elif man is not None:
+        base = _base_model(man)
+        info = {k: base.get(k) for k in ("name", "family", "params", "published")}
+        info["gmacs"] = base.get("gmacs")
+    else:
+        info = {"name": Path(target).stem, "family": None, "params": None, "published": None}
+    if m.macs:
+        info["gmacs"] = round(m.macs / 1e9, 4)
+    elif info.get("gmacs") is None and kind == "onnx":
+        info["gmacs"] = _onnx_gmacs(Path(target))
+    info["precision"] = precision
+    info["name"] = info.get("name") or Path(target).stem
+    return info
+
+
+def _base_model(man: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """The model a manifest describes: its own, its parent's (INT8/FP16 ONNX) or its source's
+    (an engine built from an edgekit ONNX)."""
+    if man.get("model") or depth > 4:
+        return dict(man.get("model") or {})
+    parent = man.get("parent") or {}
+    if parent.get("model"):
+        return dict(parent["model"])
+    src = (man.get("source") or {}).get("manifest")
+    return _base_model(src, depth + 1) if isinstance(src, dict) else {}
+
+
+def _onnx_gmacs(path: Path) -> float | None:
+    try:
+        from edgekit import graph
+
+        return round(graph.count_macs(graph.load_checked(path, full=False)) / 1e9, 4)
+    except Exception:  # onnx may be absent on a Jetson; the figure is informative
+        return None
+
+
+def _precision(backend: Backend, man: dict[str, Any] | None, ropts: RunnerOptions) -> str:
+    if backend is Backend.TORCH:
+        return ropts.dtype.value
+    return str((man or {}).get("precision") or "fp32")
+
+
+def _artifact(kind: str, target: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Path, sha256 and size. A model spec's size is its parameter bytes at the precision it
+    ran in (its .py file's size would mean nothing); its sha256 is the file's, if any."""
+    p = Path(target.split(".py:")[0] + ".py") if ".py:" in target else Path(target)
+    sha = sha256_file(p) if p.is_file() else None
+    if kind != "source":
+        return {"path": target, "kind": kind, "sha256": sha,
+                "size_mb": round(p.stat().st_size / 1e6, 3)}
+    bytes_per = {"fp32": 4, "fp16": 2, "bf16": 2}.get(info["precision"], 4)
+    size = round(info["params"] * bytes_per / 1e6, 3) if info.get("params") else None
+    return {"path": target, "kind": kind, "sha256": sha, "size_mb": size,
+            "size_note": "parameter bytes at the precision it ran in"}
+
+
+def assemble(target: str, kind: str, backend: Backend, opts: ProfileOptions,
+             man: dict[str, Any] | None, m: _Measured, tuned: dict[str, Any] | None
+             ) -> list[Result]:
+    fp = fingerprint()
+    dev = opts.runner.device.value
+    info = _model_info(kind, target, man, m, _precision(backend, man, opts.runner))
+    art = _artifact(kind, target, info)
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    settings = {**m.settings, "warmup": opts.warmup, "iterations": opts.iterations,
+                "duration_s": None if opts.iterations else opts.duration_s, "tune": tuned}
+    out = []
+    for pb in m.per_batch:
+        ms, b = pb["samples"], pb["batch"]
+        lat: dict[str, Any] = timing.stats(ms)
+        lat.update(images_per_s=round(b * 1000.0 / lat["mean_ms"], 2),
+                   session_create_ms=round(m.create_ms, 3), first_infer_ms=round(m.first_ms, 3),
+                   split_ms=pb["split"])
+        gmacs = info.get("gmacs")
+        gflops = round(2 * gmacs * b / (lat["p50_ms"] / 1e3), 3) if gmacs else None
+        key = settings_key(backend, opts, b, label(fp, dev))
+        out.append(Result(
+            created, opts.tag, art, info, backend.value, dev, label(fp, dev), b, lat,
+            {"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
+             "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
+            m.accuracy, gflops, settings, key, fp, man, thin(ms), pb["energy"]))
+    return out
+
+
+def settings_key(backend: Backend, opts: ProfileOptions, batch: int, device_name: str) -> str:
+    """What was asked for, on which device: equal keys mean "the same measurement" (for
+    --resume and for pooling repeated runs). Known before any work."""
+    r = opts.runner
+    src = {"backend": backend.value, "device": r.device.value, "device_name": device_name,
+           "batch": batch, "threads": r.threads, "dtype": r.dtype.value,
+           "cuda_graphs": r.cuda_graphs, "compile": r.compile, "provider": r.provider.value,
+           "input_size": list(r.input_size) if r.input_size else None,
+           "tune": opts.tune, "warmup": opts.warmup, "iterations": opts.iterations,
+           "duration_s": None if opts.iterations else opts.duration_s, "input": opts.input_name}
+    return hashlib.sha256(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def thin(ms: np.ndarray) -> list[float]:
+    step = max(1, -(-len(ms) // MAX_SAMPLES_KEPT))
+    return [round(float(v), 5) for v in ms[::step]]
