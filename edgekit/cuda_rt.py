@@ -1,8 +1,11 @@
-"""The CUDA runtime calls the TensorRT runner makes, through cuda-python, checked.
+"""The CUDA calls the TensorRT runner makes: cuda-python (checked), or pycuda where only that
+is installed. ``open_cuda()`` picks one; both classes have the same methods.
 
 cuda-python returns ``(error, value...)`` tuples; every call here checks the error and raises
 one line naming the call. ``load()`` accepts the 12.x/13.x layout (``cuda.bindings.runtime``)
 and the older one (``cuda.cudart``). Device memory is tracked so ``free_all`` releases it.
+pycuda raises its own errors, turned into the same one line; it offers no CUDA-graph capture
+here (``--cuda-graphs`` needs cuda-python).
 """
 
 from __future__ import annotations
@@ -103,3 +106,97 @@ class Cuda:
 
     def launch(self, graph_exec: Any, stream: Any) -> None:
         self.check(self.rt.cudaGraphLaunch(graph_exec, stream), "cudaGraphLaunch")
+
+
+class PyCuda:
+    """The same surface over pycuda (``pycuda.driver``; ``pycuda.autoinit`` makes the context)."""
+
+    def __init__(self, driver: Any | None = None) -> None:
+        if driver is None:
+            import pycuda.autoinit  # noqa: F401  (creates the context on device 0)
+            import pycuda.driver
+
+            driver = pycuda.driver
+        self.drv: Any = driver
+        self._allocs: list[Any] = []
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as e:  # pycuda.driver.Error and its subclasses
+            raise BackendUnavailable(f"CUDA {what} failed ({e})",
+                                     "check the GPU, its driver and free GPU memory") from e
+
+    def device_count(self) -> int:
+        return int(self._call("Device.count", self.drv.Device.count))
+
+    def properties(self, device: int = 0) -> dict[str, Any]:
+        d = self.drv.Device(device)
+        major, minor = d.compute_capability()
+        return {"name": d.name(), "compute_capability": f"{major}.{minor}",
+                "sm_count": int(d.get_attribute(
+                    self.drv.device_attribute.MULTIPROCESSOR_COUNT)),
+                "memory_mb": round(int(d.total_memory()) / 2**20),
+                "driver": int(self.drv.get_driver_version()),
+                "runtime": _version_number(self.drv.get_version())}
+
+    def malloc(self, nbytes: int) -> int:
+        buf = self._call("mem_alloc", self.drv.mem_alloc, max(1, nbytes))
+        self._allocs.append(buf)  # pycuda frees when the object goes
+        return int(buf)
+
+    def free_all(self) -> None:
+        for buf in self._allocs:
+            buf.free()
+        self._allocs.clear()
+
+    def stream(self) -> Any:
+        return self.drv.Stream()
+
+    def htod(self, dst: int, src: np.ndarray, stream: Any) -> None:
+        self._call("memcpy_htod_async", self.drv.memcpy_htod_async, dst, src, stream)
+
+    def dtoh(self, dst: np.ndarray, src: int, stream: Any) -> None:
+        self._call("memcpy_dtoh_async", self.drv.memcpy_dtoh_async, dst, src, stream)
+
+    def sync(self, stream: Any) -> None:
+        self._call("Stream.synchronize", stream.synchronize)
+
+    def event(self) -> Any:
+        return self.drv.Event()
+
+    def record(self, event: Any, stream: Any) -> None:
+        event.record(stream)
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        return float(end.time_since(start))
+
+    def capture(self, stream: Any, enqueue: Any) -> Any:
+        from edgekit.errors import ConfigError
+
+        raise ConfigError("--cuda-graphs needs cuda-python (pycuda is installed)",
+                          "pip install cuda-python, or drop --cuda-graphs")
+
+    def launch(self, graph_exec: Any, stream: Any) -> None:
+        raise NotImplementedError  # capture() never returns with pycuda
+
+
+def _version_number(v: tuple[int, ...]) -> int:
+    """(12, 6, 0) -> 12060, the form cudaRuntimeGetVersion gives."""
+    return int(v[0]) * 1000 + (int(v[1]) * 10 if len(v) > 1 else 0)
+
+
+def open_cuda() -> Cuda | PyCuda:
+    """cuda-python if installed, else pycuda, else one line naming what to install."""
+    try:
+        return Cuda()
+    except BackendUnavailable as first:
+        import importlib.util
+
+        if importlib.util.find_spec("pycuda") is None:
+            raise first
+        try:
+            return PyCuda()
+        except Exception as e:  # pycuda.autoinit fails without a device or driver
+            raise BackendUnavailable(f"pycuda cannot create a CUDA context ({e})",
+                                     "check the GPU and its driver") from e

@@ -328,7 +328,7 @@ def _calibrator(trt: trt_api.TensorRT, onnx_path: Path, opts: BuildOptions) -> A
                               "build an ONNX written by edgekit export", path=str(onnx_path))
         cs = calib.load(opts.calib, pp)
         batches = [cs.data[i : i + 8] for i in range(0, len(cs.data), 8)]
-    cuda = cuda_rt.Cuda()
+    cuda = cuda_rt.open_cuda()
 
     def to_device(a: Any) -> int:
         ptr = cuda.malloc(a.nbytes)

@@ -345,3 +345,36 @@ def test_real_tensorrt_builds_and_runs_the_digits_model(tmp_path: Path,
     x = np.random.default_rng(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
     with TrtRunner(path, RunnerOptions(device=Device.CUDA)) as r:
         assert r.infer({"input": x})["logits"].shape == (2, 10)
+
+
+def test_runner_works_over_pycuda_too(use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
+    from fakes import pycuda_driver
+
+    path = _engine(use, tmp_path, digits)
+    cuda = cuda_rt.PyCuda(pycuda_driver)
+    assert cuda.properties(0)["sm_count"] == 58 and cuda.properties(0)["runtime"] == 12060
+    x = np.random.default_rng(1).normal(size=(3, 3, 32, 32)).astype(np.float32)
+    with TrtRunner(path, RunnerOptions(device=Device.CUDA), cuda=cuda) as r:
+        np.testing.assert_allclose(r.infer({"input": x})["logits"], x.reshape(3, 3, -1).mean(2),
+                                   rtol=1e-6)
+        assert set(r.split_ms({"input": x}, 2) or {}) == {"h2d_ms", "compute_ms", "d2h_ms"}
+    assert cudart.MEM == {}
+    with TrtRunner(path, RunnerOptions(device=Device.CUDA, cuda_graphs=True),
+                   cuda=cuda_rt.PyCuda(pycuda_driver)) as r:
+        with pytest.raises(ConfigError, match="--cuda-graphs needs cuda-python"):
+            r.infer({"input": x})
+
+
+def test_open_cuda_prefers_cuda_python_then_pycuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(cuda_rt, "load", lambda: cudart)
+    assert isinstance(cuda_rt.open_cuda(), cuda_rt.Cuda)
+
+    def missing() -> Any:
+        raise BackendUnavailable("cuda-python is not installed", "pip install ...")
+
+    monkeypatch.setattr(cuda_rt, "load", missing)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(BackendUnavailable, match="cuda-python is not installed"):
+        cuda_rt.open_cuda()

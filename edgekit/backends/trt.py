@@ -34,7 +34,7 @@ def gpu_identity() -> dict[str, Any]:
     from edgekit.device import gpu_info, jetson_info
 
     try:
-        return cuda_rt.Cuda().properties(0)
+        return cuda_rt.open_cuda().properties(0)
     except BackendUnavailable:
         gpus = gpu_info()
         if gpus:
@@ -85,7 +85,7 @@ class TrtRunner:
         if self.opts.device is not Device.CUDA:
             raise ConfigError("TensorRT engines run on --device cuda", "add --device cuda")
         trt = self._trt or trt_api.load()
-        self.cuda = self._cuda or cuda_rt.Cuda()
+        self.cuda = self._cuda or cuda_rt.open_cuda()
         if not self.path.is_file():
             raise SourceError("engine file not found", "check the path", path=str(self.path))
         self.manifest = manifest.read(self.path) if manifest.sidecar(self.path).is_file() else None
