@@ -276,7 +276,7 @@ def build(onnx_path: Path, opts: BuildOptions, rep: Reporter | None = None) -> d
     if opts.timing_cache:
         with atomic_paths(opts.timing_cache) as (tmp,):
             tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
-    parent = manifest.read(onnx_path) if manifest.sidecar(onnx_path).is_file() else None
+    parent = manifest.for_artifact(onnx_path)
     body = {"tensorrt": trt.__version__, "gpu": gpu_identity(), "build": opts.to_dict(),
             "strongly_typed": strongly or not trt_api.has_weak_typing(trt),
             "profiles": used, "qdq_nodes": _qdq_nodes(onnx_path), "layers": summary,

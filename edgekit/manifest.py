@@ -68,11 +68,34 @@ def read(path: Path) -> dict[str, Any]:
     return data
 
 
-def preprocess_beside(artifact: Path) -> Preprocess | None:
-    """The preprocessing recorded next to an artifact, if it has a readable manifest."""
+class ManifestMismatch(ConfigError):
+    """A manifest beside an artifact records another file's sha256."""
+
+
+def for_artifact(artifact: Path) -> dict[str, Any] | None:
+    """The manifest beside ``artifact`` (None without one), checked to describe this very file:
+    a manifest left beside another file (a crash between the artifact's and the manifest's
+    renames, a copied file) is refused rather than trusted."""
+    from edgekit._io import sha256_file
+
     if not sidecar(artifact).is_file():
         return None
+    man = read(artifact)
+    recorded = (man.get("artifact") or {}).get("sha256")
+    if recorded and artifact.is_file() and recorded != sha256_file(artifact):
+        raise ManifestMismatch("its manifest describes another file (the sha256 differs)",
+                               f"re-export it, or delete {sidecar(artifact).name} to use the "
+                               "file without a manifest", path=str(artifact))
+    return man
+
+
+def preprocess_beside(artifact: Path) -> Preprocess | None:
+    """The preprocessing recorded next to an artifact, if it has a readable manifest (one that
+    describes another file is an error, not a silent default)."""
     try:
-        return Preprocess.from_dict(read(artifact)["preprocess"])
+        man = for_artifact(artifact)
+        return Preprocess.from_dict(man["preprocess"]) if man else None
+    except ManifestMismatch:
+        raise
     except (ConfigError, KeyError, TypeError, ValueError):
         return None

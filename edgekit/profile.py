@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from edgekit import backends, evaluate, manifest, timing
-from edgekit._io import sha256_file
 from edgekit.backends import Backend, Runner, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import Preprocess, load_image_folder, photo_batch, scan_image_folder
@@ -114,17 +113,7 @@ def _check_request(target: str, kind: str, backend: Backend, opts: ProfileOption
 
 
 def _manifest(path: Path) -> dict[str, Any] | None:
-    """The artifact's manifest, checked to describe this very file (its recorded sha256): a
-    manifest left beside another file (a crash between the two renames, a copy) is refused."""
-    if not manifest.sidecar(path).is_file():
-        return None
-    man = manifest.read(path)
-    recorded = (man.get("artifact") or {}).get("sha256")
-    if recorded and recorded != sha256_file(path):
-        raise ConfigError("its manifest describes another file (the sha256 differs)",
-                          f"re-export it, or delete {manifest.sidecar(path).name} to profile "
-                          "without a manifest", path=str(path))
-    return man
+    return manifest.for_artifact(path)
 
 
 def _manifest_input(man: dict[str, Any]) -> TensorSpec | None:

@@ -298,11 +298,11 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
 
 def _parent_info(path: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"path": str(path), "sha256": sha256_file(path)}
-    try:
-        m = manifest.read(path)
-        info.update(model=m.get("model"), source=m.get("source"), input=m.get("input"))
-    except Exception:  # a parent without a manifest is fine
+    m = manifest.for_artifact(path)  # a parent without a manifest is fine; a wrong one is not
+    if m is None:
         info["manifest"] = None
+    else:
+        info.update(model=m.get("model"), source=m.get("source"), input=m.get("input"))
     return info
 
 

@@ -247,3 +247,8 @@ def test_a_manifest_of_another_file_is_refused(digits: dict[str, Path], tmp_path
     with pytest.raises(ConfigError, match="manifest describes another file") as e:
         pf.profile(str(m), _opts())
     assert "delete m.onnx.json" in e.value.line()
+    from edgekit.quantize import QuantOptions, quantize
+
+    with pytest.raises(ConfigError, match="manifest describes another file"):
+        quantize(m, QuantOptions(output=tmp_path / "q.onnx", calib_size=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]

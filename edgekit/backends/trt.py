@@ -88,7 +88,7 @@ class TrtRunner:
         self.cuda = self._cuda or cuda_rt.open_cuda()
         if not self.path.is_file():
             raise SourceError("engine file not found", "check the path", path=str(self.path))
-        self.manifest = manifest.read(self.path) if manifest.sidecar(self.path).is_file() else None
+        self.manifest = manifest.for_artifact(self.path)
         if self.manifest is not None:
             check_compatible(self.manifest, trt.__version__, gpu_identity() if self._cuda is None
                              else self.cuda.properties(0), self.path)
