@@ -13,9 +13,10 @@ median(current) / median(baseline). The budget is broken only when even the low 
 95 % interval (the 2.5th percentile) is above 1 + threshold: the regression exceeds the
 threshold by more than the measured spread of both sides. A point estimate above the
 threshold whose interval still reaches below it passes, reported as "within noise". One run
-per side cannot show a shift of the whole machine between the runs (about ±10 % between
-consecutive runs on our 2-core VM): profile baseline and candidate alternately, several
-times each with the same tag, or choose a threshold above that.
+per side cannot show a shift of the whole machine between the runs (bench/run_to_run.py: the
+medians of 8 profiles of one artifact spread by 12-49 % on our 2-core VM with ORT's default
+threads): profile baseline and candidate alternately, several times each with the same tag,
+on one thread for small models, or choose a threshold above the spread.
 """
 
 from __future__ import annotations

@@ -182,8 +182,8 @@ def test_planted_regression_fails_and_a_rerun_passes(digits: dict[str, Path],
                                                      tmp_path: Path) -> None:
     """Real measurements, A/B alternated five times: the same artifact as 'new' passes a 10 %
     regression budget against 'base'; the 'new' runs slowed by 20 % (planted) fail it.
-    One thread: a 0.05 ms model on two threads swings +-45 % between runs on this VM with the
-    thread pool's wake-ups, on one thread under 1 % (README, budgets)."""
+    One thread: the medians of a 0.05 ms model spread 49 % over 8 runs on two threads on this VM
+    (thread-pool wake-ups), 0.9 % on one (bench/run_to_run.py; README, budgets)."""
     store = tmp_path / "r"
     model = str(digits["digits_cnn_plain"])
     for _ in range(5):
