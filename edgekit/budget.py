@@ -243,7 +243,8 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
         if b.max_regression_pct is not None and baseline is None:
             raise _err(budgets_path, b.line, "max_regression_pct needs a baseline",
                        "run budget check with --baseline TAG")
-        mine = [r for r in rows if matches(b, r) and (b.tag is None or r["tag"] == b.tag)]
+        matching = [r for r in rows if matches(b, r)]
+        mine = [r for r in matching if b.tag is None or r["tag"] == b.tag]
         current = [r for r in mine if baseline is None or r["tag"] != baseline]
         if not current:
             out.append(Outcome(b, "fail", None, message="no result matches this budget: nothing "
@@ -259,7 +260,7 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
             ok = v is not None and (v >= limit if key.startswith("min_") else v <= limit)
             o.checks.append(Check(label, limit, v, ok, "" if v is not None else "not measured"))
         if b.max_regression_pct is not None:
-            base = [r for r in mine if r["tag"] == baseline]
+            base = [r for r in matching if r["tag"] == baseline]  # not limited by `tag:`
             if not base:
                 o.checks.append(Check("regression (%)", b.max_regression_pct, None, False,
                                       f"no result tagged {baseline} matches this budget"))

@@ -64,13 +64,32 @@ class Cuda:
         self._allocs.append(ptr)
         return ptr
 
+    def free(self, ptr: int) -> None:
+        if ptr in self._allocs:
+            self._allocs.remove(ptr)
+            self.rt.cudaFree(ptr)
+
     def free_all(self) -> None:
         for ptr in self._allocs:
             self.rt.cudaFree(ptr)
         self._allocs.clear()
 
+    def destroy(self, stream: Any = None, events: tuple[Any, ...] = (),
+                graphs: tuple[Any, ...] = ()) -> None:
+        """Release a stream, events and instantiated graphs (errors ignored: cleanup)."""
+        for ev in events:
+            self.rt.cudaEventDestroy(ev)
+        for g in graphs:
+            self.rt.cudaGraphExecDestroy(g)
+        if stream is not None:
+            self.rt.cudaStreamDestroy(stream)
+
     def stream(self) -> Any:
         return self.check(self.rt.cudaStreamCreate(), "cudaStreamCreate")
+
+    def handle(self, stream: Any) -> int:
+        """The integer stream handle TensorRT's execute_async_v3 takes."""
+        return int(stream)
 
     def htod(self, dst: int, src: np.ndarray, stream: Any) -> None:
         self.check(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes,
@@ -102,7 +121,10 @@ class Cuda:
             enqueue()
         finally:
             graph = self.check(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
-        return self.check(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        try:
+            return self.check(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            self.rt.cudaGraphDestroy(graph)  # the instantiated graph no longer needs it
 
     def launch(self, graph_exec: Any, stream: Any) -> None:
         self.check(self.rt.cudaGraphLaunch(graph_exec, stream), "cudaGraphLaunch")
@@ -145,13 +167,25 @@ class PyCuda:
         self._allocs.append(buf)  # pycuda frees when the object goes
         return int(buf)
 
+    def free(self, ptr: int) -> None:
+        for buf in [b for b in self._allocs if int(b) == ptr]:
+            self._allocs.remove(buf)
+            buf.free()
+
     def free_all(self) -> None:
         for buf in self._allocs:
             buf.free()
         self._allocs.clear()
 
+    def destroy(self, stream: Any = None, events: tuple[Any, ...] = (),
+                graphs: tuple[Any, ...] = ()) -> None:
+        """pycuda releases streams and events when their objects go."""
+
     def stream(self) -> Any:
         return self.drv.Stream()
+
+    def handle(self, stream: Any) -> int:
+        return int(stream.handle)
 
     def htod(self, dst: int, src: np.ndarray, stream: Any) -> None:
         self._call("memcpy_htod_async", self.drv.memcpy_htod_async, dst, src, stream)

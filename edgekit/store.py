@@ -89,10 +89,16 @@ class Where:
         return f"{self.column} {self.op} ?", self.value
 
 
+def db_path(store: Path) -> Path:
+    """``--store`` names a folder (holding edgekit.db) or the .db file itself."""
+    store = Path(store)
+    return store if store.suffix == ".db" else store / DB_NAME
+
+
 class Store:
     def __init__(self, folder: Path, create: bool = True) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / DB_NAME if self.folder.suffix != ".db" else self.folder
+        self.path = db_path(self.folder)
         if not self.path.exists() and not create:
             raise StoreError("no results store here", "run edgekit profile --store "
                              f"{self.folder} first, or pass --store DIR", path=str(self.path))
@@ -205,7 +211,7 @@ class Store:
 def store_preflight(folder: Path) -> None:
     """Before a long run: an existing store must be ours (validated, migrated); a new one
     must be creatable. Nothing is created here."""
-    db = Path(folder) if Path(folder).suffix == ".db" else Path(folder) / DB_NAME
+    db = db_path(Path(folder))
     if db.exists():
         Store(folder, create=False)
         return

@@ -174,9 +174,9 @@ def _already(target: str, backend: Backend, popts: Any) -> int | None:
     from edgekit._io import sha256_file
     from edgekit.device import fingerprint, label
     from edgekit.result import settings_key
-    from edgekit.store import Store, Where
+    from edgekit.store import Store, Where, db_path
 
-    if not Path(popts.store, "edgekit.db").is_file():
+    if not db_path(popts.store).is_file():
         return None
     key = settings_key(backend, popts, popts.batches[0], label(fingerprint(), "cpu"))
     p = Path(target)

@@ -104,7 +104,9 @@ def test_ort_session_settings_are_applied(digits: dict[str, Path]) -> None:
     (Backend.TENSORRT, "onnx", RunnerOptions(device=Device.CUDA), "takes a TensorRT engine"),
     (Backend.TENSORRT, "engine", RunnerOptions(), "does not run on --device cpu"),
     (Backend.ORT, "onnx", RunnerOptions(dtype=Dtype.FP16), "--dtype fp16 applies to --backend torch"),
-    (Backend.ORT, "onnx", RunnerOptions(cuda_graphs=True), "apply to --backend torch only"),
+    (Backend.ORT, "onnx", RunnerOptions(cuda_graphs=True), "applies to --backend torch and"),
+    (Backend.TENSORRT, "engine", RunnerOptions(device=Device.CUDA, compile=True),
+     "--compile applies to --backend torch only"),
     (Backend.TORCH, "source", RunnerOptions(provider=Provider.CUDA), "--provider applies"),
     (Backend.TORCH, "source", RunnerOptions(cuda_graphs=True), "--cuda-graphs needs --device cuda"),
 ])

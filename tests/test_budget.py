@@ -254,3 +254,13 @@ def test_cli_exit_codes_json_junit_and_init(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout
     r = run_cli("budget", "init", "--store", str(s.folder), "-o", str(out))
     assert r.returncode == 2 and "already exists" in r.stderr
+
+
+def test_a_tagged_budget_finds_its_baseline_under_the_other_tag(tmp_path: Path) -> None:
+    s = Store(tmp_path / "r")
+    rng = np.random.default_rng(3)
+    _row(s, "main", 0, samples=list(rng.normal(10.0, 0.1, 400)))
+    _row(s, "candidate", 0, samples=list(rng.normal(10.0, 0.1, 400)))
+    (o,) = _check(tmp_path, s, "budgets:\n  - model: m\n    tag: candidate\n"
+                  "    max_regression_pct: 10\n", "main")
+    assert o.status == "pass" and o.baseline_id == 1 and o.result_id == 2, o.message

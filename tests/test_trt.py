@@ -378,3 +378,31 @@ def test_open_cuda_prefers_cuda_python_then_pycuda(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(BackendUnavailable, match="cuda-python is not installed"):
         cuda_rt.open_cuda()
+
+
+def test_runner_refuses_shapes_below_the_profile_and_frees_what_it_made(
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
+    use(V10)
+    onnx = _onnx(digits, tmp_path)
+    path = Path(_build(onnx, shapes=engine.parse_shapes(["input:4x3x32x32,8x3x32x32,16x3x32x32"]))
+                ["path"])
+    x = np.ones((8, 3, 32, 32), np.float32)
+    with TrtRunner(path, RunnerOptions(device=Device.CUDA, cuda_graphs=True)) as r:
+        r.infer({"input": x[:4]})
+        r.infer({"input": x})  # a larger batch: the buffer grows, the old one is freed
+        r.split_ms({"input": x}, 2)
+        with pytest.raises(ConfigError, match=r"\[1, 3, 32, 32\] is outside the engine's profile"):
+            r.infer({"input": x[:1]})
+    assert cudart.MEM == {} and cudart.stats["cudaFree"] == cudart.stats["cudaMalloc"]
+    assert cudart.stats["cudaStreamDestroy"] == 1 and cudart.stats["cudaEventDestroy"] == 4
+    assert cudart.stats["cudaGraphDestroy"] == cudart.stats["cudaStreamBeginCapture"] == 2
+    assert cudart.stats["cudaGraphExecDestroy"] == 2  # one replaced by the bigger buffers, one at exit
+
+
+def test_runner_refuses_io_types_numpy_cannot_carry(use: Any, tmp_path: Path,
+                                                    digits: dict[str, Path]) -> None:
+    path = _engine(use, tmp_path, digits)
+    use(V10, io_dtype="BF16")
+    with pytest.raises(ConfigError, match="engine tensor 'input' is BF16"):
+        TrtRunner(path, RunnerOptions(device=Device.CUDA)).__enter__()
+    assert cudart.MEM == {}

@@ -162,9 +162,12 @@ def check(backend: Backend, artifact_kind: str, opts: RunnerOptions) -> None:
     if opts.dtype not in cap.dtypes:
         raise ConfigError(f"--dtype {opts.dtype.value} applies to --backend torch only",
                           "the .onnx or engine carries its own precision; drop --dtype")
-    if backend is not Backend.TORCH and (opts.cuda_graphs or opts.compile):
-        raise ConfigError("--cuda-graphs/--compile apply to --backend torch only",
-                          "drop them, or use --backend torch with a model spec")
+    if backend is not Backend.TORCH and opts.compile:
+        raise ConfigError("--compile applies to --backend torch only",
+                          "drop it, or use --backend torch with a model spec")
+    if backend not in (Backend.TORCH, Backend.TENSORRT) and opts.cuda_graphs:
+        raise ConfigError("--cuda-graphs applies to --backend torch and tensorrt",
+                          "drop it: ONNX Runtime captures graphs through its own provider options")
     if backend is not Backend.TORCH and opts.input_size:
         raise ConfigError("--input-size applies to --backend torch only",
                           "an .onnx or engine has its input size; re-export to change it")

@@ -25,7 +25,7 @@ from edgekit.backends import Device, RunnerOptions, TensorSpec
 from edgekit.errors import BackendUnavailable, ConfigError, SourceError
 
 _DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
-           "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8, "BF16": np.float32}
+           "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8}  # no numpy BF16/FP8/INT4
 
 
 def gpu_identity() -> dict[str, Any]:
@@ -109,11 +109,19 @@ class TrtRunner:
         self.inputs = [n for n in self.names
                        if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in self.names if n not in self.inputs]
+        for n in self.names:
+            kind = str(engine.get_tensor_dtype(n)).split(".")[-1]
+            if kind not in _DTYPES:
+                self.__exit__(None, None, None)
+                raise ConfigError(f"engine tensor '{n}' is {kind}, which edgekit cannot feed "
+                                  "from numpy", "rebuild from an ONNX with float32/float16 "
+                                  "inputs and outputs (quantize keeps them)", path=str(self.path))
         self.create_ms = (time.perf_counter_ns() - t0) / 1e6
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self.cuda.destroy(getattr(self, "stream", None), graphs=tuple(self._graphs.values()))
         self.cuda.free_all()
         self._graphs.clear()
         self._buffers.clear()
@@ -131,7 +139,7 @@ class TrtRunner:
                                     else 224)
 
     def _dtype(self, name: str) -> Any:
-        return _DTYPES.get(str(self.engine.get_tensor_dtype(name)).split(".")[-1], np.float32)
+        return _DTYPES[str(self.engine.get_tensor_dtype(name)).split(".")[-1]]
 
     def input_spec(self) -> list[TensorSpec]:
         return [TensorSpec(n, tuple(d if d >= 0 else "batch" for d in self.engine.get_tensor_shape(n)),
@@ -140,9 +148,12 @@ class TrtRunner:
     def _buffer(self, name: str, nbytes: int) -> int:
         ptr, cap = self._buffers.get(name, (0, 0))
         if nbytes > cap:
+            if ptr:
+                self.cuda.free(ptr)
             ptr = self.cuda.malloc(nbytes)
             self._buffers[name] = (ptr, nbytes)
-            self._graphs.clear()  # addresses changed
+            self.cuda.destroy(graphs=tuple(self._graphs.values()))  # addresses changed
+            self._graphs.clear()
         return ptr
 
     def _bind(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -151,11 +162,12 @@ class TrtRunner:
             x = feeds[name]
             lo, _, hi = self.engine.get_tensor_profile_shape(name, 0) if any(
                 d < 0 for d in self.engine.get_tensor_shape(name)) else ((), (), ())
-            if hi and any(a > b for a, b in zip(x.shape, hi, strict=False)):
+            outside = hi and any(a > b for a, b in zip(x.shape, hi, strict=False)) or \
+                lo and any(a < b for a, b in zip(x.shape, lo, strict=False))
+            if outside or not self.context.set_input_shape(name, x.shape):
                 raise ConfigError(f"input {name} {list(x.shape)} is outside the engine's profile "
                                   f"({list(lo)} .. {list(hi)})", "rebuild with wider --shapes",
                                   path=str(self.path))
-            self.context.set_input_shape(name, x.shape)
             self.context.set_tensor_address(name, self._buffer(name, x.nbytes))
         host = {}
         for name in self.outputs:
@@ -166,14 +178,15 @@ class TrtRunner:
 
     def _enqueue(self, key: tuple[Any, ...]) -> None:
         if not self.opts.cuda_graphs:
-            if not self.context.execute_async_v3(self.stream):
+            if not self.context.execute_async_v3(self.cuda.handle(self.stream)):
                 raise BackendUnavailable("TensorRT execute_async_v3 failed",
                                          "run with --verbose; check the input shapes")
             return
         if key not in self._graphs:
-            self.context.execute_async_v3(self.stream)  # TensorRT needs one run before capture
+            handle = self.cuda.handle(self.stream)
+            self.context.execute_async_v3(handle)  # TensorRT needs one run before capture
             self._graphs[key] = self.cuda.capture(
-                self.stream, lambda: self.context.execute_async_v3(self.stream))
+                self.stream, lambda: self.context.execute_async_v3(handle))
         self.cuda.launch(self._graphs[key], self.stream)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -218,6 +231,7 @@ class TrtRunner:
             times["h2d_ms"].append(self.cuda.elapsed_ms(ev[0], ev[1]))
             times["compute_ms"].append(self.cuda.elapsed_ms(ev[1], ev[2]))
             times["d2h_ms"].append(self.cuda.elapsed_ms(ev[2], ev[3]))
+        self.cuda.destroy(events=tuple(ev))
         return {k: round(float(np.median(v)), 4) for k, v in times.items()}
 
     def gpu_peak_mb(self) -> float | None:

@@ -37,10 +37,21 @@ stats: Counter[str] = Counter()
 _next = [0x1000]
 
 
+STREAMS: dict[int, Any] = {}  # handle -> stream, as TensorRT receives an integer handle
+
+
 class _Stream:
     def __init__(self) -> None:
         self.queue: list[Callable[[], None]] = []
         self.capture: list[Callable[[], None]] | None = None
+        STREAMS[id(self)] = self
+
+    def __int__(self) -> int:  # cuda-python's cudaStream_t converts to its handle
+        return id(self)
+
+    @property
+    def handle(self) -> int:  # pycuda's Stream.handle
+        return id(self)
 
 
 def reset() -> None:
@@ -48,7 +59,10 @@ def reset() -> None:
     stats.clear()
 
 
-def enqueue(stream: _Stream, fn: Callable[[], None]) -> None:
+def enqueue(stream: Any, fn: Callable[[], None]) -> None:
+    """Queue work on a stream (object, or the integer handle TensorRT is given)."""
+    if isinstance(stream, int):
+        stream = STREAMS[stream]
     (stream.capture if stream.capture is not None else stream.queue).append(fn)
 
 
@@ -71,6 +85,27 @@ def cudaMalloc(n: int) -> tuple[cudaError_t, int]:  # noqa: N802
 def cudaFree(ptr: int) -> tuple[cudaError_t]:  # noqa: N802
     stats["cudaFree"] += 1
     MEM.pop(ptr, None)
+    return (OK,)
+
+
+def cudaStreamDestroy(stream: _Stream) -> tuple[cudaError_t]:  # noqa: N802
+    stats["cudaStreamDestroy"] += 1
+    STREAMS.pop(id(stream), None)
+    return (OK,)
+
+
+def cudaEventDestroy(event: list[float]) -> tuple[cudaError_t]:  # noqa: N802
+    stats["cudaEventDestroy"] += 1
+    return (OK,)
+
+
+def cudaGraphDestroy(graph: list[Any]) -> tuple[cudaError_t]:  # noqa: N802
+    stats["cudaGraphDestroy"] += 1
+    return (OK,)
+
+
+def cudaGraphExecDestroy(graph_exec: list[Any]) -> tuple[cudaError_t]:  # noqa: N802
+    stats["cudaGraphExecDestroy"] += 1
     return (OK,)
 
 

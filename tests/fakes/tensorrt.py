@@ -41,7 +41,7 @@ INSPECTOR_LAYERS = [
 
 
 def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int = 0,
-         build_fails: bool = False) -> Any:
+         build_fails: bool = False, io_dtype: str = "FLOAT") -> Any:
     major = int(version.split(".")[0])
     m = types.ModuleType("tensorrt")
     m.__version__ = version  # type: ignore[attr-defined]
@@ -71,7 +71,7 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
     m.HardwareCompatibilityLevel = enum.Enum(  # type: ignore[attr-defined]
         "HardwareCompatibilityLevel", ["NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY"])
     m.TensorIOMode = enum.Enum("TensorIOMode", ["NONE", "INPUT", "OUTPUT"])  # type: ignore[attr-defined]
-    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8", "INT32"])  # type: ignore[attr-defined]
+    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8", "INT32", "BF16"])  # type: ignore[attr-defined]
 
     if major < 11:
         class IInt8EntropyCalibrator2:
@@ -247,7 +247,11 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             self.engine, self.shapes, self.addresses = engine, {}, {}
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
-            self.shapes[name] = tuple(int(d) for d in shape)
+            lo, _, hi = self.engine.profile or ((), (), ())
+            shape = tuple(int(d) for d in shape)
+            if lo and any(a < b or a > c for a, b, c in zip(shape, lo, hi, strict=False)):
+                return False  # what TensorRT does outside the profile
+            self.shapes[name] = shape
             return True
 
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
@@ -259,7 +263,9 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             self.addresses[name] = ptr
             return True
 
-        def execute_async_v3(self, stream: Any) -> bool:
+        def execute_async_v3(self, stream: int) -> bool:
+            if not isinstance(stream, int):  # TensorRT's binding takes the raw handle only
+                raise TypeError("execute_async_v3(): incompatible function arguments")
             def run() -> None:
                 shape = self.shapes[self.engine.input_name]
                 x = cudart.read(self.addresses[self.engine.input_name], shape, np.float32)
@@ -290,7 +296,7 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             return m.TensorIOMode.INPUT if name == self.input_name else m.TensorIOMode.OUTPUT
 
         def get_tensor_dtype(self, name: str) -> Any:
-            return m.DataType.FLOAT
+            return getattr(m.DataType, io_dtype)
 
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
             return tuple(self.input_shape) if name == self.input_name else (-1, 3)
