@@ -100,6 +100,9 @@ def preflight(onnx_path: Path, opts: BuildOptions) -> Path:
         raise ConfigError(f"--opt-level {opts.opt_level} is not 0-5", "TensorRT's default is 3")
     out = opts.output or onnx_path.with_suffix(".engine")
     check_writable_dir(out)
+    for cache in (opts.timing_cache, opts.calib_cache):  # written after minutes of building
+        if cache is not None:
+            check_writable_dir(cache)
     return out
 
 
@@ -134,7 +137,7 @@ def parse(trt: trt_api.TensorRT, onnx_path: Path, strongly_typed: bool, verbose:
 
 
 def profiles(trt: trt_api.TensorRT, builder: Any, network: Any, config: Any,
-             shapes: dict[str, Shapes]) -> dict[str, list[list[int]]]:
+             shapes: dict[str, Shapes]) -> tuple[dict[str, list[list[int]]], Any]:
     """One optimisation profile: --shapes where given, else batch 1 / 1 / 32 on dynamic inputs."""
     names = [network.get_input(i).name for i in range(network.num_inputs)]
     unknown = [n for n in shapes if n not in names]
@@ -163,7 +166,7 @@ def profiles(trt: trt_api.TensorRT, builder: Any, network: Any, config: Any,
         used[t.name] = [list(lo), list(opt), list(hi)]
     if used:
         config.add_optimization_profile(profile)
-    return used
+    return used, profile if used else None
 
 
 def configure(trt: trt_api.TensorRT, builder: Any, config: Any, opts: BuildOptions,
@@ -243,20 +246,42 @@ def _qdq_nodes(onnx_path: Path) -> int | None:
 
 def build(onnx_path: Path, opts: BuildOptions, rep: Reporter | None = None) -> dict[str, Any]:
     """Build, inspect and write ``NAME.engine`` and ``NAME.engine.json``; returns the manifest."""
-    from edgekit.backends.trt import gpu_identity
-
     rep = rep or Reporter()
     out = preflight(onnx_path, opts)
     trt = trt_api.load()
     refuse_on_11(trt, opts)
+    if opts.precision in ("int8", "best") and opts.calib is None and opts.calib_cache is None \
+            and not _qdq_nodes(onnx_path):
+        raise ConfigError(f"--precision {opts.precision} needs calibration: the ONNX has no Q/DQ "
+                          "scales, and TensorRT would quietly leave those layers in FP32/FP16",
+                          "add --calib DIR (and --calib-cache FILE to reuse it), or quantize "
+                          "with Q/DQ: edgekit quantize MODEL.onnx --int8 --target tensorrt",
+                          path=str(onnx_path))
     strongly = opts.precision is None
     with rep.stage("parse"):
         builder, network, logger = parse(trt, onnx_path, strongly, opts.verbose, rep)
     config = builder.create_builder_config()
-    calibrator = (_calibrator(trt, onnx_path, opts)
-                  if opts.calib is not None or opts.calib_cache is not None else None)
+    used, profile = profiles(trt, builder, network, config, opts.shapes)
+    calibrator, cuda = None, None
+    if opts.calib is not None or opts.calib_cache is not None:
+        calibrator, cuda = _calibrator(trt, onnx_path, opts, _calib_batch(network, used))
+        if profile is not None:
+            config.set_calibration_profile(profile)  # calibrate at the profile's OPT shape
     configure(trt, builder, config, opts, calibrator)
-    used = profiles(trt, builder, network, config, opts.shapes)
+    try:
+        return _build_and_write(trt, builder, network, logger, config, onnx_path, out, opts, used,
+                                strongly, rep)
+    finally:
+        if cuda is not None:
+            cuda.free_all()
+
+
+def _build_and_write(trt: trt_api.TensorRT, builder: Any, network: Any, logger: Any, config: Any,
+                     onnx_path: Path, out: Path, opts: BuildOptions,
+                     used: dict[str, list[list[int]]], strongly: bool, rep: Reporter
+                     ) -> dict[str, Any]:
+    from edgekit.backends.trt import gpu_identity
+
     cache_data = opts.timing_cache.read_bytes() if opts.timing_cache and \
         opts.timing_cache.is_file() else b""
     config.set_timing_cache(config.create_timing_cache(cache_data), False)
@@ -312,8 +337,21 @@ def _inspect(trt: trt_api.TensorRT, logger: Any, plan: bytes,
     return layer_summary(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
 
 
-def _calibrator(trt: trt_api.TensorRT, onnx_path: Path, opts: BuildOptions) -> Any:
-    """The legacy entropy calibrator, fed the --calib set preprocessed as the manifest says."""
+def _calib_batch(network: Any, used: dict[str, list[list[int]]]) -> int:
+    """The batch TensorRT calibrates at: the profile's OPT batch, or the static batch."""
+    name = network.get_input(0).name
+    if name in used:
+        return int(used[name][1][0])
+    return max(1, int(list(network.get_input(0).shape)[0]))
+
+
+def _calibrator(trt: trt_api.TensorRT, onnx_path: Path, opts: BuildOptions,
+                batch: int) -> tuple[Any, Any]:
+    """The legacy entropy calibrator, fed the --calib set preprocessed as the manifest says, in
+    batches of exactly ``batch`` images (the last one filled by repeating), through one device
+    buffer and one stream; returns it and the CUDA handle to free after the build."""
+    import numpy as np
+
     from edgekit import calib, cuda_rt
 
     batches: list[Any] = []
@@ -326,17 +364,19 @@ def _calibrator(trt: trt_api.TensorRT, onnx_path: Path, opts: BuildOptions) -> A
         if pp is None:
             raise ConfigError("--calib needs the ONNX's manifest for the preprocessing",
                               "build an ONNX written by edgekit export", path=str(onnx_path))
-        cs = calib.load(opts.calib, pp)
-        batches = [cs.data[i : i + 8] for i in range(0, len(cs.data), 8)]
+        data = calib.load(opts.calib, pp).data
+        n = -(-len(data) // batch) * batch
+        data = np.ascontiguousarray(np.resize(data, (n, *data.shape[1:])))
+        batches = [data[i : i + batch] for i in range(0, n, batch)]
     cuda = cuda_rt.open_cuda()
+    buffer: dict[str, Any] = {}
 
     def to_device(a: Any) -> int:
-        ptr = cuda.malloc(a.nbytes)
-        stream = cuda.stream()
-        cuda.htod(ptr, a, stream)
-        cuda.sync(stream)
-        return ptr
+        if not buffer:
+            buffer.update(ptr=cuda.malloc(a.nbytes), stream=cuda.stream())
+        cuda.htod(buffer["ptr"], a, buffer["stream"])
+        cuda.sync(buffer["stream"])
+        return int(buffer["ptr"])
 
-    return trt_api.entropy_calibrator(trt, batches, str(opts.calib_cache) if opts.calib_cache
-                                      else None, to_device)
-
+    cache = str(opts.calib_cache) if opts.calib_cache else None
+    return trt_api.entropy_calibrator(trt, batches, cache, to_device), cuda

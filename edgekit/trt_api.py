@@ -79,6 +79,8 @@ class BuilderConfig(Protocol):
 
     def add_optimization_profile(self, profile: OptimizationProfile) -> int: ...
 
+    def set_calibration_profile(self, profile: OptimizationProfile) -> bool: ...  # < 11
+
     def create_timing_cache(self, data: bytes) -> TimingCache: ...
 
     def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool: ...
@@ -231,7 +233,6 @@ def entropy_calibrator(trt: TensorRT, batches: list[Any], cache: str | None,
         def __init__(self) -> None:
             base.__init__(self)
             self.batches, self.index, self.cache = batches, 0, cache
-            self.keep: list[Any] = []
 
         def get_batch_size(self) -> int:
             return int(batches[0].shape[0]) if batches else 1
@@ -240,7 +241,6 @@ def entropy_calibrator(trt: TensorRT, batches: list[Any], cache: str | None,
             if self.index >= len(self.batches):
                 return None
             ptr = device_alloc(self.batches[self.index])
-            self.keep.append(ptr)
             self.index += 1
             return [ptr]
 

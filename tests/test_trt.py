@@ -109,13 +109,19 @@ def test_legacy_int8_calibrates_from_images_with_a_cache(use: Any, tmp_path: Pat
                                                           digits: dict[str, Path]) -> None:
     trt = use(V10)
     cache = tmp_path / "calib.cache"
-    _build(_onnx(digits, tmp_path), precision="int8", calib=digits["test"], calib_cache=cache)
+    shapes = engine.parse_shapes(["input:1x3x32x32,8x3x32x32,32x3x32x32"])
+    _build(_onnx(digits, tmp_path), precision="int8", calib=digits["test"], calib_cache=cache,
+           shapes=shapes)
+    assert cudart.MEM == {}  # nothing left on the device after the build
     assert ("set_flag", trt.BuilderFlag.INT8) in trt.calls
+    assert ("set_calibration_profile", {"input": shapes["input"]}) in trt.calls
     (calibrator,) = [v for k, v in trt.calls if k == "config.int8_calibrator"]
     assert isinstance(calibrator, trt.IInt8EntropyCalibrator2)
-    assert calibrator.get_batch_size() == 8
+    assert calibrator.get_batch_size() == 8  # the profile's OPT batch, which TensorRT reads
+    assert len(calibrator.batches) == 57 and all(len(b) == 8 for b in calibrator.batches)
     ptr = calibrator.get_batch(["input"])
     assert ptr and cudart.read(ptr[0], (8, 3, 32, 32), np.float32).std() > 0  # real images
+    assert calibrator.get_batch(["input"]) == ptr  # one device buffer, reused
     calibrator.write_calibration_cache(b"TRT-10130-EntropyCalibration2\n")
     assert calibrator.read_calibration_cache() == cache.read_bytes()
 
@@ -406,3 +412,21 @@ def test_runner_refuses_io_types_numpy_cannot_carry(use: Any, tmp_path: Path,
     with pytest.raises(ConfigError, match="engine tensor 'input' is BF16"):
         TrtRunner(path, RunnerOptions(device=Device.CUDA)).__enter__()
     assert cudart.MEM == {}
+
+
+def test_legacy_int8_without_calibration_or_qdq_is_refused(use: Any, tmp_path: Path,
+                                                           digits: dict[str, Path]) -> None:
+    trt = use(V10)
+    with pytest.raises(ConfigError, match="needs calibration: the ONNX has no Q/DQ scales"):
+        _build(_onnx(digits, tmp_path), precision="int8")
+    assert not any(c[0] == "create_network" for c in trt.calls)
+
+
+def test_cache_folders_are_checked_before_building(use: Any, tmp_path: Path,
+                                                   digits: dict[str, Path]) -> None:
+    from edgekit.errors import EdgekitError
+
+    trt = use(V10)
+    with pytest.raises(EdgekitError, match="does not exist"):
+        _build(_onnx(digits, tmp_path), timing_cache=tmp_path / "no" / "t.cache")
+    assert not any(c[0] == "build_serialized_network" for c in trt.calls)

@@ -190,6 +190,11 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             calls.append(("set_flag", flag))
             self.flags.add(flag)
 
+        if major < 11:
+            def set_calibration_profile(self, p: Profile) -> bool:
+                calls.append(("set_calibration_profile", p.shapes))
+                return True
+
         def add_optimization_profile(self, p: Profile) -> int:
             self.profiles.append(p)
             return len(self.profiles) - 1
