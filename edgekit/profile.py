@@ -158,8 +158,15 @@ def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int
            target: str) -> dict[str, np.ndarray]:
     """The image input gets real photos (bundled), other inputs zeros of their shape."""
     x = photo_batch(pp, count=min(batch, 8))
-    feeds = {image.name: np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])),
-                                              dtype=image.dtype)}
+    return {image.name: np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])),
+                                             dtype=image.dtype),
+            **_other_inputs(spec, image, batch, target)}
+
+
+def _other_inputs(spec: list[TensorSpec], image: TensorSpec, batch: int,
+                  target: str) -> dict[str, np.ndarray]:
+    """Zeros for every input but the image one (a model with ``--input NAME``)."""
+    feeds = {}
     for s in spec:
         if s.name == image.name:
             continue
@@ -220,7 +227,8 @@ def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileO
                 per_batch.append({"batch": b, "samples": ms, "split": split,
                                   "energy": power.energy(window, float(np.mean(ms)), b)})
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
-            accuracy = _accuracy(r, image, pp, opts, rep) if opts.data else None
+            accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep)
+                        if opts.data else None)
             macs = r.count_macs(feeds[image.name]) if hasattr(r, "count_macs") else None
             extra = _torch_model_info(r) if hasattr(r, "source") else {}
             return _Measured(per_batch, float(getattr(r, "create_ms", 0.0)), first_ms, peak,
@@ -252,17 +260,17 @@ class _Power:
         return energy(self.ts.window(*window), mean_ms, batch) if self.ts is not None else None
 
 
-def _accuracy(r: Runner, image: TensorSpec, pp: Preprocess, opts: ProfileOptions,
-              rep: Reporter) -> dict[str, Any]:
-    assert opts.data is not None
+def _accuracy(r: Runner, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, data_dir: Path,
+              opts: ProfileOptions, target: str, rep: Reporter) -> dict[str, Any]:
     with rep.stage("accuracy") as st:
-        data = load_image_folder(opts.data, pp, opts.labels)
+        data = load_image_folder(data_dir, pp, opts.labels)
         fixed = image.static_batch
         step = fixed or max(opts.batches)
         out_name: list[str] = []
 
         def infer(chunk: np.ndarray) -> np.ndarray:
-            out = r.infer({image.name: chunk.astype(image.dtype)})
+            out = r.infer({image.name: chunk.astype(image.dtype),
+                           **_other_inputs(spec, image, len(chunk), target)})
             out_name[:] = out_name or [next(iter(out))]
             return out[out_name[0]]
 

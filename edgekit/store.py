@@ -124,6 +124,25 @@ class Store:
         except sqlite3.IntegrityError as e:
             raise StoreError(f"the store refused a result ({e})",
                              "this is a bug in edgekit; please report it", path=str(self.path)) from e
+        except sqlite3.OperationalError as e:
+            msg = str(e).lower()
+            if "locked" in msg or "busy" in msg:
+                raise StoreError("the results store stayed locked for 60 s by another process",
+                                 "retry when it is done, or use another --store",
+                                 path=str(self.path)) from e
+            if "readonly" in msg or "read-only" in msg:
+                raise StoreError("the results store is read-only", "use a writable --store",
+                                 path=str(self.path)) from e
+            if "disk" in msg or "full" in msg:
+                raise StoreError(f"cannot write the results store ({e})",
+                                 "free disk space, or use another --store",
+                                 path=str(self.path)) from e
+            if "not a database" not in msg:
+                raise StoreError(f"SQLite error ({e})", "check the store folder and its disk",
+                                 path=str(self.path)) from e
+            raise StoreError(f"not a usable SQLite database ({e})",
+                             "point --store at an edgekit results folder, or move this file "
+                             "away", path=str(self.path)) from e
         except sqlite3.DatabaseError as e:
             raise StoreError(f"not a usable SQLite database ({e})",
                              "point --store at an edgekit results folder, or move this file "
@@ -131,8 +150,20 @@ class Store:
         finally:
             con.close()
 
+    def _current(self, con: sqlite3.Connection) -> bool:
+        """Already an edgekit store at this schema, in WAL mode (checked without writing, so
+        reading a read-only store works)."""
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "schema_version" not in tables:
+            return False
+        row = con.execute("SELECT version FROM schema_version").fetchone()
+        mode = con.execute("PRAGMA journal_mode").fetchone()[0]
+        return row is not None and int(row[0]) == SCHEMA_VERSION and str(mode).lower() == "wal"
+
     def _migrate(self) -> None:
         with self._connect() as con:
+            if self._current(con):
+                return
             con.execute("BEGIN IMMEDIATE")
             try:
                 tables = {r[0] for r in con.execute(

@@ -109,6 +109,19 @@ def test_a_two_input_model_needs_input(tmp_path: Path) -> None:
     assert r.batch == 2 and r.latency["n"] == 20
 
 
+def test_accuracy_of_a_two_input_model_fills_the_other_input(digits: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    import shutil
+
+    m = _two_input_model(tmp_path / "two.onnx")  # 8x8 images, output = image + bias
+    data = tmp_path / "data" / "a"
+    data.mkdir(parents=True)
+    for p in sorted(digits["test"].glob("*/*.png"))[:3]:
+        shutil.copy(p, data / p.name)
+    r = pf.profile(str(m), _opts(input_name="image", batches=(2,), data=data.parent)).results[0]
+    assert r.accuracy is not None and r.accuracy["images"] == 3
+
+
 def test_tune_records_its_trials_and_uses_the_fastest(digits: dict[str, Path]) -> None:
     r = pf.profile(str(digits["digits_cnn_plain"]), _opts(tune=True)).results[0]
     tune = r.settings["tune"]

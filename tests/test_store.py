@@ -167,3 +167,48 @@ def test_four_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
     assert {t: sum(r["tag"] == t for r in rows) for t in ("w0", "w1", "w2", "w3")} == {
         "w0": 25, "w1": 25, "w2": 25, "w3": 25}
     assert s.integrity() == "ok"
+
+
+def test_a_read_only_store_can_still_be_read(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening and querying a current store never writes (no BEGIN IMMEDIATE); writing to a
+    read-only one is named as such. (A real read-only file cannot be made here: tests run as
+    root, which ignores file modes; SQLite's own error text is raised instead.)"""
+    import edgekit.store as st
+
+    s = Store(tmp_path)
+    s.add(fake_result("t", 0))
+    real = sqlite3.connect
+
+    def read_only(*a: object, **k: object) -> sqlite3.Connection:
+        con = real(*a, **k)  # type: ignore[arg-type]
+        con.set_authorizer(lambda action, *rest: sqlite3.SQLITE_DENY
+                           if action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_TRANSACTION,
+                                         sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_CREATE_TABLE)
+                           else sqlite3.SQLITE_OK)
+        return con
+
+    monkeypatch.setattr(st.sqlite3, "connect", read_only)
+    assert len(Store(tmp_path, create=False).query()) == 1
+    with pytest.raises(StoreError):
+        Store(tmp_path).add(fake_result("t", 1))
+
+
+def test_a_locked_store_is_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgekit.store as st
+
+    s = Store(tmp_path)
+
+    class Locked:
+        in_transaction = False
+
+        def execute(self, *a: object) -> None:
+            if a and str(a[0]).startswith("BEGIN"):
+                raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(st.sqlite3, "connect", lambda *a, **k: Locked())
+    with pytest.raises(StoreError, match="stayed locked for 60 s"):
+        s.add(fake_result("t", 0))
