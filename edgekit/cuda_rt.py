@@ -45,9 +45,6 @@ class Cuda:
                                      "check the GPU, its driver and free GPU memory")
         return rest[0] if len(rest) == 1 else tuple(rest)
 
-    def device_count(self) -> int:
-        return int(self.check(self.rt.cudaGetDeviceCount(), "cudaGetDeviceCount"))
-
     def properties(self, device: int = 0) -> dict[str, Any]:
         p = self.check(self.rt.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
         name = p.name.decode(errors="replace").rstrip("\x00") if isinstance(p.name, bytes) \
@@ -148,9 +145,6 @@ class PyCuda:
         except Exception as e:  # pycuda.driver.Error and its subclasses
             raise BackendUnavailable(f"CUDA {what} failed ({e})",
                                      "check the GPU, its driver and free GPU memory") from e
-
-    def device_count(self) -> int:
-        return int(self._call("Device.count", self.drv.Device.count))
 
     def properties(self, device: int = 0) -> dict[str, Any]:
         d = self.drv.Device(device)

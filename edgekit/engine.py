@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import manifest, trt_api
-from edgekit._io import atomic_paths, check_writable_dir, sha256_file
+from edgekit._io import atomic_paths, check_writable_dir
 from edgekit.errors import ConfigError, ExportError, SourceError
 from edgekit.progress import Reporter
 
@@ -306,7 +306,8 @@ def _build_and_write(trt: trt_api.TensorRT, builder: Any, network: Any, logger: 
             "strongly_typed": strongly or not trt_api.has_weak_typing(trt),
             "profiles": used, "qdq_nodes": _qdq_nodes(onnx_path), "layers": summary,
             "build_seconds": build_s,
-            "source": {"path": str(onnx_path), "sha256": sha256_file(onnx_path),
+            "source": {"path": str(onnx_path), "sha256": manifest.artifact_sha256(onnx_path,
+                                                                                 parent),
                        "manifest": parent},
             "precision": _engine_precision(parent, opts, summary),
             "preprocess": (parent or {}).get("preprocess"), "stages": rep.stages}

@@ -89,13 +89,28 @@ def for_artifact(artifact: Path) -> dict[str, Any] | None:
     return man
 
 
+def artifact_sha256(artifact: Path, man: dict[str, Any] | None) -> str:
+    """The artifact's sha256: the one its manifest records (``for_artifact`` has checked it
+    against the file), else hashed now."""
+    from edgekit._io import sha256_file
+
+    recorded = ((man or {}).get("artifact") or {}).get("sha256")
+    return str(recorded) if recorded else sha256_file(artifact)
+
+
+def preprocess_of(man: dict[str, Any] | None) -> Preprocess | None:
+    try:
+        return Preprocess.from_dict(man["preprocess"]) if man else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def preprocess_beside(artifact: Path) -> Preprocess | None:
     """The preprocessing recorded next to an artifact, if it has a readable manifest (one that
     describes another file is an error, not a silent default)."""
     try:
-        man = for_artifact(artifact)
-        return Preprocess.from_dict(man["preprocess"]) if man else None
+        return preprocess_of(for_artifact(artifact))
     except ManifestMismatch:
         raise
-    except (ConfigError, KeyError, TypeError, ValueError):
+    except ConfigError:
         return None

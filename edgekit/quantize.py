@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import calib, evaluate, graph, manifest, qdebug
-from edgekit._io import check_writable_dir, sha256_file
+from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import CalibrationError, ExportError, SourceError
@@ -123,18 +123,19 @@ def export_and_quantize(spec: str, export_opts: Any, source_opts: Any,
 def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) -> QuantResult:
     rep = rep or Reporter()
     preflight(opts)
-    parent, pp = _load_parent(model_path)
+    parent, pp, man = _load_parent(model_path)
+    info = _parent_info(model_path, man)
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
     check_writable_dir(out)
     val = _labelled(opts, pp)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
         if opts.precision is Precision.FP16:
-            return _fp16(model_path, parent, pp, val, out, opts, rep)
-        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp))
+            return _fp16(model_path, parent, pp, val, out, opts, rep, info)
+        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp), info)
 
 
-def _load_parent(path: Path) -> tuple[Any, Preprocess]:
+def _load_parent(path: Path) -> tuple[Any, Preprocess, dict[str, Any] | None]:
     if path.suffix.lower() != ".onnx":
         raise SourceError("quantize takes an .onnx file", "export it first: edgekit export SPEC",
                           path=str(path))
@@ -153,12 +154,13 @@ def _load_parent(path: Path) -> tuple[Any, Preprocess]:
     if len(inp) != 1:
         raise SourceError(f"model has {len(inp)} inputs; edgekit quantizes single-input "
                           "image classifiers", "export a single-input model", path=str(path))
-    pp = manifest.preprocess_beside(path)
+    man = manifest.for_artifact(path)  # a parent without a manifest is fine; a wrong one is not
+    pp = manifest.preprocess_of(man)
     if pp is None:
         shape = inp[0]["shape"]
         h, w = (shape[2], shape[3]) if all(isinstance(d, int) for d in shape[2:4]) else (224, 224)
         pp = Preprocess().resized(int(h), int(w))
-    return model, pp
+    return model, pp, man
 
 
 def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
@@ -203,7 +205,8 @@ def drop(v: dict[str, Any]) -> float:
 
 
 def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
-          opts: QuantOptions, rep: Reporter, tmp: Path) -> QuantResult:
+          opts: QuantOptions, rep: Reporter, tmp: Path,
+          parent_info: dict[str, Any]) -> QuantResult:
     settings = int8_settings(opts.target)
     if opts.target is Target.CPU:
         settings["per_channel"] = opts.per_channel
@@ -236,7 +239,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             st["note"] = f"{search['latency']['mixed_vs_int8']:.2f}x all-INT8 latency"
     with rep.stage("report"):
         report = q.report(model, opts.report)
-    body = {"parent": _parent_info(path), "precision": "int8", "target": opts.target.value,
+    body = {"parent": parent_info, "precision": "int8", "target": opts.target.value,
             "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                              "method": opts.method.value, **{k: v for k, v in settings.items()},
                              "exclude": list(opts.exclude), "calibration": cs.to_dict(),
@@ -273,7 +276,7 @@ def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str,
 
 
 def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
-          opts: QuantOptions, rep: Reporter) -> QuantResult:
+          opts: QuantOptions, rep: Reporter, parent_info: dict[str, Any]) -> QuantResult:
     f16 = require("onnxconverter_common.float16")
     with rep.stage("convert"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # "truncated to 1e-07" per clamped constant: counted
@@ -288,7 +291,7 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     x_held, what = _held_out(cs, val)
     with rep.stage("verify"):
         ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
-    body = {"parent": _parent_info(path), "precision": "fp16", "target": opts.target.value,
+    body = {"parent": parent_info, "precision": "fp16", "target": opts.target.value,
             "conversion": {"tool": "onnxconverter_common.float16", "keep_io_types": True,
                            "op_block_list": FP16_BLOCK,
                            "constants_clamped": sum("truncated" in str(w.message) for w in caught)},
@@ -296,9 +299,8 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     return QuantResult(out, _write(model, out, body, rep))
 
 
-def _parent_info(path: Path) -> dict[str, Any]:
-    info: dict[str, Any] = {"path": str(path), "sha256": sha256_file(path)}
-    m = manifest.for_artifact(path)  # a parent without a manifest is fine; a wrong one is not
+def _parent_info(path: Path, m: dict[str, Any] | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": str(path), "sha256": manifest.artifact_sha256(path, m)}
     if m is None:
         info["manifest"] = None
     else:

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit import timing
-from edgekit._io import sha256_file
+from edgekit import manifest, timing
 from edgekit.backends import Backend, RunnerOptions
 from edgekit.device import fingerprint, label
 
@@ -106,11 +105,14 @@ def _precision(backend: Backend, man: dict[str, Any] | None, ropts: RunnerOption
     return str((man or {}).get("precision") or "fp32")
 
 
-def _artifact(kind: str, target: str, info: dict[str, Any]) -> dict[str, Any]:
+def _artifact(kind: str, target: str, info: dict[str, Any],
+              man: dict[str, Any] | None) -> dict[str, Any]:
     """Path, sha256 and size. A model spec's size is its parameter bytes at the precision it
-    ran in (its .py file's size would mean nothing); its sha256 is the file's, if any."""
+    ran in (its .py file's size would mean nothing); its sha256 is the file's, if any (an
+    artifact's manifest records it, checked against the file when the manifest was read)."""
     p = Path(target.split(".py:")[0] + ".py") if ".py:" in target else Path(target)
-    sha = sha256_file(p) if p.is_file() else None
+    sha = (manifest.artifact_sha256(p, man if kind != "source" else None) if p.is_file()
+           else None)
     if kind != "source":
         return {"path": target, "kind": kind, "sha256": sha,
                 "size_mb": round(p.stat().st_size / 1e6, 3)}
@@ -126,7 +128,7 @@ def assemble(target: str, kind: str, backend: Backend, opts: ProfileOptions,
     fp = fingerprint()
     dev = opts.runner.device.value
     info = _model_info(kind, target, man, m, _precision(backend, man, opts.runner))
-    art = _artifact(kind, target, info)
+    art = _artifact(kind, target, info, man)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     settings = {**m.settings, "warmup": opts.warmup, "iterations": opts.iterations,
                 "duration_s": None if opts.iterations else opts.duration_s, "tune": tuned}

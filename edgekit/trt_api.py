@@ -204,11 +204,6 @@ def runtime(trt: TensorRT, logger: Logger) -> Runtime:
     return r
 
 
-def engine_information(trt: TensorRT, engine: Engine) -> str:
-    return engine.create_engine_inspector().get_engine_information(
-        trt.LayerInformationFormat.JSON)
-
-
 def device_memory_bytes(engine: Engine) -> int | None:
     """``device_memory_size_v2`` (10.x, 11.x), else ``device_memory_size`` (8.6, 10.x)."""
     for attr in ("device_memory_size_v2", "device_memory_size"):
