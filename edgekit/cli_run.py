@@ -118,7 +118,7 @@ def build(
     quiet: QuietOpt = False,
 ) -> None:
     """Build a TensorRT engine for this GPU or Jetson, with a manifest of what it really is."""
-    from edgekit import engine
+    from edgekit.trt import engine
 
     opts = engine.BuildOptions(output, precision, engine.parse_shapes(shapes or []), workspace,
                                timing_cache, opt_level, dla_core, gpu_fallback,

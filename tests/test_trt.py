@@ -16,7 +16,7 @@ from conftest import run_cli
 from fakes import cudart
 from fakes import tensorrt as fake_trt
 
-from edgekit import cuda_rt, engine, trt_api
+from edgekit.trt import cuda_rt, engine, trt_api
 from edgekit.backends import Backend, Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, check_compatible
 from edgekit.errors import BackendUnavailable, ConfigError, ExportError, SourceError

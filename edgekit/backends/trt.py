@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import manifest, trt_api
+from edgekit import manifest
+from edgekit.trt import trt_api
 from edgekit.backends import Device, RunnerOptions, TensorSpec
 from edgekit.errors import BackendUnavailable, ConfigError, SourceError
 
@@ -30,7 +31,7 @@ _DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np
 
 def gpu_identity() -> dict[str, Any]:
     """GPU 0 as the manifest records it (cuda-python; nvidia-smi as a fallback)."""
-    from edgekit import cuda_rt
+    from edgekit.trt import cuda_rt
     from edgekit.device import gpu_info, jetson_info
 
     try:
@@ -80,7 +81,7 @@ class TrtRunner:
         self.manifest: dict[str, Any] | None = None
 
     def __enter__(self) -> TrtRunner:
-        from edgekit import cuda_rt
+        from edgekit.trt import cuda_rt
 
         if self.opts.device is not Device.CUDA:
             raise ConfigError("TensorRT engines run on --device cuda", "add --device cuda")

@@ -1,4 +1,4 @@
-"""A strict fake of the ``tensorrt`` module: the surface ``edgekit.trt_api`` names, per version.
+"""A strict fake of the ``tensorrt`` module: the surface ``edgekit.trt.trt_api`` names, per version.
 
 ``make("10.13.0.35")`` / ``make("11.4.0.106")`` / ``make("8.6.1")`` returns a module object. What
 a version does not have is absent (reading it raises AttributeError; the classes use __slots__,

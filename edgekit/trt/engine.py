@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import manifest, trt_api
+from edgekit import manifest
+from edgekit.trt import trt_api
 from edgekit._io import atomic_paths, check_writable_dir
 from edgekit.errors import ConfigError, ExportError, SourceError
 from edgekit.progress import Reporter
@@ -353,7 +354,8 @@ def _calibrator(trt: trt_api.TensorRT, onnx_path: Path, opts: BuildOptions,
     buffer and one stream; returns it and the CUDA handle to free after the build."""
     import numpy as np
 
-    from edgekit import calib, cuda_rt
+    from edgekit import calib
+    from edgekit.trt import cuda_rt
 
     batches: list[Any] = []
     if opts.calib is None:  # --calib-cache alone: the cache must already hold the scales
