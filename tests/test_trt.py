@@ -16,10 +16,10 @@ from conftest import run_cli
 from fakes import cudart
 from fakes import tensorrt as fake_trt
 
-from edgekit.trt import cuda_rt, engine, trt_api
 from edgekit.backends import Backend, Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, check_compatible
 from edgekit.errors import BackendUnavailable, ConfigError, ExportError, SourceError
+from edgekit.trt import cuda_rt, engine, trt_api
 
 V8, V10, V11 = "8.6.1.6", "10.13.0.35", "11.4.0.106"
 

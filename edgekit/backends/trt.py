@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from edgekit import manifest
-from edgekit.trt import trt_api
 from edgekit.backends import Device, RunnerOptions, TensorSpec
 from edgekit.errors import BackendUnavailable, ConfigError, SourceError
+from edgekit.trt import trt_api
 
 _DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32,
            "INT64": np.int64, "BOOL": np.bool_, "UINT8": np.uint8}  # no numpy BF16/FP8/INT4
@@ -31,8 +31,8 @@ _DTYPES = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np
 
 def gpu_identity() -> dict[str, Any]:
     """GPU 0 as the manifest records it (cuda-python; nvidia-smi as a fallback)."""
-    from edgekit.trt import cuda_rt
     from edgekit.device import gpu_info, jetson_info
+    from edgekit.trt import cuda_rt
 
     try:
         return cuda_rt.open_cuda().properties(0)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import manifest
-from edgekit.trt import trt_api
 from edgekit._io import atomic_paths, check_writable_dir
 from edgekit.errors import ConfigError, ExportError, SourceError
 from edgekit.progress import Reporter
+from edgekit.trt import trt_api
 
 Shapes = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # min, opt, max
 HW_COMPAT = {"none": None, "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
