@@ -49,10 +49,11 @@ def raw_graph_ms(model: object, x: np.ndarray, runs: int, dtype: object) -> floa
 
 def edgekit_ms(spec: str, x: np.ndarray, runs: int, dtype: str, graphs: bool) -> float:
     from edgekit import timing
-    from edgekit.backends import Device, Dtype, RunnerOptions
+    from edgekit.backends import Device, RunnerOptions
     from edgekit.backends.pt import TorchRunner
+    from edgekit.precision import Precision
 
-    opts = RunnerOptions(device=Device.CUDA, dtype=Dtype(dtype), cuda_graphs=graphs)
+    opts = RunnerOptions(device=Device.CUDA, dtype=Precision(dtype), cuda_graphs=graphs)
     with TorchRunner(spec, opts) as r:
         ms = timing.sample(partial(r.infer, {"input": x}), warmup=20, iterations=runs, sync=r.sync)
     return float(np.median(ms))

@@ -60,7 +60,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            path = export(name, ExportOptions(Path(tmp) / f"{name}.onnx")).path
+            path = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
             with OrtRunner(path, RunnerOptions()) as r:
                 spec = r.input_spec()[0]
                 x = np.random.default_rng(0).normal(size=(1, *spec.shape[1:])).astype(np.float32)

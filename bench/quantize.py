@@ -22,7 +22,8 @@ import numpy as np
 from edgekit import graph
 from edgekit.device import cpu_info
 from edgekit.export import ExportOptions, export
-from edgekit.quantize import Precision, QuantOptions, quantize
+from edgekit.precision import Precision
+from edgekit.quantize import QuantOptions, quantize
 
 
 def median_ms(path: Path, x: np.ndarray, warmup: int = 10, runs: int = 50) -> float:
@@ -50,15 +51,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            fp32 = export(name, ExportOptions(Path(tmp) / f"{name}.onnx")).path
+            fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
             i8 = quantize(fp32, QuantOptions(report=3))
-            f16 = quantize(fp32, QuantOptions(Precision.FP16))
+            f16 = quantize(fp32, QuantOptions(precision=Precision.FP16))
             x = np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)
             t32, t8, t16 = (median_ms(p, x) for p in (fp32, i8.path, f16.path))
-            q = i8.manifest["quantization"]
-            worst = i8.manifest["layer_report"][0] if i8.manifest["layer_report"] else {}
+            q = i8.manifest.sections["quantization"]
+            worst = i8.manifest.sections["layer_report"][0] if i8.manifest.sections["layer_report"] else {}
             print(f"| {name} | {t32:.2f} | {t8:.2f} | {t16:.2f} | {t8 / t32:.2f} | "
-                  f"{t16 / t32:.2f} | {i8.manifest['verification']['top1_agreement']:.0f} | "
+                  f"{t16 / t32:.2f} | {i8.manifest.verification.top1_agreement:.0f} | "
                   f"{q['activation_type']}x{q['weight_type']} reduce_range={q['reduce_range']} | "
                   f"{worst.get('op_type', '-')} ({worst.get('sqnr_lost_db', 0):.1f}) |",
                   flush=True)

@@ -94,7 +94,7 @@ def p3(name: str, tmp: Path) -> tuple[float, float]:
                           input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     bare = time.perf_counter() - t0
     t0 = time.perf_counter()
-    export(name, ExportOptions(tmp / f"ek_{name}.onnx"))
+    export(name, ExportOptions(output=tmp / f"ek_{name}.onnx"))
     return bare, time.perf_counter() - t0
 
 

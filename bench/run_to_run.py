@@ -40,9 +40,9 @@ def main() -> None:
         fix = ROOT / "tests" / "fixtures"
         models = {
             "digits CNN (32 px)": export(f"{fix / 'digits_model.py'}:digits_cnn_plain",
-                                         ExportOptions(Path(d) / "digits.onnx"),
+                                         ExportOptions(output=Path(d) / "digits.onnx"),
                                          Options(weights=fix / "digits_cnn.pth")).path,
-            "resnet18 (64 px)": export("resnet18", ExportOptions(Path(d) / "r18.onnx",
+            "resnet18 (64 px)": export("resnet18", ExportOptions(output=Path(d) / "r18.onnx",
                                                                  input_size=(64, 64))).path,
         }
         for name, path in models.items():

@@ -1,4 +1,4 @@
-"""Atomic file writes and hashing (STYLE.md rule 12).
+"""Atomic file writes and hashing (ARCHITECTURE.md, rule 12).
 
 Every artifact is written to a hidden temporary name in its target folder and renamed
 into place with ``os.replace``, so a crash or Ctrl-C never leaves a half-written file.

@@ -1,4 +1,4 @@
-"""Lazy imports of heavy optional libraries (STYLE.md rule 1 and 2).
+"""Lazy imports of heavy optional libraries (ARCHITECTURE.md, rules 1 and 2).
 
 ``require("torch")`` imports on first use and turns a missing library into a
 ``BackendUnavailable`` that names the pip extra, instead of a ModuleNotFoundError.
@@ -7,23 +7,34 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from edgekit.errors import BackendUnavailable
 
 # module -> what to install
+EXPORT_EXTRA = "pip install 'edgekit[export]' (torch: see the README for the pinned versions)"
 _INSTALL = {
-    "torch": "pip install torch torchvision (see README for the pinned versions)",
-    "torchvision": "pip install torchvision",
-    "timm": "pip install timm",
+    "torch": EXPORT_EXTRA,
+    "torchvision": EXPORT_EXTRA,
+    "timm": EXPORT_EXTRA,
     "onnx": "pip install onnx",
     "onnxruntime": "pip install onnxruntime (or onnxruntime-gpu: pip install \"edgekit[gpu]\")",
-    "onnxslim": "pip install onnxslim",
+    "onnxslim": EXPORT_EXTRA,
+    "onnxscript": EXPORT_EXTRA,
     "onnxsim": "pip install \"edgekit[onnxsim]\"",
-    "onnxconverter_common": "pip install onnxconverter-common",
+    "onnxconverter_common": EXPORT_EXTRA,
     "tensorrt": "pip install \"edgekit[trt]\" (TensorRT wheels come from NVIDIA's index)",
     "matplotlib": "pip install matplotlib",
 }
+
+
+def need(name: str, for_what: str) -> None:
+    """Refuse ``for_what`` (a command or step) in one line when ``name`` is not installed, before
+    any work: ``export needs torch; pip install 'edgekit[export]'``."""
+    if importlib.util.find_spec(name) is None:
+        raise BackendUnavailable(f"{for_what} needs {name}",
+                                 _INSTALL.get(name, f"pip install {name}"))
 
 
 def require(name: str) -> ModuleType:

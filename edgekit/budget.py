@@ -67,7 +67,7 @@ class Budget:
         return " ".join(p for p in parts if p)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Check:
     name: str
     limit: float
@@ -76,7 +76,7 @@ class Check:
     note: str = ""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Outcome:
     budget: Budget
     status: str  # pass | fail
@@ -222,7 +222,8 @@ def regression(current: list[list[float]], baseline: list[list[float]], threshol
             f"{len(cur)} vs {len(base)} runs)")
     if not broken and change > threshold_pct:
         note += ": within noise"
-    return Check("regression (%)", threshold_pct, round(change, 2), not broken, note)
+    return Check(name="regression (%)", limit=threshold_pct, value=round(change, 2),
+                 passed=not broken, note=note)
 
 
 def _runs(rows: list[dict[str, Any]], newest: dict[str, Any]) -> list[list[float]]:
@@ -247,23 +248,26 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
         mine = [r for r in matching if b.tag is None or r["tag"] == b.tag]
         current = [r for r in mine if baseline is None or r["tag"] != baseline]
         if not current:
-            out.append(Outcome(b, "fail", None, message="no result matches this budget: nothing "
-                               "was measured for it"))
+            out.append(Outcome(budget=b, status="fail", result_id=None,
+                               message="no result matches this budget: nothing was measured "
+                                       "for it"))
             continue
         row = max(current, key=lambda r: r["id"])
-        o = Outcome(b, "pass", row["id"])
+        o = Outcome(budget=b, status="pass", result_id=row["id"])
         for key, (column, label) in LIMITS.items():
             limit = getattr(b, key)
             if limit is None:
                 continue
             v = row.get(column)
             ok = v is not None and (v >= limit if key.startswith("min_") else v <= limit)
-            o.checks.append(Check(label, limit, v, ok, "" if v is not None else "not measured"))
+            o.checks.append(Check(name=label, limit=limit, value=v, passed=ok,
+                                  note="" if v is not None else "not measured"))
         if b.max_regression_pct is not None:
             base = [r for r in matching if r["tag"] == baseline]  # not limited by `tag:`
             if not base:
-                o.checks.append(Check("regression (%)", b.max_regression_pct, None, False,
-                                      f"no result tagged {baseline} matches this budget"))
+                o.checks.append(Check(name="regression (%)", limit=b.max_regression_pct,
+                                      value=None, passed=False,
+                                      note=f"no result tagged {baseline} matches this budget"))
             else:
                 brow = max(base, key=lambda r: r["id"])
                 o.baseline_id = brow["id"]

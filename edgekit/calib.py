@@ -1,6 +1,6 @@
 """Calibration data: an image folder, a preprocessed .npz, or the bundled calibration/ photos.
 
-One interface (STYLE.md rule 7): a CalibSet holds finite, re-iterable feeds; adapters turn it
+One interface (ARCHITECTURE.md, rule 7): a CalibSet holds finite, re-iterable feeds; adapters turn it
 into ONNX Runtime's CalibrationDataReader (and, in the TensorRT issue, a TRT calibrator).
 """
 

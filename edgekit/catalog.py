@@ -13,7 +13,7 @@ from edgekit.errors import ConfigError
 from edgekit.images import Preprocess
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Entry:
     short: str
     family: str
@@ -54,9 +54,11 @@ def _entry(short: str, d: dict[str, Any]) -> Entry:
     size = int(d["input_size"])
     pp = Preprocess(size, size, int(d["resize"]), str(d["interpolation"]),
                     tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
-    return Entry(short, d["family"], d["provider"], d["name"], str(d.get("weights", "")), size, pp,
-                 (int(d.get("min_size", (1, 1))[0]), int(d.get("min_size", (1, 1))[-1])),
-                 d.get("top1"), d.get("top5"), d.get("params"), d.get("gmacs"), d["source"])
+    return Entry(short=short, family=d["family"], provider=d["provider"], name=d["name"],
+                 weights=str(d.get("weights", "")), input_size=size, preprocess=pp,
+                 min_size=(int(d.get("min_size", (1, 1))[0]), int(d.get("min_size", (1, 1))[-1])),
+                 top1=d.get("top1"), top5=d.get("top5"), params=d.get("params"),
+                 gmacs=d.get("gmacs"), source=d["source"])
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The EdgekitError tree and exit codes (STYLE.md §3).
+"""The EdgekitError tree and exit codes (ARCHITECTURE.md, rule 13).
 
 Library code raises these; only ``cli.py`` turns them into one stderr line and an exit code.
 """

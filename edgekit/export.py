@@ -23,9 +23,10 @@ import numpy as np
 
 from edgekit import graph, manifest
 from edgekit._io import check_writable_dir
-from edgekit._lazy import require
+from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
 from edgekit.images import Preprocess, photo_batch
+from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
 from edgekit.verify import EXPORT_TOLERANCE, Comparison, compare
@@ -41,7 +42,7 @@ class Exporter(str, enum.Enum):
     DYNAMO = "dynamo"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportOptions:
     output: Path | None = None
     input_size: tuple[int, int] | None = None
@@ -52,20 +53,22 @@ class ExportOptions:
     verify: bool = True
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportResult:
     path: Path
     manifest_path: Path
-    manifest: dict[str, Any] = field(repr=False)
+    manifest: manifest.Manifest = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "edgekit.export/1", "path": str(self.path),
-                "manifest_path": str(self.manifest_path), "manifest": self.manifest}
+                "manifest_path": str(self.manifest_path), "manifest": self.manifest.to_dict()}
 
 
 def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
            rep: Reporter | None = None) -> ExportResult:
     rep = rep or Reporter()
+    if not spec.lower().endswith(".onnx"):
+        need("torch", "export")  # one line naming the extra, before any work
     with rep.stage("resolve") as st:
         src = resolve(spec, source_opts)
         st["note"] = f"{src.provider}:{src.name}"
@@ -350,20 +353,19 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
     if cmp is not None:
         verification.update(cmp.to_dict(), passed=cmp.passes(EXPORT_TOLERANCE))
     entry = src.entry
-    body = {
-        "source": src.to_dict(),
-        "model": {"name": entry.short if entry else src.name, "family": src.family,
-                  "num_classes": num_classes, "params": params,
-                  "gmacs": round(graph.count_macs(model) / 1e9, 4),
-                  "published": entry.to_dict() if entry else None},
-        "input": {**info["inputs"][0], "dynamic_axes": {"0": "batch"} if opts.batch is None
-                  and src.kind is not Kind.ONNX else {}},
-        "outputs": info["outputs"], "preprocess": pp.to_dict(),
-        "export": {**export_info, "simplify": simplify_info}, "verification": verification,
-        "stages": rep.stages,
-    }
+    man = manifest.Manifest(
+        kind="onnx", precision=Precision.FP32,
+        model=manifest.ModelInfo(name=entry.short if entry else src.name, family=src.family,
+                                 num_classes=num_classes, params=params,
+                                 gmacs=round(graph.count_macs(model) / 1e9, 4),
+                                 published=entry.to_dict() if entry else None),
+        input=manifest.InputInfo(**info["inputs"][0], dynamic_axes={"0": "batch"} if opts.batch
+                                 is None and src.kind is not Kind.ONNX else {}),
+        outputs=info["outputs"], preprocess=pp, lineage=manifest.Lineage(source=src.to_dict()),
+        verification=manifest.Verification.from_dict(verification), stages=rep.stages,
+        sections={"export": {**export_info, "simplify": simplify_info}})
     data = model.SerializeToString()
     with rep.stage("write") as st:
-        doc = manifest.write(out, data, "onnx", **body)
+        doc = manifest.write(out, data, man)
         st["note"] = str(out)
-    return ExportResult(out, manifest.sidecar(out), doc)
+    return ExportResult(path=out, manifest_path=manifest.sidecar(out), manifest=doc)

@@ -2,7 +2,7 @@
 
 Needs only numpy and Pillow, so ``edgekit profile`` can use it on a Jetson without torch.
 The preprocessing comes from the model's catalog entry or timm/torchvision config and is
-written to every manifest (STYLE.md rule 8).
+written to every manifest (ARCHITECTURE.md, rule 8).
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ class Preprocess:
         d.pop("extra")
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
+
+    @classmethod
+    def for_input(cls, shape: Sequence[int | str] | None) -> Preprocess:
+        """ImageNet's recipe at an NCHW input's static size (224 where it is dynamic): for an
+        artifact whose manifest does not say how it was preprocessed."""
+        dims = list(shape or ())[2:4] if shape and len(shape) == 4 else []
+        h, w = (d if isinstance(d, int) and d > 0 else 224 for d in (dims or [224, 224]))
+        return cls().resized(h, w)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:

@@ -22,7 +22,7 @@ Y_METRICS = {"top1": "top-1 (%)", "top5": "top-5 (%)", "agreement": "top-1 agree
              "latency_p50_ms": "p50 latency (ms)"}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Point:
     id: int
     label: str
@@ -127,9 +127,10 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "measured
     points = []
     for r in sorted(newest.values(), key=lambda r: r["id"]):
         label = f"{r['model']} {r['precision']}" + (f" ({r['backend']})" if mixed else "")
-        points.append(Point(r["id"], label, str(r["model"]), str(r["family"] or r["model"]),
-                            str(r["precision"]), r["backend"], str(r["device_name"]), r["batch"],
-                            x_value(r, x), y_value(r, y, accuracy)))
+        points.append(Point(id=r["id"], label=label, model=str(r["model"]),
+                            family=str(r["family"] or r["model"]), precision=str(r["precision"]),
+                            backend=r["backend"], device_name=str(r["device_name"]),
+                            batch=r["batch"], x=x_value(r, x), y=y_value(r, y, accuracy)))
     if x == "energy_mj" and all(p.x is None for p in points):
         raise ConfigError("no selected result has an energy figure",
                           "energy is measured on a Jetson (tegrastats); pick another --x")
@@ -181,7 +182,6 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edgekit._io import atomic_paths
 
     shown = [p for p in points if p.x is not None and p.y is not None]
     if not shown:
@@ -220,6 +220,14 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
         if front:
             ax.step(*_xy(front), where="post", color="black",
                     lw=1.4, label="Pareto frontier (faded: dominated)", zorder=1)
+    _decorate(fig, ax, meta, view, log_x, color_by)
+    _save(fig, out)
+    return fig
+
+
+def _decorate(fig: Any, ax: Any, meta: dict[str, Any], view: bool, log_x: bool,
+              color_by: str) -> None:
+    """Axes labels, title and legend, saying when the accuracy is published, not measured."""
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(X_METRICS[meta["x"]] + (" — lower is better" if not view else ""))
@@ -239,10 +247,14 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
         legend_title += "\n(accuracy: published, not measured)"
     ax.legend(title=legend_title, fontsize=8, title_fontsize=8, loc="best")
     fig.tight_layout()
+
+
+def _save(fig: Any, out: Path) -> None:
+    from edgekit._io import atomic_paths
+
     fmt = out.suffix.lstrip(".").lower() or "png"
     if fmt not in ("png", "svg", "pdf"):
         raise ConfigError(f"cannot write a .{fmt} plot", "name the output .png, .svg or .pdf",
                           path=str(out))
     with atomic_paths(out) as (tmp,):
         fig.savefig(tmp, format=fmt)
-    return fig

@@ -18,22 +18,22 @@ from typing import Any
 import numpy as np
 
 from edgekit import backends, evaluate, manifest, timing
-from edgekit.backends import Backend, Runner, RunnerOptions, TensorSpec
+from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import Preprocess, load_image_folder, photo_batch, scan_image_folder
+from edgekit.manifest import Manifest
 from edgekit.memory import PeakRss
 from edgekit.progress import Reporter
-from edgekit.result import Result, assemble
+from edgekit.result import Measured, Result, assemble
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import Store, store_preflight
 
-DEFAULT_BACKEND = {"onnx": Backend.ORT, "engine": Backend.TENSORRT, "source": Backend.TORCH}
 SPLIT_ITERATIONS = 20
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProfileOptions:
-    backend: Backend | None = None  # None: by the artifact (onnx -> ort, engine, spec -> torch)
+    backend: str | None = None  # a backends.REGISTRY name; None: the artifact's default
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     batches: tuple[int, ...] = (1,)
     warmup: int = 10
@@ -47,7 +47,7 @@ class ProfileOptions:
     tag: str | None = None
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ProfileReport:
     results: list[Result]
     store: str | None
@@ -67,11 +67,11 @@ def artifact_kind(target: str) -> str:
 def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> ProfileReport:
     rep = rep or Reporter()
     kind = artifact_kind(target)
-    backend = opts.backend or DEFAULT_BACKEND[kind]
-    _check_request(target, kind, backend, opts)
-    man = _manifest(Path(target)) if kind != "source" else None
+    spec = backends.get(opts.backend) if opts.backend else backends.default_for(kind)
+    _check_request(target, kind, spec, opts)
+    man = manifest.for_artifact(Path(target)) if kind != "source" else None
     if man is not None:
-        _check_batches(_manifest_input(man), opts.batches, target)
+        _check_batches(man.input, opts.batches, target)
     ropts = opts.runner
     if opts.tune:
         with rep.stage("tune") as st:
@@ -81,21 +81,19 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
                                         "trials": trials}
     else:
         tuned = None
-    measured = _measure(target, backend, ropts, opts, man, rep)
-    results = assemble(target, kind, backend, opts, man, measured, tuned)
+    measured = _measure(target, spec, ropts, opts, man, rep)
+    results = assemble(target, kind, spec.name, opts, man, measured, tuned)
     store = Store(opts.store) if opts.store is not None else None  # created on first save
     if store is not None:
         with rep.stage("store") as st:
             for r in results:
                 r.id = store.add(r.to_dict())
             st["note"] = f"{len(results)} rows in {store.path}"
-    return ProfileReport(results, str(store.path) if store else None)
+    return ProfileReport(results=results, store=str(store.path) if store else None)
 
 
-def _check_request(target: str, kind: str, backend: Backend, opts: ProfileOptions) -> None:
-    backends.check(backend, kind, opts.runner)
-    if opts.tune and backend is not Backend.ORT:
-        raise ConfigError("--tune searches ONNX Runtime settings", "use it with --backend ort")
+def _check_request(target: str, kind: str, spec: BackendSpec, opts: ProfileOptions) -> None:
+    backends.check(spec, kind, opts.runner, tune=opts.tune)
     if not opts.batches or min(opts.batches) < 1:
         raise ConfigError("--batch takes positive sizes", "write e.g. --batch 1,8,32")
     if kind != "source":
@@ -112,18 +110,8 @@ def _check_request(target: str, kind: str, backend: Backend, opts: ProfileOption
         store_preflight(opts.store)
 
 
-def _manifest(path: Path) -> dict[str, Any] | None:
-    return manifest.for_artifact(path)
-
-
-def _manifest_input(man: dict[str, Any]) -> TensorSpec | None:
-    inp = man.get("input") or (man.get("parent") or {}).get("input")
-    if not isinstance(inp, dict) or "shape" not in inp:
-        return None
-    return TensorSpec(str(inp.get("name")), tuple(inp["shape"]), str(inp.get("dtype")))
-
-
-def _check_batches(spec: TensorSpec | None, batches: tuple[int, ...], target: str) -> None:
+def _check_batches(spec: TensorSpec | manifest.InputInfo | None, batches: tuple[int, ...],
+                   target: str) -> None:
     fixed = spec.static_batch if spec else None
     bad = [b for b in batches if fixed is not None and b != fixed]
     if bad:
@@ -145,13 +133,9 @@ def _image_input(spec: list[TensorSpec], name: str | None, target: str) -> Tenso
     return spec[0]
 
 
-def _preprocess(runner: Any, man: dict[str, Any] | None, image: TensorSpec) -> Preprocess:
-    if hasattr(runner, "preprocess"):
-        return runner.preprocess
-    if man is not None and isinstance(man.get("preprocess"), dict):
-        return Preprocess.from_dict(man["preprocess"])
-    h, w = image.shape[2:4] if len(image.shape) == 4 else (224, 224)
-    return Preprocess().resized(h if isinstance(h, int) else 224, w if isinstance(w, int) else 224)
+def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec) -> Preprocess:
+    own = runner.preprocess()
+    return own if own is not None else manifest.preprocess_for(man, image.shape)
 
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
@@ -179,22 +163,8 @@ def _other_inputs(spec: list[TensorSpec], image: TensorSpec, batch: int,
     return feeds
 
 
-@dataclass
-class _Measured:
-    per_batch: list[dict[str, Any]]
-    create_ms: float
-    first_ms: float
-    peak_rss_mb: float
-    rss_method: str
-    gpu_peak_mb: float | None
-    settings: dict[str, Any]
-    accuracy: dict[str, Any] | None
-    macs: int | None
-    extra_model: dict[str, Any]
-
-
-def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileOptions,
-             man: dict[str, Any] | None, rep: Reporter) -> _Measured:
+def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: ProfileOptions,
+             man: Manifest | None, rep: Reporter) -> Measured:
     per_batch = []
     backends.preload(backend)  # the runtime's own import is not the model's memory
     with PeakRss() as mem, _Power() as power:
@@ -206,7 +176,7 @@ def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileO
             image = _image_input(spec, opts.input_name, target)
             _check_batches(image, opts.batches, target)
             pp = _preprocess(r, man, image)
-            st["note"] = f"{getattr(r, 'create_ms', 0.0):.0f} ms"
+            st["note"] = f"{r.create_ms:.0f} ms"
             first_ms = 0.0
             for i, b in enumerate(opts.batches):
                 feeds = _feeds(spec, image, pp, b, target)
@@ -229,10 +199,10 @@ def _measure(target: str, backend: Backend, ropts: RunnerOptions, opts: ProfileO
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
             accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep)
                         if opts.data else None)
-            macs = r.count_macs(feeds[image.name]) if hasattr(r, "count_macs") else None
-            extra = _torch_model_info(r) if hasattr(r, "source") else {}
-            return _Measured(per_batch, float(getattr(r, "create_ms", 0.0)), first_ms, peak,
-                             mem.method, gpu, r.settings(), accuracy, macs, extra)
+            return Measured(per_batch=per_batch, create_ms=float(r.create_ms), first_ms=first_ms,
+                            peak_rss_mb=peak, rss_method=mem.method, gpu_peak_mb=gpu,
+                            settings=r.settings(), accuracy=accuracy,
+                            macs=r.count_macs(feeds[image.name]), model=r.model_info())
         finally:
             r.__exit__(None, None, None)
 
@@ -260,7 +230,7 @@ class _Power:
         return energy(self.ts.window(*window), mean_ms, batch) if self.ts is not None else None
 
 
-def _accuracy(r: Runner, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, data_dir: Path,
+def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, data_dir: Path,
               opts: ProfileOptions, target: str, rep: Reporter) -> dict[str, Any]:
     with rep.stage("accuracy") as st:
         data = load_image_folder(data_dir, pp, opts.labels)
@@ -280,15 +250,7 @@ def _accuracy(r: Runner, spec: list[TensorSpec], image: TensorSpec, pp: Preproce
     return {**scores, **data.to_dict(), "batch": step}
 
 
-def _torch_model_info(r: Any) -> dict[str, Any]:
-    src = r.source
-    params = sum(int(p.numel()) for p in src.model.parameters()) if hasattr(
-        src.model, "parameters") else None
-    return {"name": src.entry.short if src.entry else src.name, "family": src.family,
-            "params": params, "published": src.entry.to_dict() if src.entry else None}
-
-
-def _tune(target: str, opts: ProfileOptions, man: dict[str, Any] | None
+def _tune(target: str, opts: ProfileOptions, man: Manifest | None
           ) -> tuple[RunnerOptions, list[dict[str, Any]]]:
     from edgekit import tune
     from edgekit.backends.ort import OrtRunner

@@ -1,4 +1,4 @@
-"""Progress on stderr (STYLE.md §3 and rule 10): one ``stage()`` for every step.
+"""Progress on stderr (ARCHITECTURE.md, rule 10): one ``stage()`` for every step.
 
 A status spinner while a stage runs, then one summary line with its time (and artifact
 size, when the stage names one). Off when stderr is not a TTY, or with --quiet/--json;

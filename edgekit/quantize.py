@@ -19,8 +19,9 @@ from edgekit import calib, evaluate, graph, manifest, qdebug
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
-from edgekit.errors import CalibrationError, ExportError, SourceError
+from edgekit.errors import CalibrationError, ConfigError, ExportError, SourceError
 from edgekit.images import LabelledSet, Preprocess, load_image_folder
+from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.verify import compare
 
@@ -40,12 +41,7 @@ class Target(str, enum.Enum):
     TENSORRT = "tensorrt"
 
 
-class Precision(str, enum.Enum):
-    INT8 = "int8"
-    FP16 = "fp16"
-
-
-@dataclass
+@dataclass(kw_only=True)
 class QuantOptions:
     precision: Precision = Precision.INT8
     output: Path | None = None
@@ -61,14 +57,15 @@ class QuantOptions:
     report: int = 10  # worst tensors listed
 
 
-@dataclass
+@dataclass(kw_only=True)
 class QuantResult:
     path: Path
-    manifest: dict[str, Any] = field(repr=False)
+    manifest: manifest.Manifest = field(repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "edgekit.quantize/1", "path": str(self.path),
-                "manifest_path": str(manifest.sidecar(self.path)), "manifest": self.manifest}
+                "manifest_path": str(manifest.sidecar(self.path)),
+                "manifest": self.manifest.to_dict()}
 
 
 def int8_settings(target: Target, cpu: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -91,7 +88,10 @@ def int8_settings(target: Target, cpu: dict[str, Any] | None = None) -> dict[str
 
 
 def preflight(opts: QuantOptions) -> None:
-    """Cheap checks of the options' paths, before any work."""
+    """Cheap checks of the options and their paths, before any work."""
+    if opts.precision not in (Precision.INT8, Precision.FP16):
+        raise ConfigError(f"quantize makes INT8 or FP16, not {opts.precision.value}",
+                          "use --int8 or --fp16")
     for flag, p in (("--calib", opts.calib), ("--val", opts.val), ("--labels", opts.labels)):
         if p is not None and not p.exists():
             raise CalibrationError(f"{flag}: {'calibration data' if flag == '--calib' else 'path'}"
@@ -123,19 +123,20 @@ def export_and_quantize(spec: str, export_opts: Any, source_opts: Any,
 def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) -> QuantResult:
     rep = rep or Reporter()
     preflight(opts)
-    parent, pp, man = _load_parent(model_path)
-    info = _parent_info(model_path, man)
+    parent, pp, base = _load_parent(model_path)
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
     check_writable_dir(out)
     val = _labelled(opts, pp)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
         if opts.precision is Precision.FP16:
-            return _fp16(model_path, parent, pp, val, out, opts, rep, info)
-        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp), info)
+            return _fp16(model_path, parent, pp, val, out, opts, rep, base)
+        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp), base)
 
 
-def _load_parent(path: Path) -> tuple[Any, Preprocess, dict[str, Any] | None]:
+def _load_parent(path: Path) -> tuple[Any, Preprocess, manifest.Manifest]:
+    """The FP32 parent: its graph, its preprocessing, and the manifest its children derive
+    from (its own, or one made from the graph for an ONNX without a manifest)."""
     if path.suffix.lower() != ".onnx":
         raise SourceError("quantize takes an .onnx file", "export it first: edgekit export SPEC",
                           path=str(path))
@@ -155,12 +156,12 @@ def _load_parent(path: Path) -> tuple[Any, Preprocess, dict[str, Any] | None]:
         raise SourceError(f"model has {len(inp)} inputs; edgekit quantizes single-input "
                           "image classifiers", "export a single-input model", path=str(path))
     man = manifest.for_artifact(path)  # a parent without a manifest is fine; a wrong one is not
-    pp = manifest.preprocess_of(man)
-    if pp is None:
-        shape = inp[0]["shape"]
-        h, w = (shape[2], shape[3]) if all(isinstance(d, int) for d in shape[2:4]) else (224, 224)
-        pp = Preprocess().resized(int(h), int(w))
-    return model, pp, man
+    if man is None:
+        io = graph.io_spec(model)
+        man = manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name=path.stem),
+                                input=manifest.InputInfo(**io["inputs"][0]),
+                                outputs=io["outputs"])
+    return model, manifest.preprocess_for(man, inp[0]["shape"]), man
 
 
 def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
@@ -205,8 +206,7 @@ def drop(v: dict[str, Any]) -> float:
 
 
 def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
-          opts: QuantOptions, rep: Reporter, tmp: Path,
-          parent_info: dict[str, Any]) -> QuantResult:
+          opts: QuantOptions, rep: Reporter, tmp: Path, base: manifest.Manifest) -> QuantResult:
     settings = int8_settings(opts.target)
     if opts.target is Target.CPU:
         settings["per_channel"] = opts.per_channel
@@ -239,13 +239,13 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             st["note"] = f"{search['latency']['mixed_vs_int8']:.2f}x all-INT8 latency"
     with rep.stage("report"):
         report = q.report(model, opts.report)
-    body = {"parent": parent_info, "precision": "int8", "target": opts.target.value,
-            "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-                             "method": opts.method.value, **{k: v for k, v in settings.items()},
-                             "exclude": list(opts.exclude), "calibration": cs.to_dict(),
-                             "cpu": cpu_info(), "pre_process": q.pre_process_note},
-            "verification": ver, "accuracy_aware": search, "layer_report": report,
-            "preprocess": pp.to_dict(), "stages": rep.stages}
+    body = _child(base, path, Precision.INT8, pp, ver, rep, {
+        "target": opts.target.value,
+        "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                         "method": opts.method.value, **{k: v for k, v in settings.items()},
+                         "exclude": list(opts.exclude), "calibration": cs.to_dict(),
+                         "cpu": cpu_info(), "pre_process": q.pre_process_note},
+        "accuracy_aware": search, "layer_report": report})
     if search is not None and not search["met"]:
         best = out.with_name(out.name.removesuffix(".onnx") + ".best.onnx")
         _write(model, best, body, rep)
@@ -253,7 +253,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
                           f"{drop(ver):.2f} points with {len(search['fp32_nodes'])} nodes in FP32; "
                           f"kept as {best}", "raise the budget, add calibration data, or use FP16",
                           path=str(path))
-    return QuantResult(out, _write(model, out, body, rep))
+    return QuantResult(path=out, manifest=_write(model, out, body, rep))
 
 
 def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str, Any]:
@@ -276,7 +276,7 @@ def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str,
 
 
 def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
-          opts: QuantOptions, rep: Reporter, parent_info: dict[str, Any]) -> QuantResult:
+          opts: QuantOptions, rep: Reporter, base: manifest.Manifest) -> QuantResult:
     f16 = require("onnxconverter_common.float16")
     with rep.stage("convert"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # "truncated to 1e-07" per clamped constant: counted
@@ -291,28 +291,26 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     x_held, what = _held_out(cs, val)
     with rep.stage("verify"):
         ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
-    body = {"parent": parent_info, "precision": "fp16", "target": opts.target.value,
-            "conversion": {"tool": "onnxconverter_common.float16", "keep_io_types": True,
-                           "op_block_list": FP16_BLOCK,
-                           "constants_clamped": sum("truncated" in str(w.message) for w in caught)},
-            "verification": ver, "preprocess": pp.to_dict(), "stages": rep.stages}
-    return QuantResult(out, _write(model, out, body, rep))
+    body = _child(base, path, Precision.FP16, pp, ver, rep, {
+        "target": opts.target.value,
+        "conversion": {"tool": "onnxconverter_common.float16", "keep_io_types": True,
+                       "op_block_list": FP16_BLOCK,
+                       "constants_clamped": sum("truncated" in str(w.message) for w in caught)}})
+    return QuantResult(path=out, manifest=_write(model, out, body, rep))
 
 
-def _parent_info(path: Path, m: dict[str, Any] | None) -> dict[str, Any]:
-    info: dict[str, Any] = {"path": str(path), "sha256": manifest.artifact_sha256(path, m)}
-    if m is None:
-        info["manifest"] = None
-    else:
-        info.update(model=m.get("model"), source=m.get("source"), input=m.get("input"))
-    return info
+def _child(base: manifest.Manifest, path: Path, precision: Precision, pp: Preprocess,
+           ver: dict[str, Any], rep: Reporter, sections: dict[str, Any]) -> manifest.Manifest:
+    return base.derive(kind="onnx", precision=precision, parent=manifest.ref(path, base),
+                       preprocess=pp, verification=manifest.Verification.from_dict(ver),
+                       stages=rep.stages, sections=sections)
 
 
-def _write(model: Any, out: Path, body: dict[str, Any], rep: Reporter) -> dict[str, Any]:
+def _write(model: Any, out: Path, body: manifest.Manifest, rep: Reporter) -> manifest.Manifest:
     onnx = require("onnx")
     onnx.checker.check_model(model)
     data = model.SerializeToString()
     with rep.stage("write") as st:
-        doc = manifest.write(out, data, "onnx", **body)
+        doc = manifest.write(out, data, body)
         st["note"] = str(out)
     return doc

@@ -6,7 +6,10 @@ rich is imported inside each function, so importing this module stays cheap.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgekit.manifest import Manifest
 
 
 def group(items: list[Any]) -> Any:
@@ -15,12 +18,13 @@ def group(items: list[Any]) -> Any:
     return Group(*items)
 
 
-def quant_table(m: dict[str, Any], path: Path) -> Any:
+def quant_table(man: Manifest, path: Path) -> Any:
     from rich.table import Table
 
-    v = m["verification"]
-    t = Table(title=f"{m['precision']} {path}", show_header=False, title_justify="left")
-    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB")
+    m = man.sections
+    v = man.verification.to_dict() if man.verification else {}
+    t = Table(title=f"{man.precision.value} {path}", show_header=False, title_justify="left")
+    t.add_row("size", f"{(man.artifact.size_bytes or 0) / 1e6:.2f} MB" if man.artifact else "-")
     if "quantization" in m:
         qd = m["quantization"]
         t.add_row("settings", f"{m['target']}: {qd['activation_type']} activations x "
@@ -48,16 +52,19 @@ def quant_table(m: dict[str, Any], path: Path) -> Any:
     return t
 
 
-def export_table(m: dict[str, Any], path: Path) -> Any:
+def export_table(man: Manifest, path: Path) -> Any:
     from rich.table import Table
 
     t = Table(title=f"exported {path}", show_header=False, title_justify="left")
-    v, x = m["verification"], m["export"]
-    t.add_row("model", f"{m['model']['name']} ({m['source']['provider']}, {m['source']['weights']})")
-    t.add_row("input", f"{m['input']['name']} {m['input']['shape']} {m['input']['dtype']}")
-    t.add_row("size", f"{m['artifact']['size_bytes'] / 1e6:.2f} MB, sha256 "
-                      f"{m['artifact']['sha256'][:12]}")
-    t.add_row("params / GMACs", f"{m['model']['params'] / 1e6:.2f} M / {m['model']['gmacs']:.3f}")
+    v = man.verification.to_dict() if man.verification else {"skipped": True}
+    x, src, model, inp, art = (man.sections["export"], man.lineage.source or {}, man.model,
+                               man.input, man.artifact)
+    t.add_row("model", f"{model.name} ({src.get('provider')}, {src.get('weights')})")
+    if inp is not None:
+        t.add_row("input", f"{inp.name} {inp.shape} {inp.dtype}")
+    if art is not None:
+        t.add_row("size", f"{(art.size_bytes or 0) / 1e6:.2f} MB, sha256 {(art.sha256 or '')[:12]}")
+    t.add_row("params / GMACs", f"{(model.params or 0) / 1e6:.2f} M / {model.gmacs or 0:.3f}")
     t.add_row("exporter", f"{x['exporter']} (opset {x['opset']}, batch {x['batch']})")
     simp = x["simplify"]
     t.add_row("simplify", f"{simp.get('nodes_before')} -> {simp.get('nodes_after')} nodes"

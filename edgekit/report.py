@@ -1,5 +1,8 @@
 """The sweep's report folder: ``index.html`` (one static page: plots embedded, the table sortable
-in the browser without a server), ``results.csv``, ``results.json`` and the plots as files."""
+in the browser without a server), ``results.csv``, ``results.json`` and the plots as files.
+
+Takes plain data (variant dicts, store rows, the page's facts) and never builds its caller's
+types, so the sweep depends on the report and not the other way round (ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -8,37 +11,50 @@ import csv
 import html
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgekit._io import atomic_paths
 from edgekit.errors import ConfigError
-
-if TYPE_CHECKING:
-    from edgekit.sweep import SweepOptions, SweepReport, Variant
 
 COLUMNS = ["model", "family", "precision", "backend", "status", "size_mb", "gmacs", "p50_ms",
            "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "gflops", "pct_of_peak",
            "result_id", "error"]
 
 
-def table(variants: list[Variant], rows: dict[int, dict[str, Any]], has_data: bool,
+@dataclass(kw_only=True)
+class Page:
+    """What the page says besides the table: title, batch, the --data folder, the machine."""
+
+    title: str
+    batch: int
+    data: Path | None
+    device: dict[str, Any]  # edgekit.device.fingerprint()
+    peaks: dict[str, Any]  # edgekit.peak.estimate()
+
+
+def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_data: bool,
           peaks: dict[str, Any]) -> list[dict[str, Any]]:
+    """One line per variant (``model, backend, precision, status, error, result_id``), with
+    its stored result's figures."""
     from edgekit.pareto import y_value
     from edgekit.peak import percent_of_peak
 
     out = []
     for v in variants:
-        r = rows.get(v.result_id) if v.result_id is not None else None
-        line: dict[str, Any] = {"model": v.model, "precision": v.precision, "backend": v.backend,
-                                "status": v.status, "result_id": v.result_id, "error": v.error}
+        rid = v.get("result_id")
+        r = rows.get(rid) if rid is not None else None
+        line: dict[str, Any] = {k: v.get(k) for k in ("model", "precision", "backend", "status",
+                                                      "result_id", "error")}
         if r is not None:
             acc = r["top1"] if has_data else y_value(r, "agreement", "measured")
             line.update(family=r["family"], size_mb=r["size_mb"], gmacs=r["gmacs"],
                         p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], images_per_s=r["images_per_s"],
                         accuracy=acc, accuracy_kind="top-1 %" if has_data else
                         "top-1 agreement with FP32 %", gflops=r["gflops"],
-                        pct_of_peak=percent_of_peak(r["gflops"], r["device"], peaks, v.precision))
+                        pct_of_peak=percent_of_peak(r["gflops"], r["device"], peaks,
+                                                    str(v["precision"])))
         out.append({k: line.get(k) for k in COLUMNS})
     return out
 
@@ -62,33 +78,25 @@ def _plots(store_rows: list[dict[str, Any]], out: Path, has_data: bool) -> dict[
     return files
 
 
-def write(variants: list[Variant], opts: SweepOptions) -> SweepReport:
-    from edgekit.device import fingerprint
-    from edgekit.peak import estimate
-    from edgekit.store import Store
-    from edgekit.sweep import SweepReport
-
-    ids = [v.result_id for v in variants if v.result_id is not None]
-    store_rows = [r for r in Store(opts.store).query(full=True) if r["id"] in ids] if ids else []
-    by_id = {r["id"]: r for r in store_rows}
-    fp = fingerprint()
-    peaks = estimate(fp)
-    rows = table(variants, by_id, opts.data is not None, peaks)
-    out = opts.out
-    files = _plots(store_rows, out, opts.data is not None)
+def write(rows: list[dict[str, Any]], stored: list[dict[str, Any]], page: Page, out: Path,
+          doc: dict[str, Any]) -> dict[str, str]:
+    """Plots, then ``results.csv``, ``results.json`` (``doc`` with the files and the device)
+    and ``index.html`` together (atomic); returns the files written by kind."""
+    has_data = page.data is not None
+    files = _plots(stored, out, has_data)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()
     w.writerows(rows)
-    rep = SweepReport(variants, str(opts.store), str(out), {}, rows, peaks)
-    page = _html(rows, files, fp, peaks, opts)
+    files = {**files, "csv": str(out / "results.csv"), "json": str(out / "results.json"),
+             "html": str(out / "index.html")}
+    html_page = _html(rows, {k: v for k, v in files.items() if k.endswith(".png")}, page)
     with atomic_paths(out / "results.csv", out / "results.json", out / "index.html") as (c, j, h):
         c.write_text(buf.getvalue())
-        j.write_text(json.dumps({**rep.to_dict(), "device": fp}, indent=2, default=str) + "\n")
-        h.write_text(page)
-    rep.files = {**files, "csv": str(out / "results.csv"), "json": str(out / "results.json"),
-                 "html": str(out / "index.html")}
-    return rep
+        j.write_text(json.dumps({**doc, "files": files, "device": page.device}, indent=2,
+                                default=str) + "\n")
+        h.write_text(html_page)
+    return files
 
 
 _JS = """
@@ -119,9 +127,8 @@ def _cell(k: str, v: Any) -> str:
     return f"<td{cls}>{html.escape(str(v))}</td>"
 
 
-def _html(rows: list[dict[str, Any]], plots: dict[str, str], fp: dict[str, Any],
-          peaks: dict[str, Any], opts: SweepOptions) -> str:
-    cpu = peaks["cpu"]
+def _html(rows: list[dict[str, Any]], plots: dict[str, str], page: Page) -> str:
+    fp, cpu, opts = page.device, page.peaks["cpu"], page
     imgs = "".join(
         f"<img alt='{html.escape(n)}' src='data:image/png;base64,"
         f"{base64.b64encode(Path(p).read_bytes()).decode()}'>" for n, p in plots.items())

@@ -17,17 +17,35 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit import manifest, timing
-from edgekit.backends import Backend, RunnerOptions
+from edgekit.backends import RunnerOptions
 from edgekit.device import fingerprint, label
+from edgekit.manifest import Manifest
+from edgekit.precision import Precision
 
 if TYPE_CHECKING:
-    from edgekit.profile import ProfileOptions, _Measured
+    from edgekit.profile import ProfileOptions
 
 RESULT_SCHEMA = "edgekit.result/1"
 MAX_SAMPLES_KEPT = 5000  # per result; a longer run keeps every k-th sample (order preserved)
 
 
-@dataclass
+@dataclass(kw_only=True)
+class Measured:
+    """What one profile run measured, before it is put into Results (one per batch size)."""
+
+    per_batch: list[dict[str, Any]]
+    create_ms: float
+    first_ms: float
+    peak_rss_mb: float
+    rss_method: str
+    gpu_peak_mb: float | None
+    settings: dict[str, Any]
+    accuracy: dict[str, Any] | None
+    macs: int | None
+    model: dict[str, Any] | None  # what the runner knows of the model (a source spec)
+
+
+@dataclass(kw_only=True)
 class Result:
     """One artifact x backend x device x batch size; ``to_dict()`` is what --json prints and
     the store keeps."""
@@ -59,14 +77,13 @@ class Result:
         return d
 
 
-def _model_info(kind: str, target: str, man: dict[str, Any] | None, m: _Measured,
+def _model_info(kind: str, target: str, man: Manifest | None, m: Measured,
                 precision: str) -> dict[str, Any]:
-    if m.extra_model:
-        info = dict(m.extra_model)
-    elif man is not None:
-        base = _base_model(man)
-        info = {k: base.get(k) for k in ("name", "family", "params", "published")}
-        info["gmacs"] = base.get("gmacs")
+    if m.model:
+        info = dict(m.model)
+    elif man is not None:  # the writer resolved the base model into every manifest
+        info = {k: getattr(man.model, k) for k in ("name", "family", "params", "published",
+                                                    "gmacs")}
     else:
         info = {"name": Path(target).stem, "family": None, "params": None, "published": None}
     if m.macs:
@@ -78,18 +95,6 @@ def _model_info(kind: str, target: str, man: dict[str, Any] | None, m: _Measured
     return info
 
 
-def _base_model(man: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """The model a manifest describes: its own, its parent's (INT8/FP16 ONNX) or its source's
-    (an engine built from an edgekit ONNX)."""
-    if man.get("model") or depth > 4:
-        return dict(man.get("model") or {})
-    parent = man.get("parent") or {}
-    if parent.get("model"):
-        return dict(parent["model"])
-    src = (man.get("source") or {}).get("manifest")
-    return _base_model(src, depth + 1) if isinstance(src, dict) else {}
-
-
 def _onnx_gmacs(path: Path) -> float | None:
     try:
         from edgekit import graph
@@ -99,14 +104,16 @@ def _onnx_gmacs(path: Path) -> float | None:
         return None
 
 
-def _precision(backend: Backend, man: dict[str, Any] | None, ropts: RunnerOptions) -> str:
-    if backend is Backend.TORCH:
+def _precision(man: Manifest | None, ropts: RunnerOptions) -> str:
+    """What ran: a runner computing in a chosen precision (--dtype) runs in it; otherwise the
+    artifact's own precision (an INT8 ONNX, an FP16 engine)."""
+    if ropts.dtype is not Precision.FP32:
         return ropts.dtype.value
-    return str((man or {}).get("precision") or "fp32")
+    return man.precision.value if man is not None else Precision.FP32.value
 
 
 def _artifact(kind: str, target: str, info: dict[str, Any],
-              man: dict[str, Any] | None) -> dict[str, Any]:
+              man: Manifest | None) -> dict[str, Any]:
     """Path, sha256 and size. A model spec's size is its parameter bytes at the precision it
     ran in (its .py file's size would mean nothing); its sha256 is the file's, if any (an
     artifact's manifest records it, checked against the file when the manifest was read)."""
@@ -122,12 +129,12 @@ def _artifact(kind: str, target: str, info: dict[str, Any],
             "size_note": "parameter bytes at the precision it ran in"}
 
 
-def assemble(target: str, kind: str, backend: Backend, opts: ProfileOptions,
-             man: dict[str, Any] | None, m: _Measured, tuned: dict[str, Any] | None
+def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
+             man: Manifest | None, m: Measured, tuned: dict[str, Any] | None
              ) -> list[Result]:
     fp = fingerprint()
     dev = opts.runner.device.value
-    info = _model_info(kind, target, man, m, _precision(backend, man, opts.runner))
+    info = _model_info(kind, target, man, m, _precision(man, opts.runner))
     art = _artifact(kind, target, info, man)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     settings = {**m.settings, "warmup": opts.warmup, "iterations": opts.iterations,
@@ -143,18 +150,21 @@ def assemble(target: str, kind: str, backend: Backend, opts: ProfileOptions,
         gflops = round(2 * gmacs * b / (lat["p50_ms"] / 1e3), 3) if gmacs else None
         key = settings_key(backend, opts, b, label(fp, dev))
         out.append(Result(
-            created, opts.tag, art, info, backend.value, dev, label(fp, dev), b, lat,
-            {"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
-             "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
-            m.accuracy, gflops, settings, key, fp, man, thin(ms), pb["energy"]))
+            created=created, tag=opts.tag, artifact=art, model=info, backend=backend, device=dev,
+            device_name=label(fp, dev), batch=b, latency=lat,
+            memory={"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
+                    "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
+            accuracy=m.accuracy, gflops=gflops, settings=settings, settings_key=key,
+            device_info=fp, manifest=man.to_dict() if man is not None else None,
+            samples_ms=thin(ms), energy=pb["energy"]))
     return out
 
 
-def settings_key(backend: Backend, opts: ProfileOptions, batch: int, device_name: str) -> str:
+def settings_key(backend: str, opts: ProfileOptions, batch: int, device_name: str) -> str:
     """What was asked for, on which device: equal keys mean "the same measurement" (for
     --resume and for pooling repeated runs). Known before any work."""
     r = opts.runner
-    src = {"backend": backend.value, "device": r.device.value, "device_name": device_name,
+    src = {"backend": backend, "device": r.device.value, "device_name": device_name,
            "batch": batch, "threads": r.threads, "dtype": r.dtype.value,
            "cuda_graphs": r.cuda_graphs, "compile": r.compile, "provider": r.provider.value,
            "input_size": list(r.input_size) if r.input_size else None,

@@ -33,7 +33,7 @@ class Kind(str, enum.Enum):
     ONNX = "onnx"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Options:
     """What the user asked for beside the spec (validated at the CLI boundary)."""
 
@@ -43,7 +43,7 @@ class Options:
     trust_checkpoint: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Source:
     spec: str
     kind: Kind
@@ -131,8 +131,8 @@ def _named(provider: str, name: str, spec: str, opts: Options, pp: Preprocess | 
                           else f"list them with {provider}'s list_models()", path=spec)
     build = checkpoints.build_torchvision if provider == "torchvision" else checkpoints.build_timm
     model, weights, default_pp, notes = build(name, opts)
-    src = Source(spec, Kind(provider), provider, name, pp or default_pp, model, weights=weights,
-                 notes=notes)
+    src = Source(spec=spec, kind=Kind(provider), provider=provider, name=name,
+                 preprocess=pp or default_pp, model=model, weights=weights, notes=notes)
     if opts.weights:
         src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, name)
     return src
@@ -170,7 +170,8 @@ def _onnx(path: Path, opts: Options) -> Source:
     from edgekit import manifest
 
     pp = manifest.preprocess_beside(path) or Preprocess()
-    return Source(str(path), Kind.ONNX, "onnx", path.stem, pp, onnx_path=path, weights="embedded")
+    return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
+                  onnx_path=path, weights="embedded")
 
 
 def _torchscript(path: Path, opts: Options) -> Source:
@@ -183,8 +184,9 @@ def _torchscript(path: Path, opts: Options) -> Source:
         raise SourceError(f"not a TorchScript archive ({type(e).__name__})",
                           "save it with torch.jit.save; a state_dict goes to --weights with an "
                           "architecture name", path=str(path)) from e
-    return Source(str(path), Kind.TORCHSCRIPT, "torchscript", path.stem, Preprocess(), model,
-                  weights="embedded", notes=["TorchScript runs the code saved in the file"])
+    return Source(spec=str(path), kind=Kind.TORCHSCRIPT, provider="torchscript", name=path.stem,
+                  preprocess=Preprocess(), model=model, weights="embedded",
+                  notes=["TorchScript runs the code saved in the file"])
 
 
 def _factory(spec: str, opts: Options) -> Source:
@@ -194,8 +196,8 @@ def _factory(spec: str, opts: Options) -> Source:
         raise SourceError("no factory named", f"write {path}:FACTORY_FUNCTION", path=str(path))
     _require_file(path, "Python file")
     model = checkpoints.call_factory(path, factory, opts.num_classes)
-    src = Source(spec, Kind.FILE, "file", f"{path.stem}:{factory}", module_preprocess(model),
-                 model, notes=["file.py:factory runs your code"])
+    src = Source(spec=spec, kind=Kind.FILE, provider="file", name=f"{path.stem}:{factory}",
+                 preprocess=module_preprocess(model), model=model, notes=["file.py:factory runs your code"])
     if opts.weights:
         src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, spec)
     return src

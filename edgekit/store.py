@@ -1,4 +1,4 @@
-"""The results store: ``STORE/edgekit.db``, SQLite in WAL mode (STYLE.md §3).
+"""The results store: ``STORE/edgekit.db``, SQLite in WAL mode (ARCHITECTURE.md, rule 12).
 
 Every profile is a new row, written in one transaction (``BEGIN IMMEDIATE``, so concurrent
 writers queue on SQLite's lock instead of failing) with ``synchronous=FULL``: a result that was

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import backends
-from edgekit.backends import Backend, Device, Dtype, RunnerOptions
+from edgekit.backends import BackendSpec, Device, RunnerOptions
 from edgekit.errors import (
     CalibrationError,
     ConfigError,
@@ -23,21 +23,14 @@ from edgekit.errors import (
     ExportError,
     SourceError,
 )
+from edgekit.precision import Precision
 from edgekit.progress import Reporter
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
-# what each backend can run, by precision (the rest is "unsupported", not an error)
-SUPPORTED: dict[Backend, frozenset[str]] = {
-    Backend.ORT: frozenset({"fp32", "fp16", "int8"}),
-    Backend.TORCH: frozenset({"fp32", "fp16", "bf16"}),
-    Backend.TENSORRT: frozenset(),  # engines are built by `edgekit build`, not by sweep yet
-}
 
-
-@dataclass
+@dataclass(kw_only=True)
 class SweepOptions:
-    precisions: tuple[str, ...] = ("fp32", "int8")
-    backends: tuple[Backend, ...] = (Backend.ORT,)
+    precisions: tuple[Precision, ...] = (Precision.FP32, Precision.INT8)
+    backends: tuple[str, ...] | None = None  # None: every installed runtime of the default sweep
     batch: int = 1
     input_size: int | None = None
     calib: Path | None = None
@@ -54,7 +47,7 @@ class SweepOptions:
     title: str = "edgekit sweep"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Variant:
     model: str
     backend: str
@@ -69,7 +62,7 @@ class Variant:
         return asdict(self)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SweepReport:
     variants: list[Variant]
     store: str
@@ -92,15 +85,18 @@ def _safe(name: str) -> str:
 
 def _check(models: list[str], opts: SweepOptions) -> None:
     from edgekit._io import check_writable_dir
+    from edgekit._lazy import need
     from edgekit.images import scan_image_folder
     from edgekit.store import store_preflight
 
     if not models:
         raise ConfigError("no models to sweep", "name one or more, e.g. edgekit sweep resnet18")
-    unknown = [p for p in opts.precisions if p not in PRECISIONS]
+    if any(not m.lower().endswith(".onnx") for m in models):
+        need("torch", "sweep")
+    unknown = [p for p in opts.precisions if p not in {q.value for q in Precision}]
     if unknown or not opts.precisions:
         raise ConfigError(f"--precisions: unknown '{unknown[0] if unknown else ''}'",
-                          f"use some of {','.join(PRECISIONS)}")
+                          f"use some of {','.join(p.value for p in Precision)}")
     if opts.batch < 1:
         raise ConfigError("--batch must be positive", "write --batch 1")
     if opts.calib is not None and not opts.calib.exists():
@@ -124,9 +120,9 @@ class _Artifacts:
         self.error: EdgekitError | None = None
         self.made: set[Path] = set()  # exported or quantized in this sweep
 
-    def onnx(self, precision: str) -> Path:
+    def onnx(self, precision: Precision) -> Path:
         from edgekit.export import ExportOptions, export
-        from edgekit.quantize import Precision, QuantOptions, quantize
+        from edgekit.quantize import QuantOptions, quantize
 
         if self.error is not None:
             raise self.error
@@ -134,17 +130,17 @@ class _Artifacts:
         size = (self.opts.input_size,) * 2 if self.opts.input_size else None
         if not self._have(self.fp32):
             try:
-                export(self.model, ExportOptions(self.fp32, input_size=size), rep=self.rep)
+                export(self.model, ExportOptions(output=self.fp32, input_size=size), rep=self.rep)
             except EdgekitError as e:
                 self.error = e
                 raise
             self.made.add(self.fp32)
-        if precision == "fp32":
+        if precision is Precision.FP32:
             return self.fp32
-        out = self.fp32.with_name(f"{self.fp32.stem}.{precision}.onnx")
+        out = self.fp32.with_name(f"{self.fp32.stem}.{precision.value}.onnx")
         if not self._have(out):
-            quantize(self.fp32, QuantOptions(Precision(precision), out, self.opts.calib),
-                     self.rep)
+            quantize(self.fp32, QuantOptions(precision=precision, output=out,
+                                             calib=self.opts.calib), self.rep)
             self.made.add(out)
         return out
 
@@ -158,18 +154,19 @@ def _ready(path: Path) -> bool:
     return path.is_file() and manifest.sidecar(path).is_file()
 
 
-def _profile_options(opts: SweepOptions, backend: Backend, precision: str) -> Any:
+def _profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision) -> Any:
     from edgekit import profile as pf
 
-    dtype = Dtype(precision) if backend is Backend.TORCH else Dtype.FP32
-    size = (opts.input_size,) * 2 if opts.input_size and backend is Backend.TORCH else None
-    return pf.ProfileOptions(backend, RunnerOptions(Device.CPU, opts.threads, dtype,
-                                                    input_size=size),
-                             (opts.batch,), opts.warmup, opts.iterations, opts.duration_s,
-                             opts.data, opts.labels, store=opts.store, tag=opts.tag)
+    size = ((opts.input_size,) * 2 if opts.input_size and "input_size" in spec.options
+            else None)
+    ropts = RunnerOptions(device=Device.CPU, threads=opts.threads, dtype=dtype, input_size=size)
+    return pf.ProfileOptions(backend=spec.name, runner=ropts, batches=(opts.batch,),
+                             warmup=opts.warmup, iterations=opts.iterations,
+                             duration_s=opts.duration_s, data=opts.data, labels=opts.labels,
+                             store=opts.store, tag=opts.tag)
 
 
-def _already(target: str, backend: Backend, popts: Any) -> int | None:
+def _already(target: str, backend: str, popts: Any) -> int | None:
     """The id of a stored result of this artifact with these settings on this device."""
     from edgekit._io import sha256_file
     from edgekit.device import fingerprint, label
@@ -186,10 +183,10 @@ def _already(target: str, backend: Backend, popts: Any) -> int | None:
     return rows[0]["id"] if rows else None
 
 
-def _status(e: EdgekitError, stage: str, backend: Backend) -> str:
+def _status(e: EdgekitError, stage: str, spec: BackendSpec) -> str:
     if stage == "export":
         return "verify failed" if "matching" in e.message else "export failed"
-    if backend is Backend.TORCH and isinstance(e, SourceError):
+    if "source" in spec.artifacts and isinstance(e, SourceError):
         return "load failed"  # torch runs the spec itself: resolving it is its "export"
     return f"{stage} failed"
 
@@ -197,27 +194,28 @@ def _status(e: EdgekitError, stage: str, backend: Backend) -> str:
 def run_variant(v: Variant, arts: _Artifacts, opts: SweepOptions, rep: Reporter) -> None:
     from edgekit import profile as pf
 
-    backend = Backend(v.backend)
+    spec = backends.get(v.backend)
+    art_precision, dtype = spec.sweep_target(Precision(v.precision))
     stage = "export"
     try:
-        if backend is Backend.ORT:
-            if v.precision != "fp32":
-                arts.onnx("fp32")
+        if "onnx" in spec.artifacts:
+            if art_precision is not Precision.FP32:
+                arts.onnx(Precision.FP32)
                 stage = "quantize"
-            target = str(arts.onnx(v.precision))
-        else:
+            target = str(arts.onnx(art_precision))
+        else:  # the runner takes the model spec itself (torch)
             target = v.model
         v.artifact = target
         stage = "profile"
-        popts = _profile_options(opts, backend, v.precision)
-        done = _already(target, backend, popts) if opts.resume else None
+        popts = _profile_options(opts, spec, dtype)
+        done = _already(target, spec.name, popts) if opts.resume else None
         if done is not None:
             v.status, v.result_id = "resumed", done
             return
         res = pf.profile(target, popts, rep).results[0]
         v.status, v.result_id = "ok", res.id
     except (SourceError, ExportError, CalibrationError, EdgekitError) as e:
-        v.status, v.error = _status(e, stage, backend), e.line()
+        v.status, v.error = _status(e, stage, spec), e.line()
     except Exception as e:  # an unexpected error in one variant must not end the sweep
         if os.environ.get("EDGEKIT_DEBUG") == "1":
             raise
@@ -227,24 +225,53 @@ def run_variant(v: Variant, arts: _Artifacts, opts: SweepOptions, rep: Reporter)
 
 
 def sweep(models: list[str], opts: SweepOptions, rep: Reporter | None = None) -> SweepReport:
-    from edgekit import report
 
     rep = rep or Reporter()
     _check(models, opts)
-    for b in opts.backends:
-        backends.check(b, "source" if b is Backend.TORCH else "onnx", RunnerOptions())
-    variants = [Variant(m, b.value, p) for m in models for b in opts.backends
-                for p in opts.precisions]
+    opts.precisions = tuple(Precision(p) for p in opts.precisions)  # "int8" is fine too
+    specs = _backends(opts)
+    variants = [Variant(model=m, backend=b.name, precision=p.value) for m in models
+                for b in specs for p in opts.precisions]
     arts = {m: _Artifacts(m, opts, rep.quiet_copy()) for m in models}
     with rep.progress(len(variants), "sweep") as advance:
         for v in variants:
             advance(f"{v.model} {v.precision} {v.backend}")
-            if v.precision not in SUPPORTED[Backend(v.backend)]:
+            if Precision(v.precision) not in backends.get(v.backend).sweep:
                 v.status = "unsupported"
                 v.error = f"{v.backend} does not run {v.precision} in a sweep"
                 continue
             run_variant(v, arts[v.model], opts, rep.quiet_copy())
     with rep.stage("report") as st:
-        out = report.write(variants, opts)
+        out = _report(variants, opts)
         st["note"] = str(out.files.get("html"))
+    return out
+
+
+def _backends(opts: SweepOptions) -> tuple[BackendSpec, ...]:
+    specs = (tuple(backends.get(b) for b in opts.backends) if opts.backends is not None
+             else backends.default_sweep())
+    for spec in specs:
+        kind = "onnx" if "onnx" in spec.artifacts else sorted(spec.artifacts)[0]
+        backends.check(spec, kind, RunnerOptions())
+    return specs
+
+
+def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
+    """Write the report folder from plain data: the variants' rows and the stored results."""
+    from edgekit import report
+    from edgekit.device import fingerprint
+    from edgekit.peak import estimate
+    from edgekit.store import Store
+
+    ids = [v.result_id for v in variants if v.result_id is not None]
+    stored = [r for r in Store(opts.store).query(full=True) if r["id"] in ids] if ids else []
+    fp = fingerprint()
+    peaks = estimate(fp)
+    rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored},
+                        opts.data is not None, peaks)
+    out = SweepReport(variants=variants, store=str(opts.store), out=str(opts.out), rows=rows,
+                      peaks=peaks)
+    page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,
+                       peaks=peaks)
+    out.files = report.write(rows, stored, page, opts.out, out.to_dict())
     return out

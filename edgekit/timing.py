@@ -72,6 +72,6 @@ def blocked_p50(runs: dict[str, Callable[[], Any]], warmup: int = 5,
                 iterations: int = 50) -> dict[str, float]:
     """Median ms of several callables, timed one after the other (blocked). Alternating them
     call by call makes their thread pools fight over the cores and inflates every figure
-    1.5-4x on a 2-core machine (shared/reference/cpu-baseline.md §3)."""
+    1.5-4x on a 2-core machine (ARCHITECTURE.md, rule 15)."""
     return {k: float(np.median(sample(r, warmup=warmup, iterations=iterations)))
             for k, r in runs.items()}

@@ -71,7 +71,7 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     train, test = write_split(root / "data")
     out = {"train": train, "test": test}
     for name in ("digits_cnn", "digits_cnn_plain"):
-        res = export(f"{FIX / 'digits_model.py'}:{name}", ExportOptions(root / f"{name}.onnx"),
+        res = export(f"{FIX / 'digits_model.py'}:{name}", ExportOptions(output=root / f"{name}.onnx"),
                      Options(weights=FIX / "digits_cnn.pth"))
         out[name] = res.path
     return out

@@ -43,7 +43,7 @@ def corpus(digits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     (c / "png.onnx").write_bytes(PNG_BYTES)
     (c / "m.engine").write_bytes(b"\x00not an engine")
     _two_input_model(c / "two.onnx")
-    export(f"{FIX / 'digits_model.py'}:digits_cnn_plain", ExportOptions(c / "static.onnx", batch=1),
+    export(f"{FIX / 'digits_model.py'}:digits_cnn_plain", ExportOptions(output=c / "static.onnx", batch=1),
            Options(weights=FIX / "digits_cnn.pth"))
     quantize(ok, QuantOptions(output=c / "int8.onnx", calib=digits["train"], calib_size=16))
     photo = bundled_photos()[0]

@@ -39,7 +39,7 @@ def test_families_cover_the_catalog() -> None:
 def _check_artifact(path: Path) -> dict:
     assert path.is_file()
     onnx.checker.check_model(str(path), full_check=True)
-    m = read(path)
+    m = read(path).to_dict()
     assert m["schema"] == SCHEMA and m["artifact"]["sha256"] == sha256_file(path)
     assert m["verification"]["passed"] is True
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "temp files left"
@@ -49,7 +49,7 @@ def _check_artifact(path: Path) -> dict:
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_every_family_exports_and_verifies(name: str, tmp_path: Path) -> None:
     size = FAMILIES[name]
-    res = export(name, ExportOptions(tmp_path / f"{name}.onnx", input_size=(size, size)))
+    res = export(name, ExportOptions(output=tmp_path / f"{name}.onnx", input_size=(size, size)))
     m = _check_artifact(res.path)
     entry = load_catalog().get(name)
     assert entry is not None
@@ -68,14 +68,14 @@ def test_every_family_exports_and_verifies(name: str, tmp_path: Path) -> None:
 
 def test_gmacs_are_computed_from_the_graph_and_match_published(tmp_path: Path) -> None:
     for name in ("resnet18", "mobilenet_v2"):
-        m = export(name, ExportOptions(tmp_path / f"{name}.onnx")).manifest
+        m = export(name, ExportOptions(output=tmp_path / f"{name}.onnx")).manifest.to_dict()
         pub = load_catalog().get(name).gmacs  # type: ignore[union-attr]
         assert m["model"]["gmacs"] == pytest.approx(pub, rel=0.02)
 
 
 def test_auto_falls_back_to_dynamo_when_torchscript_fails_and_records_both(tmp_path: Path) -> None:
     # AlexNet's adaptive pool at 64 px is not exportable by the TorchScript exporter
-    m = export("alexnet", ExportOptions(tmp_path / "a.onnx", input_size=(64, 64))).manifest
+    m = export("alexnet", ExportOptions(output=tmp_path / "a.onnx", input_size=(64, 64))).manifest.to_dict()
     attempts = m["export"]["attempts"]
     assert [a["exporter"] for a in attempts] == ["torchscript", "dynamo"]
     assert not attempts[0]["ok"] and "torchscript exporter failed" in attempts[0]["error"]
@@ -83,23 +83,24 @@ def test_auto_falls_back_to_dynamo_when_torchscript_fails_and_records_both(tmp_p
 
 
 def test_dynamo_exporter_with_fixed_batch(tmp_path: Path) -> None:
-    res = export("resnet18", ExportOptions(tmp_path / "r.onnx", input_size=(32, 32), batch=2,
+    res = export("resnet18", ExportOptions(output=tmp_path / "r.onnx", input_size=(32, 32), batch=2,
                                            exporter=Exporter.DYNAMO))
     m = _check_artifact(res.path)
     assert m["input"]["shape"] == [2, 3, 32, 32] and m["export"]["exporter"] == "dynamo"
 
 
 def test_timm_name_and_explicit_provider(tmp_path: Path) -> None:
-    m = export("timm:test_efficientnet", ExportOptions(tmp_path / "t.onnx")).manifest
-    assert m["source"]["provider"] == "timm" and m["source"]["name"] == "test_efficientnet"
+    m = export("timm:test_efficientnet", ExportOptions(output=tmp_path / "t.onnx")).manifest.to_dict()
+    src = m["lineage"]["source"]
+    assert src["provider"] == "timm" and src["name"] == "test_efficientnet"
     assert m["preprocess"]["height"] == 160  # from timm's pretrained config
-    m = export("torchvision:squeezenet1_1", ExportOptions(tmp_path / "s.onnx",
-                                                          input_size=(48, 48))).manifest
-    assert m["source"]["kind"] == "torchvision"
+    m = export("torchvision:squeezenet1_1", ExportOptions(output=tmp_path / "s.onnx",
+                                                          input_size=(48, 48))).manifest.to_dict()
+    assert m["lineage"]["source"]["kind"] == "torchvision"
 
 
 def test_user_factory_with_num_classes(tmp_path: Path) -> None:
-    res = export(f"{USER}:tiny", ExportOptions(tmp_path / "u.onnx", input_size=(32, 32)),
+    res = export(f"{USER}:tiny", ExportOptions(output=tmp_path / "u.onnx", input_size=(32, 32)),
                  Options(num_classes=7))
     m = _check_artifact(res.path)
     assert m["outputs"][0]["shape"] == ["batch", 7] and m["model"]["num_classes"] == 7
@@ -113,17 +114,17 @@ def test_torchscript_file(tmp_path: Path) -> None:
     spec.loader.exec_module(um)  # type: ignore[union-attr]
     ts = tmp_path / "tiny.ts"
     torch.jit.save(torch.jit.script(um.tiny(5).eval()), str(ts))
-    res = export(str(ts), ExportOptions(tmp_path / "ts.onnx", input_size=(32, 32)))
+    res = export(str(ts), ExportOptions(output=tmp_path / "ts.onnx", input_size=(32, 32)))
     m = _check_artifact(res.path)
-    assert m["source"]["kind"] == "torchscript" and m["model"]["num_classes"] == 5
+    assert m["lineage"]["source"]["kind"] == "torchscript" and m["model"]["num_classes"] == 5
 
 
 def test_onnx_file_is_checked_simplified_and_keeps_preprocessing(tmp_path: Path) -> None:
-    first = export("timm:test_resnet", ExportOptions(tmp_path / "r.onnx", simplify=False))
-    res = export(str(first.path), ExportOptions(tmp_path / "r2.onnx"))
+    first = export("timm:test_resnet", ExportOptions(output=tmp_path / "r.onnx", simplify=False))
+    res = export(str(first.path), ExportOptions(output=tmp_path / "r2.onnx"))
     m = _check_artifact(res.path)
-    assert m["source"]["kind"] == "onnx" and m["export"]["simplify"]["applied"]
-    assert m["preprocess"] == first.manifest["preprocess"]
+    assert m["lineage"]["source"]["kind"] == "onnx" and m["export"]["simplify"]["applied"]
+    assert m["preprocess"] == first.manifest.to_dict()["preprocess"]
     assert m["verification"]["reference"].startswith("onnxruntime")
 
 
@@ -133,20 +134,20 @@ def test_checkpoint_weights_are_really_loaded(tmp_path: Path) -> None:
     ref_model = torchvision.models.resnet18(num_classes=10).eval()
     ckpt = tmp_path / "ft.pth"
     torch.save({"state_dict": ref_model.state_dict()}, ckpt)
-    res = export("resnet18", ExportOptions(tmp_path / "ft.onnx", input_size=(32, 32)),
+    res = export("resnet18", ExportOptions(output=tmp_path / "ft.onnx", input_size=(32, 32)),
                  Options(weights=ckpt, num_classes=10))
-    x = photo_batch(Preprocess.from_dict(res.manifest["preprocess"]), count=2)
+    x = photo_batch(Preprocess.from_dict(res.manifest.to_dict()["preprocess"]), count=2)
     with torch.no_grad():
         expected = ref_model(torch.from_numpy(x)).numpy()
     got = graph.ort_run(graph.ort_session(res.path), x)
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
-    assert res.manifest["source"]["weights"] == f"checkpoint:{ckpt}"
+    assert res.manifest.to_dict()["lineage"]["source"]["weights"] == f"checkpoint:{ckpt}"
 
 
 def test_cached_pretrained_weights_are_used_and_missing_ones_name_the_cache(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(EdgekitError, match="not in the local cache") as e:
-        export("squeezenet1_1", ExportOptions(tmp_path / "p.onnx"), Options(pretrained=True))
+        export("squeezenet1_1", ExportOptions(output=tmp_path / "p.onnx"), Options(pretrained=True))
     assert "checkpoints" in e.value.line()
     # put a (random) state dict where torch.hub would have cached it: used, not downloaded
     import torchvision
@@ -155,10 +156,10 @@ def test_cached_pretrained_weights_are_used_and_missing_ones_name_the_cache(
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     cache.mkdir(parents=True)
     torch.save(torchvision.models.squeezenet1_1().state_dict(), cache / url.rsplit("/", 1)[1])
-    res = export("squeezenet1_1", ExportOptions(tmp_path / "p.onnx", input_size=(48, 48)),
+    res = export("squeezenet1_1", ExportOptions(output=tmp_path / "p.onnx", input_size=(48, 48)),
                  Options(pretrained=True, num_classes=3))
-    assert res.manifest["source"]["weights"].startswith("pretrained:")
-    assert res.manifest["model"]["num_classes"] == 3
+    assert res.manifest.to_dict()["lineage"]["source"]["weights"].startswith("pretrained:")
+    assert res.manifest.to_dict()["model"]["num_classes"] == 3
 
 
 def test_simplifier_that_changes_outputs_is_rejected_loudly(
@@ -175,7 +176,7 @@ def test_simplifier_that_changes_outputs_is_rejected_loudly(
         return out
 
     monkeypatch.setattr(onnxslim, "slim", broken)
-    m = export("resnet18", ExportOptions(tmp_path / "r.onnx", input_size=(32, 32))).manifest
+    m = export("resnet18", ExportOptions(output=tmp_path / "r.onnx", input_size=(32, 32))).manifest.to_dict()
     simp = m["export"]["simplify"]
     assert simp["applied"] is False and "differ" in simp["reason"]
     assert m["verification"]["passed"]
@@ -183,7 +184,7 @@ def test_simplifier_that_changes_outputs_is_rejected_loudly(
 
 def test_verification_failure_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="no exporter produced a matching ONNX model"):
-        export(f"{USER}:noisy", ExportOptions(tmp_path / "n.onnx", input_size=(32, 32)))
+        export(f"{USER}:noisy", ExportOptions(output=tmp_path / "n.onnx", input_size=(32, 32)))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -196,14 +197,14 @@ def test_interrupt_while_writing_leaves_no_partial_file(tmp_path: Path,
 
     monkeypatch.setattr(io, "sha256_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        export(f"{USER}:tiny", ExportOptions(tmp_path / "k.onnx", input_size=(32, 32)))
+        export(f"{USER}:tiny", ExportOptions(output=tmp_path / "k.onnx", input_size=(32, 32)))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_same_model_exports_to_the_same_bytes(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    a = export(f"{USER}:tiny", ExportOptions(tmp_path / "a.onnx", input_size=(32, 32)))
+    a = export(f"{USER}:tiny", ExportOptions(output=tmp_path / "a.onnx", input_size=(32, 32)))
     torch.manual_seed(0)
-    b = export(f"{USER}:tiny", ExportOptions(tmp_path / "b.onnx", input_size=(32, 32)))
-    assert a.manifest["artifact"]["sha256"] == b.manifest["artifact"]["sha256"]
+    b = export(f"{USER}:tiny", ExportOptions(output=tmp_path / "b.onnx", input_size=(32, 32)))
+    assert a.manifest.to_dict()["artifact"]["sha256"] == b.manifest.to_dict()["artifact"]["sha256"]
     assert json.loads(Path(str(a.path) + ".json").read_text())["model"]["params"] > 0

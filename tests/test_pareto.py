@@ -146,7 +146,8 @@ def test_published_plot_says_so_and_svg_works(store: Store, tmp_path: Path) -> N
 
 
 def test_flops_vs_latency_marks_rank_disagreements() -> None:
-    pts = [pareto.Point(i, f"m{i}", f"m{i}", "f", prec, "ort", "cpu", 1, x, y)
+    pts = [pareto.Point(id=i, label=f"m{i}", model=f"m{i}", family="f", precision=prec,
+                         backend="ort", device_name="cpu", batch=1, x=x, y=y)
            for i, (prec, x, y) in enumerate([("fp32", 1.0, 5.0), ("fp32", 2.0, 3.0),
                                              ("fp32", 3.0, 9.0), ("int8", 0.5, 8.0)])]
     assert pareto.discordant_pairs(pts) == [(0, 1)]  # int8 is not compared with fp32

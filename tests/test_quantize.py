@@ -12,12 +12,13 @@ import pytest
 
 from edgekit.device import cpu_info
 from edgekit.errors import CalibrationError, EdgekitError, SourceError
-from edgekit.quantize import Method, Precision, QuantOptions, Target, int8_settings, quantize
+from edgekit.precision import Precision
+from edgekit.quantize import Method, QuantOptions, Target, int8_settings, quantize
 
 
 def _q(model: Path, tmp: Path, **kw: object) -> dict:
     opts = QuantOptions(output=tmp / f"q{len(list(tmp.iterdir()))}.onnx", **kw)  # type: ignore[arg-type]
-    return quantize(model, opts).manifest
+    return quantize(model, opts).manifest.to_dict()
 
 
 def test_fp32_model_is_a_real_classifier(digits: dict[str, Path], tmp_path: Path) -> None:
@@ -183,7 +184,7 @@ def test_interrupted_quantization_leaves_no_file(digits: dict[str, Path], tmp_pa
     def boom(*a: object, **k: object) -> dict:
         raise KeyboardInterrupt  # inside the write: the .onnx temp file is already written
 
-    monkeypatch.setattr(edgekit.manifest, "new", boom)
+    monkeypatch.setattr(edgekit.manifest, "versions", boom)
     before = set(tmp_path.iterdir())
     with pytest.raises(KeyboardInterrupt):
         _q(digits["digits_cnn_plain"], tmp_path, calib_size=8)

@@ -16,7 +16,7 @@ from conftest import run_cli
 from fakes import cudart
 from fakes import tensorrt as fake_trt
 
-from edgekit.backends import Backend, Device, RunnerOptions
+from edgekit.backends import Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, check_compatible
 from edgekit.errors import BackendUnavailable, ConfigError, ExportError, SourceError
 from edgekit.trt import cuda_rt, engine, trt_api
@@ -73,7 +73,7 @@ def test_strongly_typed_build_writes_engine_and_manifest(use: Any, version: str,
     assert m["gpu"]["name"] == "NVIDIA Fake GPU" and m["gpu"]["compute_capability"] == "8.9"
     assert m["gpu"]["sm_count"] == 58 and m["gpu"]["driver"] == 12080
     assert m["profiles"] == {"input": [[1, 3, 32, 32], [1, 3, 32, 32], [32, 3, 32, 32]]}
-    assert m["source"]["sha256"] and m["source"]["manifest"]["model"]["name"]
+    assert m["lineage"]["parent"]["sha256"] and m["model"]["name"]  # lineage resolved once
     assert m["preprocess"]["height"] == 32 and m["build_seconds"] >= 0
     assert m["artifact"]["size_bytes"] == out.stat().st_size
     assert m["layers"] == {"layers": 3, "reformat_layers": 1,
@@ -254,7 +254,7 @@ def test_runner_runs_the_engine_through_cuda(use: Any, tmp_path: Path,
         assert split is not None and set(split) == {"h2d_ms", "compute_ms", "d2h_ms"}
         s = r.settings()
         assert s["transfers_in_latency"] is True and s["cuda_graphs"] is False
-        assert s["tensorrt"] == V10 and r.preprocess.height == 32
+        assert s["tensorrt"] == V10 and r.manifest is not None and r.manifest["preprocess"]["height"] == 32
         with pytest.raises(ConfigError, match="outside the engine's profile"):
             r.infer({"input": np.zeros((33, 3, 32, 32), np.float32)})
     assert cudart.MEM == {}  # every device buffer freed
@@ -310,7 +310,7 @@ def test_tensorrt_runs_on_cuda_only() -> None:
     from edgekit import backends
 
     with pytest.raises(ConfigError, match="does not run on --device cpu"):
-        backends.check(Backend.TENSORRT, "engine", RunnerOptions())
+        backends.check(backends.get("tensorrt"), "engine", RunnerOptions())
 
 
 def test_without_tensorrt_build_says_what_to_install(tmp_path: Path,

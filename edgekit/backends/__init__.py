@@ -1,42 +1,40 @@
-"""Runners: one module per runtime behind one protocol, and the registry (STYLE.md §1).
+"""Runners: one module per runtime, one ``BackendSpec`` row per runtime (ARCHITECTURE.md).
 
 A runner is a context manager (Polygraphy's loader/runner split): ``__enter__`` allocates
 (session, context, buffers), ``__exit__`` frees; ``input_spec()`` names the inputs and
-``infer(feeds)`` returns the outputs. Building never happens in a runner. The registry maps a
-key to ``"module:attr"``, resolved on use, so importing this package imports nothing heavy.
-Adding a backend is one module and one line in REGISTRY and CAPABILITIES.
+``infer(feeds)`` returns the outputs. Building never happens in a runner. ``RunnerBase`` gives
+every optional fact a default, so callers never probe a runner with ``hasattr``.
+
+**Adding a backend is one module and one row in ``REGISTRY``** (a test registers a toy backend
+that way and profiles through it). The row holds everything the rest of edgekit asks about a
+runtime: what it takes, where it runs, the precisions it computes in and the ones a sweep gives
+it, which runner options it honours, the pip extra, what to preload. ``"module:attr"`` strings
+are resolved on use, so importing this package imports nothing heavy.
 """
 
 from __future__ import annotations
 
 import enum
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from edgekit.errors import BackendUnavailable, ConfigError
+from edgekit.precision import Precision
 
-
-class Backend(str, enum.Enum):
-    ORT = "ort"
-    TORCH = "torch"
-    TENSORRT = "tensorrt"
+ARTIFACT_KINDS = {"onnx": "an .onnx file", "source": "a model spec", "engine": "a TensorRT engine"}
+# runner options a backend may honour, with the flag that sets each (checked by `check`)
+OPTION_FLAGS = {"compile": "--compile", "cuda_graphs": "--cuda-graphs",
+                "input_size": "--input-size", "provider": "--provider", "tune": "--tune"}
 
 
 class Device(str, enum.Enum):
     CPU = "cpu"
     CUDA = "cuda"
-
-
-class Dtype(str, enum.Enum):
-    """Compute precision of the torch runner (ONNX and engines carry their own)."""
-
-    FP32 = "fp32"
-    FP16 = "fp16"
-    BF16 = "bf16"
 
 
 class Provider(str, enum.Enum):
@@ -63,9 +61,9 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OrtSettings:
-    """ONNX Runtime session settings that --tune searches (None: ORT's default)."""
+    """ONNX Runtime session settings that --tune searches (0 / defaults: ORT's own)."""
 
     intra_threads: int = 0
     execution_mode: str = "sequential"  # sequential | parallel
@@ -76,127 +74,200 @@ class OrtSettings:
                 "graph_optimization": self.graph_optimization}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunnerOptions:
     device: Device = Device.CPU
     threads: int = 0  # 0: the runtime's default
-    dtype: Dtype = Dtype.FP32  # torch only
-    cuda_graphs: bool = False  # torch only
-    compile: bool = False  # torch only
+    dtype: Precision = Precision.FP32  # compute precision, for backends whose row lists dtypes
+    cuda_graphs: bool = False
+    compile: bool = False
     provider: Provider = Provider.AUTO  # ort only
     ort: OrtSettings | None = None  # ort only; None: defaults (threads from `threads`)
     source: Any = None  # torch only: edgekit.sources.Options for a source spec
     input_size: tuple[int, int] | None = None  # torch only: H, W instead of the model's default
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What a backend takes, checked before any work (STYLE.md rule 5)."""
+@dataclass(frozen=True, kw_only=True)
+class BackendSpec:
+    """Everything edgekit asks about one runtime: one row per backend."""
 
-    artifacts: frozenset[str]  # onnx | source | engine
+    name: str  # the --backend value
+    runner: str  # "module:attr" of the runner class, resolved on use
+    artifacts: frozenset[str]  # what it runs: onnx | source | engine
     devices: frozenset[Device]
-    dtypes: frozenset[Dtype] = frozenset({Dtype.FP32})
-    tunable: bool = False
-    extra: str = ""  # the pip extra that provides it
+    dtypes: frozenset[Precision] = frozenset({Precision.FP32})  # --dtype values it computes in
+    sweep: frozenset[Precision] = frozenset()  # precisions a sweep gives it
+    options: frozenset[str] = frozenset()  # OPTION_FLAGS it honours
+    default_for: frozenset[str] = frozenset()  # artifact kinds it profiles by default
+    in_default_sweep: bool = False  # a sweep without --backends runs it where installed
+    extra: str = ""  # how to install it
+    preload: tuple[str, ...] = ()  # modules imported before the peak-RSS baseline
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def tunable(self) -> bool:
+        return "tune" in self.options
 
-class Runner(Protocol):
-    """The one interface every runtime implements."""
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in self.preload)
 
-    def __enter__(self) -> Runner: ...
-
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
-
-    def input_spec(self) -> list[TensorSpec]: ...
-
-    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
-
-    def settings(self) -> dict[str, Any]:
-        """What actually ran: providers, threads, precision, graphs (recorded with results)."""
-        ...
-
-    def split_ms(self, feeds: dict[str, np.ndarray], iterations: int) -> dict[str, float] | None:
-        """Median host-to-device / compute / device-to-host ms for GPU runners, else None."""
-        ...
-
-    def gpu_peak_mb(self) -> float | None: ...
-
-    def sync(self) -> None:
-        """Wait for queued device work (a no-op on the CPU)."""
-        ...
+    def sweep_target(self, precision: Precision) -> tuple[Precision, Precision]:
+        """For a sweep variant: (precision of the artifact to run, --dtype to run it in). A
+        precision the runtime computes in (torch fp16, OpenVINO bf16) runs the FP32 artifact;
+        any other is an artifact of that precision (INT8 ONNX) run as it is."""
+        if precision in self.dtypes:
+            return Precision.FP32, precision
+        return precision, Precision.FP32
 
 
-REGISTRY: dict[Backend, str] = {
-    Backend.ORT: "edgekit.backends.ort:OrtRunner",
-    Backend.TORCH: "edgekit.backends.pt:TorchRunner",
-    Backend.TENSORRT: "edgekit.backends.trt:TrtRunner",
-}
+REGISTRY: dict[str, BackendSpec] = {spec.name: spec for spec in (
+    BackendSpec(name="ort", runner="edgekit.backends.ort:OrtRunner", artifacts=frozenset({"onnx"}),
+                devices=frozenset(Device), options=frozenset({"provider", "tune"}),
+                sweep=frozenset({Precision.FP32, Precision.FP16, Precision.INT8}),
+                default_for=frozenset({"onnx"}), in_default_sweep=True,
+                extra="onnxruntime (CPU) or edgekit[gpu] (CUDA, TensorRT EP)",
+                preload=("onnxruntime",)),
+    BackendSpec(name="torch", runner="edgekit.backends.pt:TorchRunner",
+                artifacts=frozenset({"source"}), devices=frozenset(Device),
+                dtypes=frozenset({Precision.FP32, Precision.FP16, Precision.BF16}),
+                sweep=frozenset({Precision.FP32, Precision.FP16, Precision.BF16}),
+                options=frozenset({"compile", "cuda_graphs", "input_size"}),
+                default_for=frozenset({"source"}), extra="edgekit[export] (torch)",
+                preload=("torch", "torchvision"),
+                notes=("the reference other backends are compared with",)),
+    BackendSpec(name="tensorrt", runner="edgekit.backends.trt:TrtRunner",
+                artifacts=frozenset({"engine"}), devices=frozenset({Device.CUDA}),
+                options=frozenset({"cuda_graphs"}), default_for=frozenset({"engine"}),
+                extra="edgekit[trt-cu12] or edgekit[trt-cu13]", preload=("tensorrt",),
+                notes=("engines are built by `edgekit build`, not by a sweep",)),
+)}
 
-CAPABILITIES: dict[Backend, Capabilities] = {
-    Backend.ORT: Capabilities(frozenset({"onnx"}), frozenset(Device), tunable=True,
-                              extra="onnxruntime (CPU) or edgekit[gpu] (CUDA, TensorRT EP)"),
-    Backend.TORCH: Capabilities(frozenset({"source"}), frozenset(Device), frozenset(Dtype),
-                                extra="torch", notes=("the reference other backends are "
-                                                      "compared with",)),
-    Backend.TENSORRT: Capabilities(frozenset({"engine"}), frozenset({Device.CUDA}),
-                                   extra="edgekit[trt]"),
-}
+
+def get(name: str) -> BackendSpec:
+    """The row for ``--backend NAME``; an unknown name lists the known ones."""
+    spec = REGISTRY.get(str(name))
+    if spec is None:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), REGISTRY, n=2)
+        raise ConfigError(f"unknown backend '{name}'",
+                          (f"did you mean {' or '.join(close)}? " if close else "") +
+                          f"backends: {', '.join(REGISTRY)}")
+    return spec
 
 
-def check(backend: Backend, artifact_kind: str, opts: RunnerOptions) -> None:
+def default_for(artifact_kind: str) -> BackendSpec:
+    for spec in REGISTRY.values():
+        if artifact_kind in spec.default_for:
+            return spec
+    raise ConfigError(f"no backend runs {ARTIFACT_KINDS[artifact_kind]} by default",
+                      "name one with --backend")
+
+
+def default_sweep() -> tuple[BackendSpec, ...]:
+    """Every installed runtime marked for the default sweep (ONNX Runtime at least)."""
+    return tuple(s for s in REGISTRY.values() if s.in_default_sweep and s.installed())
+
+
+def _takers(option: str) -> str:
+    return " and ".join(s.name for s in REGISTRY.values() if option in s.options) or "none"
+
+
+def check(spec: BackendSpec, artifact_kind: str, opts: RunnerOptions, tune: bool = False) -> None:
     """Refuse a request the backend cannot serve, before any work."""
-    cap = CAPABILITIES[backend]
-    if artifact_kind not in cap.artifacts:
-        what = {"onnx": "an .onnx file", "source": "a model spec", "engine": "a TensorRT engine"}
-        takes = " or ".join(what[a] for a in sorted(cap.artifacts))
-        hint = {"onnx": "use --backend ort", "source": "use --backend torch",
-                "engine": "use --backend tensorrt"}[artifact_kind]
-        raise ConfigError(f"--backend {backend.value} takes {takes}, not {what[artifact_kind]}",
-                          hint)
-    if opts.device not in cap.devices:
-        raise ConfigError(f"--backend {backend.value} does not run on --device "
-                          f"{opts.device.value}",
-                          f"use --device {' or '.join(sorted(d.value for d in cap.devices))}")
-    if opts.dtype not in cap.dtypes:
-        raise ConfigError(f"--dtype {opts.dtype.value} applies to --backend torch only",
-                          "the .onnx or engine carries its own precision; drop --dtype")
-    if backend is not Backend.TORCH and opts.compile:
-        raise ConfigError("--compile applies to --backend torch only",
-                          "drop it, or use --backend torch with a model spec")
-    if backend not in (Backend.TORCH, Backend.TENSORRT) and opts.cuda_graphs:
-        raise ConfigError("--cuda-graphs applies to --backend torch and tensorrt",
-                          "drop it: ONNX Runtime captures graphs through its own provider options")
-    if backend is not Backend.TORCH and opts.input_size:
-        raise ConfigError("--input-size applies to --backend torch only",
-                          "an .onnx or engine has its input size; re-export to change it")
-    if backend is not Backend.ORT and opts.provider is not Provider.AUTO:
-        raise ConfigError("--provider applies to --backend ort only", "drop --provider")
+    if artifact_kind not in spec.artifacts:
+        takes = " or ".join(ARTIFACT_KINDS[a] for a in sorted(spec.artifacts))
+        users = [s.name for s in REGISTRY.values() if artifact_kind in s.artifacts]
+        raise ConfigError(f"--backend {spec.name} takes {takes}, not "
+                          f"{ARTIFACT_KINDS[artifact_kind]}",
+                          f"use --backend {' or '.join(users)}" if users else "")
+    if opts.device not in spec.devices:
+        raise ConfigError(f"--backend {spec.name} does not run on --device {opts.device.value}",
+                          f"use --device {' or '.join(sorted(d.value for d in spec.devices))}")
+    if opts.dtype not in spec.dtypes:
+        takers = [s.name for s in REGISTRY.values() if opts.dtype in s.dtypes]
+        raise ConfigError(f"--backend {spec.name} does not compute in --dtype {opts.dtype.value}",
+                          "an .onnx or engine carries its own precision; drop --dtype" +
+                          (f" (--dtype {opts.dtype.value}: {', '.join(takers)})" if takers else ""))
+    asked = {"compile": opts.compile, "cuda_graphs": opts.cuda_graphs,
+             "input_size": bool(opts.input_size), "provider": opts.provider is not Provider.AUTO,
+             "tune": tune}
+    for option, on in asked.items():
+        if on and option not in spec.options:
+            raise ConfigError(f"{OPTION_FLAGS[option]} applies to --backend {_takers(option)} "
+                              "only", f"drop {OPTION_FLAGS[option]} with --backend {spec.name}")
     if opts.cuda_graphs and opts.device is not Device.CUDA:
         raise ConfigError("--cuda-graphs needs --device cuda", "add --device cuda")
 
 
-PRELOAD: dict[Backend, tuple[str, ...]] = {Backend.ORT: ("onnxruntime",),
-                                           Backend.TORCH: ("torch", "torchvision"),
-                                           Backend.TENSORRT: ("tensorrt",)}
-
-
-def preload(backend: Backend) -> None:
+def preload(spec: BackendSpec) -> None:
     """Import a backend's runtime now (so its import is not counted as the model's memory)."""
-    for name in PRELOAD[backend]:
+    for name in spec.preload:
         try:
             importlib.import_module(name)
         except ImportError:
             pass  # the runner raises BackendUnavailable with the install hint
 
 
-def runner(backend: Backend, target: Any, opts: RunnerOptions) -> Runner:
+class RunnerBase:
+    """The one interface every runtime implements. Subclasses implement ``__enter__``,
+    ``input_spec`` and ``infer``; every other fact has a default here."""
+
+    create_ms: float = 0.0  # session / engine creation time, set by __enter__
+
+    def __enter__(self) -> RunnerBase:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        return None
+
+    def input_spec(self) -> list[TensorSpec]:
+        raise NotImplementedError
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        """What actually ran: runtime, providers, threads, precision (recorded with results)."""
+        return {}
+
+    def sync(self) -> None:
+        """Wait for queued device work (a no-op on the CPU)."""
+
+    def split_ms(self, feeds: dict[str, np.ndarray], iterations: int) -> dict[str, float] | None:
+        """Median host-to-device / compute / device-to-host ms for GPU runners, else None."""
+        return None
+
+    def gpu_peak_mb(self) -> float | None:
+        return None
+
+    def preprocess(self) -> Any:
+        """The runner's own preprocessing (edgekit.images.Preprocess), or None: then the
+        artifact's manifest says, else the input shape with ImageNet's defaults."""
+        return None
+
+    def count_macs(self, x: np.ndarray) -> int | None:
+        """MACs of one forward pass where the runner can count them, else None."""
+        return None
+
+    def model_info(self) -> dict[str, Any] | None:
+        """What the runner knows of the model (a source spec: name, family, params,
+        published figures); None for an artifact, whose manifest says."""
+        return None
+
+
+Runner = RunnerBase
+
+
+def runner(spec: BackendSpec, target: Any, opts: RunnerOptions) -> RunnerBase:
     """The runner for ``target`` (a path, or a source spec for torch); not yet entered."""
-    ref = REGISTRY.get(backend)
-    if ref is None:
-        raise BackendUnavailable(f"the {backend.value} runner is not part of this edgekit "
-                                 "release", "use --backend ort or --backend torch")
-    module, _, attr = ref.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    return cls(target, opts)
+    module, _, attr = spec.runner.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        raise BackendUnavailable(f"the {spec.name} runner cannot be imported ({e})",
+                                 f"install {spec.extra}") from e
+    cls = getattr(mod, attr)
+    runner_obj: RunnerBase = cls(target, opts)
+    return runner_obj

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 
 from edgekit._lazy import require
-from edgekit.backends import Device, OrtSettings, Provider, RunnerOptions, TensorSpec
+from edgekit.backends import (
+    Device,
+    OrtSettings,
+    Provider,
+    RunnerBase,
+    RunnerOptions,
+    TensorSpec,
+)
 from edgekit.errors import BackendUnavailable, ConfigError, SourceError
 
 _EP = {Provider.CPU: "CPUExecutionProvider", Provider.CUDA: "CUDAExecutionProvider",
@@ -36,7 +43,7 @@ def provider_for(opts: RunnerOptions) -> Provider:
     return opts.provider
 
 
-class OrtRunner:
+class OrtRunner(RunnerBase):
     def __init__(self, path: Path | str, opts: RunnerOptions) -> None:
         self.path = Path(path)
         self.opts = opts
@@ -102,9 +109,6 @@ class OrtRunner:
     def settings(self) -> dict[str, Any]:
         return {"runtime": "onnxruntime", "providers": self.session.get_providers(),
                 **self.ort_settings.to_dict()}
-
-    def sync(self) -> None:
-        """session.run returns after the device finished: nothing to wait for."""
 
     def split_ms(self, feeds: dict[str, np.ndarray], iterations: int) -> dict[str, float] | None:
         """H2D / compute / D2H through IOBinding, for the CUDA and TensorRT providers."""

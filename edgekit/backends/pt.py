@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from edgekit._lazy import require
-from edgekit.backends import Device, Dtype, RunnerOptions, TensorSpec
+from edgekit.backends import Device, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import BackendUnavailable, ConfigError
+from edgekit.precision import Precision
 
 
-class TorchRunner:
+class TorchRunner(RunnerBase):
     def __init__(self, spec: str, opts: RunnerOptions) -> None:
         self.spec = spec
         self.opts = opts
@@ -45,8 +46,8 @@ class TorchRunner:
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(self.opts.threads)
         self.device = torch.device("cuda" if self.opts.device is Device.CUDA else "cpu")
-        self.dtype = {Dtype.FP32: torch.float32, Dtype.FP16: torch.float16,
-                      Dtype.BF16: torch.bfloat16}[self.opts.dtype]
+        self.dtype = {Precision.FP32: torch.float32, Precision.FP16: torch.float16,
+                      Precision.BF16: torch.bfloat16}[self.opts.dtype]
         model = self.source.model.eval().to(self.device, self.dtype)
         if self.opts.compile:
             model = torch.compile(model)
@@ -65,9 +66,15 @@ class TorchRunner:
         self._graphs.clear()
         self.model = None
 
-    @property
     def preprocess(self) -> Any:
         return self.source.preprocess
+
+    def model_info(self) -> dict[str, Any]:
+        src = self.source
+        params = (sum(int(p.numel()) for p in src.model.parameters())
+                  if hasattr(src.model, "parameters") else None)
+        return {"name": src.entry.short if src.entry else src.name, "family": src.family,
+                "params": params, "published": src.entry.to_dict() if src.entry else None}
 
     def input_spec(self) -> list[TensorSpec]:
         pp = self.source.preprocess
@@ -162,7 +169,7 @@ class TorchRunner:
             return None
         return round(require("torch").cuda.max_memory_allocated() / 2**20, 1)
 
-    def count_macs(self, x: np.ndarray) -> int:
+    def count_macs(self, x: np.ndarray) -> int | None:
         """MACs of one forward pass from Conv/Linear hooks (what graph.count_macs counts in ONNX:
         Conv, Gemm, MatMul), divided by the batch."""
         torch = require("torch")

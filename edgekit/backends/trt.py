@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import manifest
-from edgekit.backends import Device, RunnerOptions, TensorSpec
+from edgekit.backends import Device, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import BackendUnavailable, ConfigError, SourceError
 from edgekit.trt import trt_api
 
@@ -52,7 +52,7 @@ def check_compatible(engine_manifest: dict[str, Any], trt_version: str,
     if built_trt != trt_version and not build.get("version_compatible"):
         raise ConfigError(f"engine built with TensorRT {built_trt}, this machine has "
                           f"{trt_version}", "rebuild it here: edgekit build "
-                          f"{(engine_manifest.get('source') or {}).get('path', 'MODEL.onnx')}"
+                          f"{_parent_path(engine_manifest)}"
                           " (or build with --version-compatible)", path=str(path))
     built = engine_manifest.get("gpu") or {}
     level = build.get("hardware_compatible", "none")
@@ -69,7 +69,12 @@ def check_compatible(engine_manifest: dict[str, Any], trt_version: str,
                           "build with --hardware-compatible ampere+", path=str(path))
 
 
-class TrtRunner:
+def _parent_path(engine_manifest: dict[str, Any]) -> str:
+    parent = (engine_manifest.get("lineage") or {}).get("parent") or {}
+    return str(parent.get("path") or "MODEL.onnx")
+
+
+class TrtRunner(RunnerBase):
     def __init__(self, path: Path | str, opts: RunnerOptions, trt: Any = None,
                  cuda: Any = None) -> None:
         self.path = Path(path)
@@ -89,7 +94,8 @@ class TrtRunner:
         self.cuda = self._cuda or cuda_rt.open_cuda()
         if not self.path.is_file():
             raise SourceError("engine file not found", "check the path", path=str(self.path))
-        self.manifest = manifest.for_artifact(self.path)
+        man = manifest.for_artifact(self.path)
+        self.manifest = man.to_dict() if man is not None else None  # checked, as written
         if self.manifest is not None:
             check_compatible(self.manifest, trt.__version__, gpu_identity() if self._cuda is None
                              else self.cuda.properties(0), self.path)
@@ -126,18 +132,6 @@ class TrtRunner:
         self.cuda.free_all()
         self._graphs.clear()
         self._buffers.clear()
-
-    @property
-    def preprocess(self) -> Any:
-        from edgekit.images import Preprocess
-
-        pp = (self.manifest or {}).get("preprocess")
-        if pp:
-            return Preprocess.from_dict(pp)
-        shape = self.input_spec()[0].shape
-        h, w = shape[2:4] if len(shape) == 4 else (224, 224)
-        return Preprocess().resized(h if isinstance(h, int) else 224, w if isinstance(w, int)
-                                    else 224)
 
     def _dtype(self, name: str) -> Any:
         return _DTYPES[str(self.engine.get_tensor_dtype(name)).split(".")[-1]]

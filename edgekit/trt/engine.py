@@ -23,6 +23,7 @@ from typing import Any
 from edgekit import manifest
 from edgekit._io import atomic_paths, check_writable_dir
 from edgekit.errors import ConfigError, ExportError, SourceError
+from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.trt import trt_api
 
@@ -32,7 +33,7 @@ LEGACY = ("fp16", "int8", "best")
 DEFAULT_MAX_BATCH = 32
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BuildOptions:
     output: Path | None = None
     precision: str | None = None  # None: strongly typed (precision from the ONNX); else legacy
@@ -302,27 +303,43 @@ def _build_and_write(trt: trt_api.TensorRT, builder: Any, network: Any, logger: 
     if opts.timing_cache:
         with atomic_paths(opts.timing_cache) as (tmp,):
             tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
-    parent = manifest.for_artifact(onnx_path)
-    body = {"tensorrt": trt.__version__, "gpu": gpu_identity(), "build": opts.to_dict(),
-            "strongly_typed": strongly or not trt_api.has_weak_typing(trt),
-            "profiles": used, "qdq_nodes": _qdq_nodes(onnx_path), "layers": summary,
-            "build_seconds": build_s,
-            "source": {"path": str(onnx_path), "sha256": manifest.artifact_sha256(onnx_path,
-                                                                                 parent),
-                       "manifest": parent},
-            "precision": _engine_precision(parent, opts, summary),
-            "preprocess": (parent or {}).get("preprocess"), "stages": rep.stages}
+    parent = manifest.for_artifact(onnx_path) or _bare_parent(onnx_path)
+    body = parent.derive(
+        kind="engine", precision=Precision(_engine_precision(parent, opts, summary)),
+        parent=manifest.ref(onnx_path, parent if parent.artifact else None), stages=rep.stages,
+        sections={"tensorrt": trt.__version__, "gpu": gpu_identity(), "build": opts.to_dict(),
+                  "strongly_typed": strongly or not trt_api.has_weak_typing(trt),
+                  "profiles": used, "qdq_nodes": _qdq_nodes(onnx_path), "layers": summary,
+                  "build_seconds": build_s})
     with rep.stage("write") as st:
-        doc = manifest.write(out, data, "engine", **body)
+        doc = manifest.write(out, data, body).to_dict()
         st["note"] = str(out)
     return {"path": str(out), **doc}
 
 
-def _engine_precision(parent: dict[str, Any] | None, opts: BuildOptions,
+def _bare_parent(onnx_path: Path) -> manifest.Manifest:
+    """The lineage of an ONNX without an edgekit manifest: its name, and ImageNet's
+    preprocessing at its input size (recorded as what the engine's runner will use)."""
+    return manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name=onnx_path.stem),
+                             preprocess=manifest.preprocess_for(None, _input_shape(onnx_path)))
+
+
+def _input_shape(onnx_path: Path) -> list[int | str] | None:
+    try:
+        from edgekit import graph
+
+        return list(graph.io_spec(graph.load_checked(onnx_path, full=False))["inputs"][0]["shape"])
+    except Exception:  # the build itself reports an unreadable ONNX; this is only a default
+        return None
+
+
+def _engine_precision(parent: manifest.Manifest, opts: BuildOptions,
                       summary: dict[str, Any]) -> str:
-    if opts.precision:
+    if opts.precision in ("fp16", "int8"):
         return opts.precision
-    return str((parent or {}).get("precision") or "fp32")
+    if opts.precision == "best":
+        return "int8"
+    return parent.precision.value
 
 
 def _inspect(trt: trt_api.TensorRT, logger: Any, plan: bytes,

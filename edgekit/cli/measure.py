@@ -1,7 +1,4 @@
-"""``edgekit profile``, ``results``, ``pareto`` and ``budget``: measuring and judging results.
-
-Registered on ``edgekit.cli.app``; like cli.py, parse, call one library function, print.
-"""
+"""``edgekit profile``, ``results`` and ``pareto``: measuring and reading results."""
 
 from __future__ import annotations
 
@@ -12,27 +9,30 @@ from typing import Annotated
 import typer
 
 from edgekit import render
-from edgekit.backends import Backend, Device, Dtype, Provider, RunnerOptions
-from edgekit.cli import JsonOpt, LabelsOpt, QuietOpt, StoreOpt, _size, app, emit
+from edgekit.backends import REGISTRY, Device, Provider, RunnerOptions
+from edgekit.cli._common import (
+    JsonOpt,
+    LabelsOpt,
+    QuietOpt,
+    StoreOpt,
+    emit,
+    known_backend,
+    parse_batches,
+    parse_size,
+)
+from edgekit.precision import Precision
 from edgekit.progress import Reporter
 
-
-def _batches(text: str) -> tuple[int, ...]:
-    try:
-        out = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise typer.BadParameter(f"'{text}' is not a list of batch sizes (e.g. 1,8,32)") from None
-    if not out or min(out) < 1:
-        raise typer.BadParameter(f"'{text}' is not a list of positive batch sizes")
-    return tuple(dict.fromkeys(out))
+app = typer.Typer()
 
 
 @app.command()
 def profile(
     artifact: Annotated[str, typer.Argument(help=".onnx, TensorRT engine, or a model spec "
                                                  "(runs on torch)")],
-    backend: Annotated[Backend | None, typer.Option(
-        help="Default: ort for .onnx, tensorrt for engines, torch for specs")] = None,
+    backend: Annotated[str | None, typer.Option(
+        callback=known_backend, help=f"{'|'.join(REGISTRY)}; default: ort for .onnx, "
+                                     "tensorrt for engines, torch for specs")] = None,
     device: Annotated[Device | None, typer.Option(help="Default: cuda for engines, else cpu")] = None,
     batch: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,8,32")] = "1",
     threads: Annotated[int, typer.Option(min=0, help="0: the runtime's default")] = 0,
@@ -44,7 +44,8 @@ def profile(
     labels: LabelsOpt = None,
     tune: Annotated[bool, typer.Option("--tune", help="Search ORT threads/modes/opt levels")] = False,
     provider: Annotated[Provider, typer.Option(help="ORT execution provider")] = Provider.AUTO,
-    dtype: Annotated[Dtype, typer.Option(help="torch compute precision")] = Dtype.FP32,
+    dtype: Annotated[Precision, typer.Option(
+        help="Compute precision, for runtimes that choose one (torch)")] = Precision.FP32,
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="torch: replay a CUDA graph")] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch: torch.compile first")] = False,
     input_name: Annotated[str | None, typer.Option("--input", help="The image input's name")] = None,
@@ -65,11 +66,15 @@ def profile(
         raise typer.BadParameter("--iterations and --duration conflict; give one")
     if device is None:
         device = Device.CUDA if pf.artifact_kind(artifact) == "engine" else Device.CPU
-    ropts = RunnerOptions(device, threads, dtype, cuda_graphs, compile_, provider,
-                          source=Options(weights, num_classes), input_size=_size(input_size))
-    opts = pf.ProfileOptions(backend, ropts, _batches(batch), warmup, iterations,
-                             3.0 if duration is None else duration, data, labels, tune, input_name,
-                             None if no_store else store, tag)
+    ropts = RunnerOptions(device=device, threads=threads, dtype=dtype, cuda_graphs=cuda_graphs,
+                          compile=compile_, provider=provider,
+                          source=Options(weights=weights, num_classes=num_classes),
+                          input_size=parse_size(input_size))
+    opts = pf.ProfileOptions(backend=backend, runner=ropts, batches=parse_batches(batch),
+                             warmup=warmup, iterations=iterations,
+                             duration_s=3.0 if duration is None else duration, data=data,
+                             labels=labels, tune=tune, input_name=input_name,
+                             store=None if no_store else store, tag=tag)
     rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.profile_table(rep))
 
@@ -107,7 +112,7 @@ def pareto(
     y: Annotated[str, typer.Option("--y", help="top1|top5|agreement (latency_p50_ms with "
                                                "--x gmacs)")] = "top1",
     device: Annotated[str | None, typer.Option(help="Glob on the device name, or cpu/cuda")] = None,
-    backend: Annotated[Backend | None, typer.Option()] = None,
+    backend: Annotated[str | None, typer.Option(callback=known_backend)] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Default: 1 if stored")] = None,
     accuracy: Annotated[str, typer.Option(help="measured|published")] = "measured",
     color: Annotated[str, typer.Option(help="precision|family")] = "precision",
@@ -126,7 +131,7 @@ def pareto(
     if color not in ("precision", "family"):
         raise typer.BadParameter(f"--color {color}: use precision or family")
     rows = Store(store, create=False).query(full=True)
-    points, meta = pa.select(rows, x, y, accuracy, device, backend.value if backend else None, batch)
+    points, meta = pa.select(rows, x, y, accuracy, device, backend, batch)
     pa.plot(points, meta, output, log_x, color)
     doc = {"schema": "edgekit.pareto/1", "store": str(store), "plot": str(output), **meta,
            "points": [p.to_dict() for p in points],
@@ -136,77 +141,3 @@ def pareto(
         sys.stdout.write(render.points_csv(points))
         return
     emit(doc, json_out, render.pareto_table(doc))
-
-
-budget_app = typer.Typer(help="Latency, accuracy and memory budgets checked against the store.",
-                         no_args_is_help=True)
-app.add_typer(budget_app, name="budget")
-
-
-@budget_app.command("check")
-def budget_check(
-    budgets: Annotated[Path, typer.Argument(help="budgets.yaml")],
-    store: StoreOpt = Path("results"),
-    baseline: Annotated[str | None, typer.Option(help="Tag of the results to compare with")] = None,
-    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Check every budget against the newest matching result: exit 0 pass, 3 broken, 2 bad file."""
-    from edgekit import budget as bd
-    from edgekit import ci_report
-    from edgekit.errors import EXIT_BUDGET
-    from edgekit.store import Store
-
-    items = bd.load(budgets)
-    if junit is not None:
-        from edgekit._io import check_writable_dir
-
-        check_writable_dir(junit)
-    rows = Store(store, create=False).query(full=True)
-    outcomes = bd.check(items, rows, baseline, budgets)
-    if junit is not None:
-        ci_report.junit(outcomes, junit, budgets)
-    ci_report.github(outcomes, budgets)
-    failed = sum(o.status == "fail" for o in outcomes)
-    emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": str(store),
-          "baseline": baseline, "passed": failed == 0, "failed": failed,
-          "outcomes": [o.to_dict() for o in outcomes]}, json_out, render.budget_table(outcomes))
-    if failed:
-        raise typer.Exit(EXIT_BUDGET)
-
-
-@budget_app.command("init")
-def budget_init(
-    store: StoreOpt = Path("results"),
-    output: Annotated[Path, typer.Option("-o", "--output")] = Path("budgets.yaml"),
-    headroom: Annotated[float, typer.Option(min=0.0, help="% over today's figures")] = 20.0,
-    accuracy_margin: Annotated[float, typer.Option(min=0.0, help="top-1 points below today's")] = 1.0,
-    max_regression: Annotated[float | None, typer.Option(
-        "--max-regression", min=0.0, help="Also a regression limit in % (check needs --baseline)")] = None,
-    where: Annotated[list[str] | None, typer.Option("--where", help="Only these results")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Write a budgets file from the newest results, with headroom."""
-    import yaml
-
-    from edgekit import budget as bd
-    from edgekit._io import atomic_paths, check_writable_dir
-    from edgekit.errors import ConfigError
-    from edgekit.store import Store, Where
-
-    if output.exists() and not force:
-        raise ConfigError("already exists", "pass --force to overwrite it, or -o another file",
-                          path=str(output))
-    check_writable_dir(output)
-    rows = Store(store, create=False).query([Where.parse(w) for w in where or []])
-    if not rows:
-        raise ConfigError("no results to make budgets from", "run edgekit profile first",
-                          path=str(store))
-    items = bd.init(rows, headroom, accuracy_margin, max_regression)
-    text = (f"# edgekit budgets, written by `edgekit budget init --headroom {headroom:g}` from "
-            f"{store}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
-    with atomic_paths(output) as (tmp,):
-        tmp.write_text(text)
-    emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,
-         f"wrote {len(items)} budgets to {output}")

@@ -1,0 +1,95 @@
+"""What every command file shares: option aliases, value parsers and ``emit`` (one JSON object
+or the human rendering on stdout). Command files import from here, never from each other or
+from ``edgekit.cli`` (see ARCHITECTURE.md, "Imports point one way")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from edgekit.precision import Precision
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+StoreOpt = Annotated[Path, typer.Option("--store", help="Results folder (holds edgekit.db)")]
+LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
+CalibOpt = Annotated[Path | None, typer.Option(
+    "--calib", help="Image folder or preprocessed .npz; default: the bundled calibration/ photos")]
+
+
+def emit(obj: dict[str, Any], json_out: bool, human: Any = None) -> None:
+    """Print a result: one JSON object, or the human rendering on stdout."""
+    if json_out:
+        print(json.dumps(obj, default=str))
+    elif human is not None:
+        from rich.console import Console
+
+        Console().print(human)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """``"224"`` or ``"256,192"`` (or ``256x192``) -> (H, W)."""
+    if not text:
+        return None
+    parts = text.lower().replace("x", ",").split(",")
+    try:
+        hw = [int(p) for p in parts if p.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not H or H,W (e.g. 224 or 256,192)") from None
+    if len(hw) not in (1, 2) or min(hw) < 1:
+        raise typer.BadParameter(f"'{text}' is not H or H,W with positive sizes")
+    return (hw[0], hw[-1])
+
+
+def parse_batch(text: str) -> int | None:
+    """``"dynamic"`` -> None, ``"8"`` -> 8."""
+    if text == "dynamic":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise typer.BadParameter(f"'{text}' is not 'dynamic' or a positive batch size")
+    return int(text)
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """``"1,8,32"`` -> (1, 8, 32), duplicates dropped."""
+    try:
+        out = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not a list of batch sizes (e.g. 1,8,32)") from None
+    if not out or min(out) < 1:
+        raise typer.BadParameter(f"'{text}' is not a list of positive batch sizes")
+    return tuple(dict.fromkeys(out))
+
+
+def known_backend(name: str | None) -> str | None:
+    """typer callback: a --backend value must name a row of edgekit.backends.REGISTRY."""
+    from edgekit import backends
+    from edgekit.errors import ConfigError
+
+    if name is None:
+        return None
+    try:
+        return backends.get(name).name
+    except ConfigError as e:
+        raise typer.BadParameter(f"{e.message}; {e.hint}") from None
+
+
+def parse_backends(text: str) -> tuple[str, ...]:
+    """``"ort,torch"`` -> ("ort", "torch"), each a known backend."""
+    names = tuple(dict.fromkeys(b.strip() for b in text.split(",") if b.strip()))
+    for n in names:
+        known_backend(n)
+    return names
+
+
+def parse_precisions(text: str) -> tuple[Precision, ...]:
+    try:
+        out = Precision.parse_list(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    if not out:
+        raise typer.BadParameter(f"'{text}': name one or more precisions, e.g. fp32,int8")
+    return out

@@ -1,0 +1,83 @@
+"""``edgekit budget check`` and ``budget init``: budgets.yaml against the results store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit import render
+from edgekit.cli._common import JsonOpt, StoreOpt, emit
+
+app = typer.Typer(help="Latency, accuracy and memory budgets checked against the store.",
+                  no_args_is_help=True)
+
+
+@app.command("check")
+def budget_check(
+    budgets: Annotated[Path, typer.Argument(help="budgets.yaml")],
+    store: StoreOpt = Path("results"),
+    baseline: Annotated[str | None, typer.Option(help="Tag of the results to compare with")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every budget against the newest matching result: exit 0 pass, 3 broken, 2 bad file."""
+    from edgekit import budget as bd
+    from edgekit import ci_report
+    from edgekit.errors import EXIT_BUDGET
+    from edgekit.store import Store
+
+    items = bd.load(budgets)
+    if junit is not None:
+        from edgekit._io import check_writable_dir
+
+        check_writable_dir(junit)
+    rows = Store(store, create=False).query(full=True)
+    outcomes = bd.check(items, rows, baseline, budgets)
+    if junit is not None:
+        ci_report.junit(outcomes, junit, budgets)
+    ci_report.github(outcomes, budgets)
+    failed = sum(o.status == "fail" for o in outcomes)
+    emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": str(store),
+          "baseline": baseline, "passed": failed == 0, "failed": failed,
+          "outcomes": [o.to_dict() for o in outcomes]}, json_out, render.budget_table(outcomes))
+    if failed:
+        raise typer.Exit(EXIT_BUDGET)
+
+
+@app.command("init")
+def budget_init(
+    store: StoreOpt = Path("results"),
+    output: Annotated[Path, typer.Option("-o", "--output")] = Path("budgets.yaml"),
+    headroom: Annotated[float, typer.Option(min=0.0, help="% over today's figures")] = 20.0,
+    accuracy_margin: Annotated[float, typer.Option(min=0.0, help="top-1 points below today's")] = 1.0,
+    max_regression: Annotated[float | None, typer.Option(
+        "--max-regression", min=0.0, help="Also a regression limit in % (check needs --baseline)")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Only these results")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a budgets file from the newest results, with headroom."""
+    import yaml
+
+    from edgekit import budget as bd
+    from edgekit._io import atomic_paths, check_writable_dir
+    from edgekit.errors import ConfigError
+    from edgekit.store import Store, Where
+
+    if output.exists() and not force:
+        raise ConfigError("already exists", "pass --force to overwrite it, or -o another file",
+                          path=str(output))
+    check_writable_dir(output)
+    rows = Store(store, create=False).query([Where.parse(w) for w in where or []])
+    if not rows:
+        raise ConfigError("no results to make budgets from", "run edgekit profile first",
+                          path=str(store))
+    items = bd.init(rows, headroom, accuracy_margin, max_regression)
+    text = (f"# edgekit budgets, written by `edgekit budget init --headroom {headroom:g}` from "
+            f"{store}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
+    with atomic_paths(output) as (tmp,):
+        tmp.write_text(text)
+    emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,
+         f"wrote {len(items)} budgets to {output}")

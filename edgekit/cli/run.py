@@ -1,0 +1,97 @@
+"""``edgekit sweep``, ``quickstart`` and ``device``: the main job on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgekit import render
+from edgekit.backends import REGISTRY
+from edgekit.cli._common import (
+    CalibOpt,
+    JsonOpt,
+    LabelsOpt,
+    QuietOpt,
+    StoreOpt,
+    emit,
+    parse_backends,
+    parse_precisions,
+)
+from edgekit.precision import Precision
+from edgekit.progress import Reporter
+
+app = typer.Typer()
+
+
+@app.command()
+def sweep(
+    models: Annotated[list[str], typer.Argument(help="Model specs (catalog names, timm:/"
+                                                    "torchvision: names, file.py:factory, ...)")],
+    precisions: Annotated[str, typer.Option(help="fp32,fp16,int8 (torch: bf16)")] = "fp32,int8",
+    backends_: Annotated[str | None, typer.Option(
+        "--backends", help=f"Some of {','.join(REGISTRY)}; default: every installed CPU "
+                           "runtime")] = None,
+    batch: Annotated[int, typer.Option(min=1)] = 1,
+    input_size: Annotated[int | None, typer.Option(min=8, help="Square input size")] = None,
+    calib: CalibOpt = None,
+    data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
+    labels: LabelsOpt = None,
+    store: StoreOpt = Path("results"),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
+    resume: Annotated[bool, typer.Option("--resume", help="Skip variants already stored")] = False,
+    duration: Annotated[float, typer.Option(min=0.0, help="Seconds of timed runs per variant")] = 2.0,
+    threads: Annotated[int, typer.Option(min=0)] = 0,
+    tag: Annotated[str | None, typer.Option()] = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Export, quantize, verify, profile and store every model x precision x backend; report."""
+    from edgekit import sweep as sw
+
+    opts = sw.SweepOptions(precisions=parse_precisions(precisions),
+                           backends=parse_backends(backends_) if backends_ else None,
+                           batch=batch, input_size=input_size, calib=calib, data=data,
+                           labels=labels, store=store, out=out, resume=resume,
+                           duration_s=duration, threads=threads, tag=tag)
+    rep = sw.sweep(models, opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    emit(rep, json_out, render.sweep_table(rep))
+
+
+QUICKSTART = ("mobilenet_v3_small", "resnet18", "efficientnet_b0", "squeezenet1_1")
+
+
+@app.command()
+def quickstart(
+    store: StoreOpt = Path("results"),
+    out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """A first sweep on this CPU: four classic models, FP32 and INT8, on ONNX Runtime."""
+    from edgekit import sweep as sw
+
+    opts = sw.SweepOptions(precisions=(Precision.FP32, Precision.INT8), backends=("ort",),
+                           store=store, out=out, duration_s=1.5, tag="quickstart",
+                           title="edgekit quickstart: measured latency on this CPU vs "
+                                 "published accuracy")
+    rep = sw.sweep(list(QUICKSTART), opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    emit(rep, json_out, render.group([render.sweep_table(rep), "latency: measured here; accuracy "
+                                      "on the report's Pareto plot: published ImageNet top-1, "
+                                      "not measured"]))
+
+
+@app.command()
+def device(
+    no_bandwidth: Annotated[bool, typer.Option("--no-bandwidth", help="Skip the copy test")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """This machine's fingerprint and its estimated peak FLOP/s and memory bandwidth."""
+    from edgekit.device import fingerprint
+    from edgekit.peak import estimate
+
+    fp = fingerprint()
+    doc = {"schema": "edgekit.device/1", "fingerprint": fp,
+           "peak": estimate(fp, measure_bandwidth=not no_bandwidth)}
+    emit(doc, json_out, render.device_table(doc))
