@@ -27,6 +27,7 @@ LEGACY = ("edgekit.manifest/1",)
 _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxslim", "onnxscript")
 # the step-specific sections a writer may add (kept as written, shown by `render`)
 SECTIONS = ("export", "target", "quantization", "conversion", "accuracy_aware", "layer_report",
+            "layer_report_skipped",
             "tensorrt", "gpu", "build", "strongly_typed", "profiles", "qdq_nodes", "layers",
             "build_seconds")
 

@@ -1,7 +1,10 @@
 """Calibrate once, quantize many times; find where INT8 hurts; keep the worst nodes in FP32.
 
 Where INT8 hurts: both models are run with every intermediate tensor as an output (ONNX
-Runtime's qdq_loss_debug), and each tensor's SQNR float-vs-INT8 is computed. A node's *jump* is
+Runtime's qdq_loss_debug), and each tensor's SQNR float-vs-INT8 is computed. Both run on the
+same batch, the sums of squares are added up per tensor and the tensors dropped, so memory is
+one batch's activations of the two models, never every image's (calibration is fed in chunks
+for the same reason). A node's *jump* is
 how many dB of SQNR are lost across it (its inputs' SQNR minus its output's): the node where the
 error appears, not the last node it reaches. (A tensor's own Q/DQ noise, ORT's ``qdq_err``,
 misses the classic failure: one huge channel that makes a per-tensor scale too coarse for all
@@ -27,11 +30,39 @@ _EXTRA = {"entropy": {"num_bins": 2048, "num_quantized_bins": 128},  # ORT's def
           "percentile": {"num_bins": 2048, "percentile": 99.999}}  # gives MinMax's scales
 REPORT_IMAGES = 16
 MAX_STEPS = 24
+CALIB_CHUNK = 8  # images per calibration pass: ORT keeps a pass's activations until it ends
 
 
 def suggest(name: str, names: list[str]) -> str:
     close = difflib.get_close_matches(name, names, n=4, cutoff=0.4)
     return f"did you mean {', '.join(close)}?" if close else "list node names with Netron or onnx"
+
+
+def activation_bytes(model: Any) -> int:
+    """Bytes of every intermediate tensor of one image (batch 1) in a shape-inferred model:
+    what one batch of the per-layer pass holds per model. Unknown dimensions count as 1."""
+    onnx = require("onnx")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # shape inference fails on some graphs; then only what is annotated
+        inferred = model
+    total = 0
+    for vi in [*inferred.graph.value_info, *inferred.graph.output]:
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            continue
+        n = 1
+        for d in tt.shape.dim:
+            n *= d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+        total += n * 4
+    return total
+
+
+def pass_memory_gb(model: Any) -> float:
+    """Estimated peak of the per-layer pass beyond the sessions' weights: one batch's
+    activations of the float and the INT8 model (each also outputs its dequantized copies),
+    plus the float64 sums of one tensor at a time."""
+    return round(3 * activation_bytes(model) / 2**30, 3)
 
 
 class Quantizer:
@@ -59,9 +90,10 @@ class Quantizer:
         cal = self.q.create_calibrator(
             self.pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
             calibrate_method=self._method_enum(), extra_options=_EXTRA.get(method, {}))
-        cal.collect_data(calib.ort_reader(self.feeds))
+        for i in range(0, len(self.feeds), CALIB_CHUNK):  # ranges/histograms accumulate
+            cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))
         self.q.calibrate.save_tensors_data(cal.compute_data(), self.ranges)
-        self._float_acts: dict[str, list[np.ndarray]] | None = None
+        self._float_session: Any = None
 
     def _method_enum(self) -> Any:
         return getattr(self.q.CalibrationMethod, _METHODS[self.method])
@@ -80,25 +112,58 @@ class Quantizer:
             extra_options=dict(s.get("extra_options", {})))
         return self.onnx.load(str(out))
 
-    def _acts(self, path: Path) -> dict[str, list[np.ndarray]]:
+    def _session(self, path: Path) -> Any:
+        """An ONNX Runtime session over ``path`` with every intermediate tensor as an output."""
         dbg = require("onnxruntime.quantization.qdq_loss_debug")
+        ort = require("onnxruntime")
         aug = path.with_suffix(".aug.onnx")
         dbg.modify_model_output_intermediate_tensors(str(path), str(aug))
-        return dict(dbg.collect_activations(str(aug), calib.ort_reader(
-            self.feeds[:REPORT_IMAGES])))
+        so = ort.SessionOptions()  # as collect_activations: unfused, so every tensor is there
+        so.log_severity_level = 3
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(str(aug), so, providers=["CPUExecutionProvider"])
 
-    def report(self, qmodel: Any, worst: int) -> list[dict[str, Any]]:
-        """Nodes ranked by the SQNR (dB) lost across them, float vs this INT8 model."""
-        if self._float_acts is None:
-            self._float_acts = self._acts(self.pre)
+    @staticmethod
+    def _run(sess: Any, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The saved intermediate tensors of one batch, by their own names."""
+        post = require("onnxruntime.quantization.qdq_loss_debug")._TENSOR_SAVE_POSTFIX
+        names = [o.name for o in sess.get_outputs()]
+        return {n[: -len(post)]: v for n, v in zip(names, sess.run(None, feed), strict=True)
+                if n.endswith(post)}
+
+    def sqnr(self, qmodel: Any) -> dict[str, float]:
+        """SQNR (dB) of every float tensor the INT8 model also computes, streamed: per batch,
+        both models run, sums of squares are added, the activations are dropped."""
+        if self._float_session is None:
+            self._float_session = self._session(self.pre)
         qpath = self.tmp / "report-int8.onnx"
         self.onnx.save(qmodel, str(qpath))
-        qacts = self._acts(qpath)
+        qsess = self._session(qpath)
         suffix = require("onnxruntime.quantization.quant_utils").DEQUANT_OUTPUT_SUFFIX
-        # what consumers see in the INT8 graph: the dequantized tensor where there is one
-        seen = {t: qacts.get(t + suffix, qacts.get(t)) for t in self._float_acts}
-        sqnr = {t: _sqnr(self._float_acts[t], q) for t, q in seen.items()
-                if q is not None and np.issubdtype(np.asarray(q[0]).dtype, np.floating)}
+        signal: dict[str, float] = {}
+        noise: dict[str, float] = {}
+        for feed in self.feeds[:REPORT_IMAGES]:
+            f_out, q_out = self._run(self._float_session, feed), self._run(qsess, feed)
+            for t, x in f_out.items():
+                y = q_out.get(t + suffix, q_out.get(t))  # what consumers see in the INT8 graph
+                if (y is None or not np.issubdtype(np.asarray(x).dtype, np.floating)
+                        or not np.issubdtype(np.asarray(y).dtype, np.floating)):
+                    continue
+                if np.shape(x) != np.shape(y):  # not comparable: counted as exact
+                    signal[t], noise[t] = 1.0, 0.0
+                    continue
+                x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+                signal[t] = signal.get(t, 0.0) + float(np.sum(x64 * x64))
+                noise[t] = noise.get(t, 0.0) + float(np.sum((x64 - y64) ** 2))
+            del f_out, q_out
+        return {t: _sqnr_db(signal[t], noise[t]) for t in signal}
+
+    def report(self, qmodel: Any, worst: int) -> list[dict[str, Any]]:
+        """Nodes ranked by the SQNR (dB) lost across them, float vs this INT8 model (none, and
+        no pass over the models, for ``worst`` 0)."""
+        if worst <= 0:
+            return []
+        sqnr = self.sqnr(qmodel)
         by_out = {o: n for n in self.float_model.graph.node for o in n.output}
 
         def upstream(t: str, depth: int = 0) -> float:
@@ -130,14 +195,11 @@ class Quantizer:
         return [node_name, *[by_out[i] for i in node.input if i in by_out]]
 
 
-def _sqnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    x = np.concatenate([np.asarray(v, np.float64).ravel() for v in a])
-    y = np.concatenate([np.asarray(v, np.float64).ravel() for v in b])
-    if x.shape != y.shape:
+def _sqnr_db(signal_sq: float, noise_sq: float) -> float:
+    """10 log10(sum x^2 / sum (x - y)^2), capped at 100 dB (exact)."""
+    if noise_sq == 0:
         return 100.0
-    noise = float(np.linalg.norm(x - y))
-    signal = max(float(np.linalg.norm(x)), 1e-30)
-    return 100.0 if noise == 0 else min(100.0, 20 * math.log10(signal / noise))
+    return min(100.0, 10 * math.log10(max(signal_sq, 1e-60) / noise_sq))
 
 
 def accuracy_aware(q: Quantizer, exclude: list[str], first: dict[str, Any], budget: float,

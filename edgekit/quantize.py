@@ -54,7 +54,8 @@ class QuantOptions:
     val: Path | None = None
     labels: Path | None = None
     max_accuracy_drop: float | None = None  # top-1 points (agreement points without labels)
-    report: int = 10  # worst tensors listed
+    report: int = 10  # worst tensors listed; 0 skips the per-layer pass
+    max_memory_gb: float | None = None  # for the per-layer pass; None: half of physical RAM
 
 
 @dataclass(kw_only=True)
@@ -226,8 +227,13 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     with rep.stage("quantize"):
         model = q.quantize(opts.exclude)
         ver = _verify(parent_logits, model, x_held, what, val)
+    too_big = _pass_too_big(q, opts)
     search: dict[str, Any] | None = None
     if opts.max_accuracy_drop is not None and drop(ver) > opts.max_accuracy_drop:
+        if too_big:
+            raise CalibrationError(f"--max-accuracy-drop ranks nodes with the per-layer pass, and "
+                                   f"{too_big}", "raise --max-memory-gb, or keep nodes in FP32 "
+                                   "by hand with --exclude NODE", path=str(path))
         with rep.stage("fallback") as st:
             search = qdebug.accuracy_aware(q, list(opts.exclude), ver, opts.max_accuracy_drop,
                                            lambda m: _verify(parent_logits, m, x_held, what, val),
@@ -237,15 +243,19 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         with rep.stage("latency cost") as st:
             search["latency"] = latency_cost(parent, first, model, x_held)
             st["note"] = f"{search['latency']['mixed_vs_int8']:.2f}x all-INT8 latency"
-    with rep.stage("report"):
-        report = q.report(model, opts.report)
+    with rep.stage("report") as st:
+        report = q.report(model, opts.report if not too_big else 0)
+        if too_big and opts.report:
+            st["note"] = f"skipped: {too_big}"
+            rep.warn(f"per-layer report skipped: {too_big}; --max-memory-gb N allows it")
     body = _child(base, path, Precision.INT8, pp, ver, rep, {
         "target": opts.target.value,
         "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                          "method": opts.method.value, **{k: v for k, v in settings.items()},
                          "exclude": list(opts.exclude), "calibration": cs.to_dict(),
                          "cpu": cpu_info(), "pre_process": q.pre_process_note},
-        "accuracy_aware": search, "layer_report": report})
+        "accuracy_aware": search, "layer_report": report,
+        "layer_report_skipped": too_big if opts.report else None})
     if search is not None and not search["met"]:
         best = out.with_name(out.name.removesuffix(".onnx") + ".best.onnx")
         _write(model, best, body, rep)
@@ -254,6 +264,23 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
                           f"kept as {best}", "raise the budget, add calibration data, or use FP16",
                           path=str(path))
     return QuantResult(path=out, manifest=_write(model, out, body, rep))
+
+
+def memory_limit_gb(opts: QuantOptions) -> float:
+    if opts.max_memory_gb is not None:
+        return opts.max_memory_gb
+    import psutil
+
+    return round(psutil.virtual_memory().total / 2 / 2**30, 1)
+
+
+def _pass_too_big(q: qdebug.Quantizer, opts: QuantOptions) -> str | None:
+    """Why the per-layer pass would not fit --max-memory-gb (None when it fits or is off)."""
+    if not opts.report and opts.max_accuracy_drop is None:
+        return None
+    need, limit = qdebug.pass_memory_gb(q.float_model), memory_limit_gb(opts)
+    return None if need <= limit else (f"it needs ~{need:.1f} GB, over --max-memory-gb "
+                                       f"{limit:g}")
 
 
 def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str, Any]:

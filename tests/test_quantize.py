@@ -189,3 +189,66 @@ def test_interrupted_quantization_leaves_no_file(digits: dict[str, Path], tmp_pa
     with pytest.raises(KeyboardInterrupt):
         _q(digits["digits_cnn_plain"], tmp_path, calib_size=8)
     assert set(tmp_path.iterdir()) == before
+
+
+def test_streamed_sqnr_equals_sqnr_over_all_images_at_once(digits: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    """The per-layer pass adds sums of squares batch by batch; the figures must be those of
+    every image's tensors concatenated (what ORT's collect_activations gave, held at once)."""
+    import math
+
+    from onnxruntime.quantization import qdq_loss_debug as dbg
+
+    from digits import PREPROCESS
+
+    from edgekit import calib, qdebug
+
+    cs = calib.load(digits["train"], PREPROCESS, 24)
+    q = qdebug.Quantizer(digits["digits_cnn"], tmp_path, cs, "minmax", int8_settings(Target.CPU))
+    model = q.quantize(())
+    streamed = q.sqnr(model)
+    onnx.save(model, str(tmp_path / "i8.onnx"))
+    acts = {}
+    for name, path in (("f", q.pre), ("q", tmp_path / "i8.onnx")):
+        dbg.modify_model_output_intermediate_tensors(str(path), str(tmp_path / f"{name}.aug.onnx"))
+        acts[name] = dbg.collect_activations(str(tmp_path / f"{name}.aug.onnx"),
+                                             calib.ort_reader(q.feeds[:qdebug.REPORT_IMAGES]))
+    checked = 0
+    for t, xs in acts["f"].items():
+        ys = acts["q"].get(t + "_DequantizeLinear_Output", acts["q"].get(t))
+        if ys is None or t not in streamed or streamed[t] >= 100:
+            continue
+        x = np.concatenate([np.ravel(v) for v in xs]).astype(np.float64)
+        y = np.concatenate([np.ravel(v) for v in ys]).astype(np.float64)
+        whole = 20 * math.log10(np.linalg.norm(x) / np.linalg.norm(x - y))
+        assert streamed[t] == pytest.approx(whole, abs=1e-6)
+        checked += 1
+    assert checked >= 5
+
+
+def test_report_0_skips_the_per_layer_pass(digits: dict[str, Path], tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit import qdebug
+
+    def never(*a: object, **k: object) -> dict[str, float]:
+        raise AssertionError("the per-layer pass ran")
+
+    monkeypatch.setattr(qdebug.Quantizer, "sqnr", never)
+    m = _q(digits["digits_cnn_plain"], tmp_path, calib_size=8, report=0)
+    assert m["layer_report"] == [] and m["layer_report_skipped"] is None
+
+
+def test_a_pass_over_the_memory_limit_is_skipped_in_one_line(
+        digits: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgekit.cli import main
+
+    main(["quantize", str(digits["digits_cnn_plain"]), "--calib-size", "8", "-o",
+          str(tmp_path / "m.int8.onnx"), "--max-memory-gb", "0.0002", "--json"])
+    doc = json.loads(capsys.readouterr().out)["manifest"]
+    assert doc["layer_report"] == [] and "over --max-memory-gb 0.0002" in doc["layer_report_skipped"]
+    m = _q(digits["digits_cnn_plain"], tmp_path, calib_size=8, max_memory_gb=0.000001)
+    assert m["layer_report"] == [] and "needs ~" in m["layer_report_skipped"]
+    with pytest.raises(CalibrationError, match="--max-accuracy-drop ranks nodes with the "
+                                               "per-layer pass, and it needs"):
+        _q(digits["digits_cnn"], tmp_path, calib=digits["train"], calib_size=32,
+           val=digits["test"], max_accuracy_drop=0.5, max_memory_gb=0.000001)

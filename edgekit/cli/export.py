@@ -24,7 +24,10 @@ TargetOpt = Annotated[Target, typer.Option(help="Settings for this runtime")]
 ValOpt = Annotated[Path | None, typer.Option("--val", help="ImageFolder with labels")]
 DropOpt = Annotated[float | None, typer.Option(
     "--max-accuracy-drop", min=0.0, help="Top-1 points (agreement without labels)")]
-ReportOpt = Annotated[int, typer.Option("--report", min=0, help="Worst nodes listed")]
+ReportOpt = Annotated[int, typer.Option("--report", min=0,
+                                         help="Worst nodes listed; 0 skips the per-layer pass")]
+MemOpt = Annotated[float | None, typer.Option(
+    "--max-memory-gb", min=0.0001, help="Memory for the per-layer pass (default: half the RAM)")]
 
 
 @app.command()
@@ -56,6 +59,7 @@ def export(
     labels: LabelsOpt = None,
     max_accuracy_drop: DropOpt = None,
     report: ReportOpt = 10,
+    max_memory_gb: MemOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -70,7 +74,8 @@ def export(
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                             max_accuracy_drop=max_accuracy_drop, report=report)
+                             max_accuracy_drop=max_accuracy_drop, report=report,
+                             max_memory_gb=max_memory_gb)
                 for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
     source_opts = Options(weights=weights, num_classes=num_classes, pretrained=pretrained,
                           trust_checkpoint=trust_checkpoint)
@@ -99,6 +104,7 @@ def quantize(
     labels: LabelsOpt = None,
     max_accuracy_drop: DropOpt = None,
     report: ReportOpt = 10,
+    max_memory_gb: MemOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -111,7 +117,8 @@ def quantize(
     opts = QuantOptions(precision=prec, output=output, calib=calib, calib_size=calib_size,
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                        max_accuracy_drop=max_accuracy_drop, report=report)
+                        max_accuracy_drop=max_accuracy_drop, report=report,
+                        max_memory_gb=max_memory_gb)
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))
 
