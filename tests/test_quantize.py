@@ -197,9 +197,8 @@ def test_streamed_sqnr_equals_sqnr_over_all_images_at_once(digits: dict[str, Pat
     every image's tensors concatenated (what ORT's collect_activations gave, held at once)."""
     import math
 
-    from onnxruntime.quantization import qdq_loss_debug as dbg
-
     from digits import PREPROCESS
+    from onnxruntime.quantization import qdq_loss_debug as dbg
 
     from edgekit import calib, qdebug
 
