@@ -40,8 +40,12 @@ def need(name: str, for_what: str) -> None:
 def require(name: str) -> ModuleType:
     """Import ``name`` or raise BackendUnavailable naming how to install it."""
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ImportError as e:
         top = name.split(".")[0]
         hint = _INSTALL.get(top, f"pip install {top}")
         raise BackendUnavailable(f"{name} is not installed ({e})", hint) from e
+    from edgekit import noise
+
+    noise.on_import(module)
+    return module

@@ -131,18 +131,29 @@ def profile_table(report: dict[str, Any]) -> Any:
 
 
 def results_table(rows: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
+    from edgekit.fit import Column, FitTable
 
     tags = any(r["tag"] for r in rows)
-    t = Table("id", "created", *(["tag"] if tags else []), "model", "prec", "runner", "batch",
-              "p50 ms", "p99 ms", "img/s", "top-1", title=f"{len(rows)} results",
-              title_justify="left")
-    for r in rows:
-        t.add_row(str(r["id"]), str(r["created"])[5:16].replace("T", " "),
-                  *([r["tag"] or ""] if tags else []), str(r["model"]), str(r["precision"]),
-                  f"{r['backend']}/{r['device']}", str(r["batch"]), _f(r["p50_ms"]),
-                  _f(r["p99_ms"]), _f(r["images_per_s"], ".0f"), _f(r["top1"], ".2f"))
-    return t
+    columns = [Column(header="id", cell=lambda r: str(r["id"]), priority=0, justify="right"),
+               Column(header="model", cell=lambda r: str(r["model"]), priority=0),
+               Column(header="prec", cell=lambda r: str(r["precision"]), priority=0),
+               Column(header="runner", cell=lambda r: f"{r['backend']}/{r['device']}",
+                      priority=0),
+               Column(header="batch", cell=lambda r: str(r["batch"]), priority=1,
+                      justify="right"),
+               Column(header="p50 ms", cell=lambda r: _f(r["p50_ms"]), priority=1,
+                      justify="right"),
+               Column(header="top-1", cell=lambda r: _f(r["top1"], ".2f"), priority=2,
+                      justify="right"),
+               Column(header="created", cell=lambda r: str(r["created"])[5:16].replace("T", " "),
+                      priority=3),
+               Column(header="p99 ms", cell=lambda r: _f(r["p99_ms"]), priority=4,
+                      justify="right"),
+               Column(header="img/s", cell=lambda r: _f(r["images_per_s"], ".0f"), priority=5,
+                      justify="right"),
+               *([Column(header="tag", cell=lambda r: r["tag"] or "", priority=6)] if tags
+                 else [])]
+    return FitTable(columns, rows, title=f"{len(rows)} results")
 
 
 def pareto_table(doc: dict[str, Any]) -> Any:
@@ -194,26 +205,40 @@ def budget_table(outcomes: list[Any]) -> Any:
     return t
 
 
-def sweep_table(doc: dict[str, Any]) -> Any:
-    from rich.table import Table
+def _status(r: dict[str, Any]) -> str:
+    st = r["status"]
+    style = "green" if st in ("ok", "resumed") else "red" if "fail" in st else "yellow"
+    return f"[{style}]{st}[/]"
 
-    t = Table("model", "prec", "backend", "status", "MB", "GMACs", "p50 ms", "p99 ms", "img/s",
-              "acc", "% peak", title=f"sweep: {doc['ok']} ok, {doc['failed']} failed",
-              title_justify="left")
-    for r in doc["table"]:
-        st = r["status"]
-        style = "green" if st in ("ok", "resumed") else "red" if "fail" in st else "yellow"
-        t.add_row(r["model"], r["precision"], r["backend"], f"[{style}]{st}[/]", _f(r["size_mb"], ".1f"),
-                  _f(r["gmacs"], ".3f"), _f(r["p50_ms"]), _f(r["p99_ms"]),
-                  _f(r["images_per_s"], ".0f"), _f(r["accuracy"], ".2f"), _f(r["pct_of_peak"], ".1f"))
+
+def sweep_table(doc: dict[str, Any]) -> Any:
+    from edgekit.fit import Column, FitTable
+
+    def num(key: str, fmt: str) -> Any:
+        return lambda r: _f(r[key], fmt)
+
+    columns = [Column(header="model", cell=lambda r: str(r["model"]), priority=0),
+               Column(header="prec", cell=lambda r: str(r["precision"]), priority=0),
+               Column(header="backend", cell=lambda r: str(r["backend"]), priority=0),
+               Column(header="status", cell=_status, plain=lambda r: r["status"], priority=0),
+               Column(header="p50 ms", cell=num("p50_ms", ".3f"), priority=1, justify="right"),
+               Column(header="acc", cell=num("accuracy", ".2f"), priority=2, justify="right"),
+               Column(header="MB", cell=num("size_mb", ".1f"), priority=3, justify="right"),
+               Column(header="p99 ms", cell=num("p99_ms", ".3f"), priority=4, justify="right"),
+               Column(header="img/s", cell=num("images_per_s", ".0f"), priority=5,
+                      justify="right"),
+               Column(header="GMACs", cell=num("gmacs", ".3f"), priority=6, justify="right"),
+               Column(header="% peak", cell=num("pct_of_peak", ".1f"), priority=7,
+                      justify="right")]
     errors: dict[str, list[str]] = {}
     for r in doc["table"]:
         if r["error"] and r["status"] != "unsupported":
-            errors.setdefault(r["error"], []).append(f"{r['precision']}/{r['backend']}")
+            errors.setdefault(r["error"], []).append(f"{r['model']} {r['precision']}/{r['backend']}")
     lines = [f"[red]{', '.join(v)}[/]: {e}" for e, v in errors.items()]
     kind = next((r["accuracy_kind"] for r in doc["table"] if r["accuracy_kind"]), None)
     notes = [f"acc: {kind}"] if kind else []
-    return group([t, *notes, *lines, f"report: {doc['files'].get('html')}"])
+    return FitTable(columns, doc["table"], title=f"sweep: {doc['ok']} ok, {doc['failed']} failed",
+                    notes=[*notes, *lines, f"report: {doc['files'].get('html')}"])
 
 
 def device_table(doc: dict[str, Any]) -> Any:

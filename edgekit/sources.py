@@ -79,6 +79,8 @@ def resolve(spec: str, options: Options | None = None) -> Source:
         return _onnx(path, opts)
     if suffix == ".py":
         return _factory(spec, opts)
+    if path.is_dir() or (path.is_file() and not _is_torchscript_archive(path)):
+        raise SourceError(f"is {_what_is(path)}, not a model", ACCEPTED, path=spec)
     if suffix in TORCHSCRIPT_SUFFIXES or (("/" in spec or "\\" in spec) and suffix):
         return _torchscript(path, opts)
     provider, _, bare = spec.rpartition(":")
@@ -91,6 +93,50 @@ def resolve(spec: str, options: Options | None = None) -> Source:
         src.kind, src.entry, src.min_size = Kind.CATALOG, entry, entry.min_size
         return src
     return _named(provider or _which_provider(bare), bare, spec, opts, None)
+
+
+ACCEPTED = ("SPEC takes a catalog name (edgekit models), timm:NAME, torchvision:NAME, "
+            "file.py:factory, a TorchScript .pt/.ts file or an .onnx file")
+_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"BM", "a BMP image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "a gzip archive"),
+          (b"\x80", "a Python pickle (a legacy torch.save checkpoint?)"))
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    """A TorchScript file is a zip archive with a ``code/`` folder (torch.jit.save)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n or n.startswith("code/") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _what_is(path: Path) -> str:
+    """What a file given as SPEC is, in words, when it is not a model."""
+    import zipfile
+
+    if path.is_dir():
+        return "a folder"
+    head = path.read_bytes()[:16] if path.stat().st_size else b""
+    if not head:
+        return "an empty file"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return what
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            pickled = any(n.endswith("data.pkl") for n in z.namelist())
+        return ("a PyTorch checkpoint (torch.save), not TorchScript: pass it with --weights to "
+                "the architecture's SPEC" if pickled else "a zip archive")
+    try:
+        head.decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "a file edgekit does not recognise"
 
 
 def _which_provider(name: str) -> str:

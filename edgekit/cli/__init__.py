@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from edgekit import __version__
+from edgekit import __version__, noise
 from edgekit.cli import budget as budget_cmds
 from edgekit.cli import build, export, measure, run
 from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError
@@ -34,7 +34,11 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks for errors, and other libraries' output as it is.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="List other libraries' warnings (folded into one line otherwise); "
+                          "may stand anywhere on the line")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version.")] = False,
 ) -> None:
@@ -56,7 +60,20 @@ def _fail(line: str, err: dict[str, str], code: int, json_out: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("EDGEKIT_DEBUG") == "1"
-    json_out = "--json" in args
+    verbose = "--verbose" in args or os.environ.get("EDGEKIT_VERBOSE") == "1"
+    if "build" not in args:  # --verbose is a root flag that may stand anywhere (build has its own)
+        args = [a for a in args if a != "--verbose"]
+    quiet = "-q" in args or "--quiet" in args
+    with noise.folded("all" if debug else "verbose" if verbose else "fold") as caught:
+        _dispatch(args, debug, "--json" in args)
+    if not quiet:
+        lines = caught.details() if verbose else [s for s in [caught.summary()] if s]
+        for line in lines:
+            print(f"note: {line}", file=sys.stderr)
+
+
+def _dispatch(args: list[str], debug: bool, json_out: bool) -> None:
+    """Run the command; errors become one line and an exit code (SystemExit)."""
     try:
         rc = app(args=args, prog_name="edgekit", standalone_mode=False)
         if isinstance(rc, int) and rc:  # typer.Exit(code) inside a command returns the code
