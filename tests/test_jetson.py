@@ -43,7 +43,7 @@ THOR = "RAM 4722/7844MB (lfb 1x512kB) EMC_FREQ 2%@1866 GR3D_FREQ @[1000,1000,100
 @pytest.mark.parametrize("line,ram,gpu_load,gpu_mhz,power,rail", [
     (XAVIER, (4722, 7844), 37, 1300, 14025, "VDD_IN"),
     (NANO, (1180, 3965), 0, 76, 4520, "POM_5V_IN"),
-    (ORIN_JP7, (20642, 62817), 12, 1300, 5500, "VIN_SYS_5V0"),
+    (ORIN_JP7, (20642, 62817), 12, 1300, 13907, "sum of rails"),  # no VDD_IN on AGX Orin
     (ORIN_JP6, (4722, 7844), 10, 1300, 5012, "VDD_IN"),
     (THOR, (4722, 7844), None, 1000, None, None),
 ])
