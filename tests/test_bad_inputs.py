@@ -100,7 +100,7 @@ CASES = [
     (["build", "{c}/empty.onnx"], "not found or empty", "empty.onnx"),
     (["build", "{c}/ok.onnx", "--shapes", "input:abc"], "is not NAME:MIN,OPT,MAX", None),
     (["build", "{c}/ok.onnx", "--gpu-fallback"], "needs --dla-core", None),
-    (["build", "{c}/ok.onnx"], 'pip install "edgekit[trt]"', None),
+    (["build", "{c}/ok.onnx"], 'pip install "edgekit[trt-cu12]"', None),
     # profile
     (["profile", "{c}/ok.onnx", "--data", "{c}/data_empty"], "no class subfolders", "data_empty"),
     (["profile", "{c}/ok.onnx", "--data", "{c}/data_flat"], "no class subfolders", "data_flat"),
