@@ -12,7 +12,8 @@ None for DLA with a dynamic profile or without FP16/INT8, and for Q/DQ without t
 8.6; it drives the calibrator as TensorRT's trampoline does; the engine inspector honours
 ``profiling_verbosity`` and reports per-layer precision from the flags and the ONNX's types; a
 version-compatible plan needs ``engine_host_code_allowed``, a plan with plugins needs
-``init_libnvinfer_plugins``; ``set_timing_cache`` returns False for another GPU's cache;
+``init_libnvinfer_plugins``, a plan from another version (not version-compatible) does not
+deserialise; ``set_timing_cache`` returns False for another GPU's cache;
 ``execute_async_v3`` returns False without shapes or addresses, invalidates a capture on a
 context's first run of a shape, and ``enqueue_fails_in_capture=True`` makes it return False in
 capture. The engine's context computes, through ``fakes.cudart``'s memory, the per-channel mean
@@ -177,6 +178,8 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             if not data.startswith(b"FAKEPLAN"):
                 return None
             meta = json.loads(data[len(b"FAKEPLAN"):])
+            if meta["version"] != ".".join(map(str, v)) and not meta["version_compatible"]:
+                return None  # a plan from another TensorRT version
             if meta["version_compatible"] and not self.engine_host_code_allowed:
                 return None  # "engine_host_code_allowed must be set" (TensorRT logs it)
             if meta["plugins"] and not state["plugins"]:
