@@ -6,9 +6,10 @@ Sources of the sample lines:
 - NANO: the same file's Jetson Nano example (POM_5V_IN rails).
 - ORIN_JP7: rbonghi/jetson_stats jtop/tests/test_06_tegra_parse.py, "real tegrastats line from a
   Jetson AGX Orin Developer Kit running JetPack 7.2 (L4T R39.2)" (mW current/avg/max, GR3D per GPC).
-- ORIN_JP6: the Orin JetPack 5/6 rail form "VDD_IN 5012mW/5012mW" quoted in
-  shared/reference/tensorrt-trtexec-polygraphy-jetson.md §5 (from jtop's fixtures), on the
-  JetPack 6 GR3D form of the same jtop test file.
+- ORIN_JP6: the Orin JetPack 5/6 rail form "VDD_IN 5012mW/5012mW" (from jtop's fixtures), on
+  the JetPack 6 GR3D form of the same jtop test file.
+- The AGX Orin total: jtop (jtop/core/power.py) counts only VDD_IN / POM_5V_IN as the board's
+  input and otherwise sums the rails; VIN_SYS_5V0 is the system 5 V supply monitor.
 - THOR: jtop's test file, GR3D without utilisation.
 """
 

@@ -14,42 +14,14 @@ import numpy as np
 import pytest
 from conftest import run_cli
 from fakes import cudart
-from fakes import tensorrt as fake_trt
+from trt_support import V8, V10, V10_JP6, V11, build, onnx_copy
 
 from edgekit.backends import Backend, Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, check_compatible
 from edgekit.errors import BackendUnavailable, ConfigError, ExportError, SourceError
 from edgekit.trt import cuda_rt, engine, trt_api
 
-V8, V10, V11 = "8.6.1.6", "10.13.0.35", "11.4.0.106"
-V10_JP6 = "10.3.0.26"  # JetPack 6
-
-
-@pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Install a fake tensorrt (version and behaviour as asked) and the fake CUDA runtime."""
-    cudart.reset()
-    monkeypatch.setattr(cuda_rt, "load", lambda: cudart)
-
-    def install(version: str = V10, **kw: Any) -> Any:
-        trt = fake_trt.make(version, **kw)
-        monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        return trt
-
-    return install
-
-
-def _onnx(digits: dict[str, Path], tmp: Path, name: str = "digits_cnn_plain") -> Path:
-    """A copy of an edgekit ONNX with its manifest (dynamic batch, 3x32x32)."""
-    src = digits[name]
-    dst = tmp / src.name
-    dst.write_bytes(src.read_bytes())
-    Path(str(dst) + ".json").write_bytes(Path(str(src) + ".json").read_bytes())
-    return dst
-
-
-def _build(path: Path, **kw: Any) -> dict[str, Any]:
-    return engine.build(path, engine.BuildOptions(**kw))
+_onnx, _build = onnx_copy, build
 
 
 @pytest.mark.parametrize("version,strongly,flags", [

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fakes import cudart
-from trt_support import V8, V10, V10_JP6, V11, build, onnx_copy, onnx_variant, use  # noqa: F401
+from trt_support import V8, V10, V10_JP6, V11, build, onnx_copy, onnx_variant
 
 from edgekit.backends import Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, gpu_identity
@@ -64,14 +64,14 @@ def test_d1_extras_pin_cuda_python_by_cuda_major() -> None:
 # D2: --dla-core on the default path (dynamic profile, no FP16/INT8 flag).
 
 def test_d2_dla_without_a_precision_is_refused_before_building(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     trt = use(V10_JP6, dla_cores=2)
     with pytest.raises(ConfigError, match="--dla-core needs --precision fp16 or int8"):
         build(onnx_copy(digits, tmp_path), dla_core=0)
     assert not any(c[0] == "build_serialized_network" for c in trt.calls)
 
 
-def test_d2_dla_builds_a_static_profile(use: Any, tmp_path: Path,  # noqa: F811
+def test_d2_dla_builds_a_static_profile(use: Any, tmp_path: Path,
                                         digits: dict[str, Path]) -> None:
     from edgekit.trt.engine import parse_shapes
 
@@ -86,7 +86,7 @@ def test_d2_dla_builds_a_static_profile(use: Any, tmp_path: Path,  # noqa: F811
 
 
 @pytest.mark.parametrize("version", [V10, V11])
-def test_d2_dla_is_refused_where_tensorrt_has_none(use: Any, tmp_path: Path,  # noqa: F811
+def test_d2_dla_is_refused_where_tensorrt_has_none(use: Any, tmp_path: Path,
                                                    digits: dict[str, Path], version: str) -> None:
     use(version, dla_cores=2)
     with pytest.raises(ConfigError, match=f"TensorRT {version} has no DLA support"):
@@ -96,7 +96,7 @@ def test_d2_dla_is_refused_where_tensorrt_has_none(use: Any, tmp_path: Path,  # 
 # D3: TRT 8.6 has no STRONGLY_TYPED: the ONNX's precision needs builder flags.
 
 def test_d3_fp16_onnx_on_8_6_sets_fp16_and_says_weakly_typed(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     trt = use(V8)
     m = build(onnx_variant(digits, tmp_path, "fp16"))
     assert ("set_flag", trt.BuilderFlag.FP16) in trt.calls
@@ -104,7 +104,7 @@ def test_d3_fp16_onnx_on_8_6_sets_fp16_and_says_weakly_typed(
 
 
 def test_d3_qdq_onnx_on_8_6_sets_int8_so_it_builds(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     trt = use(V8)
     m = build(onnx_variant(digits, tmp_path, "qdq"))
     assert {("set_flag", trt.BuilderFlag.INT8), ("set_flag", trt.BuilderFlag.FP16)} <= \
@@ -119,7 +119,7 @@ def test_d3_qdq_onnx_on_8_6_sets_int8_so_it_builds(
 # D4: --hardware-compatible same-cc before 10.9.
 
 @pytest.mark.parametrize("version", [V8, V10_JP6])
-def test_d4_same_cc_before_10_9_is_a_config_error(use: Any, tmp_path: Path,  # noqa: F811
+def test_d4_same_cc_before_10_9_is_a_config_error(use: Any, tmp_path: Path,
                                                   digits: dict[str, Path], version: str) -> None:
     trt = use(version)
     with pytest.raises(ConfigError, match=f"same-cc needs TensorRT >= 10.9, this is {version}"):
@@ -127,7 +127,7 @@ def test_d4_same_cc_before_10_9_is_a_config_error(use: Any, tmp_path: Path,  # n
     assert not any(c[0] == "create_network" for c in trt.calls)
 
 
-def test_d4_same_cc_from_10_9(use: Any, tmp_path: Path,  # noqa: F811
+def test_d4_same_cc_from_10_9(use: Any, tmp_path: Path,
                               digits: dict[str, Path]) -> None:
     trt = use(V10)
     build(onnx_copy(digits, tmp_path), hardware_compatible="same-cc")
@@ -137,14 +137,14 @@ def test_d4_same_cc_from_10_9(use: Any, tmp_path: Path,  # noqa: F811
 
 # D5: CUDA-graph capture as trtexec does it.
 
-def _runner_engine(use: Any, tmp_path: Path, digits: dict[str, Path], **kw: Any) -> Path:  # noqa: F811
+def _runner_engine(use: Any, tmp_path: Path, digits: dict[str, Path], **kw: Any) -> Path:
     use(V10)
     path = Path(build(onnx_copy(digits, tmp_path))["path"])
     use(V10, **kw)
     return path
 
 
-def test_d5_capture_syncs_first_and_is_thread_local(use: Any, tmp_path: Path,  # noqa: F811
+def test_d5_capture_syncs_first_and_is_thread_local(use: Any, tmp_path: Path,
                                                     digits: dict[str, Path]) -> None:
     path = _runner_engine(use, tmp_path, digits)
     x = np.ones((2, 3, 32, 32), np.float32)
@@ -156,7 +156,7 @@ def test_d5_capture_syncs_first_and_is_thread_local(use: Any, tmp_path: Path,  #
 
 
 def test_d5_enqueue_false_in_capture_falls_back_not_an_incomplete_graph(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     path = _runner_engine(use, tmp_path, digits, enqueue_fails_in_capture=True)
     x = np.ones((2, 3, 32, 32), np.float32)
     with TrtRunner(path, RunnerOptions(device=Device.CUDA, cuda_graphs=True)) as r:
@@ -169,7 +169,7 @@ def test_d5_enqueue_false_in_capture_falls_back_not_an_incomplete_graph(
 
 
 def test_d5_invalidated_capture_falls_back_and_clears_the_error(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     path = _runner_engine(use, tmp_path, digits)
     x = np.ones((2, 3, 32, 32), np.float32)
     cudart.inject("cudaStreamEndCapture", cudart.cudaError_t.cudaErrorStreamCaptureInvalidated)
@@ -179,7 +179,7 @@ def test_d5_invalidated_capture_falls_back_and_clears_the_error(
     assert cudart.stats["cudaGetLastError"] == 1
 
 
-def test_d5_fake_capture_of_a_first_run_is_invalidated(use: Any) -> None:  # noqa: F811
+def test_d5_fake_capture_of_a_first_run_is_invalidated(use: Any) -> None:
     """The fake does what TensorRT does when a context's first enqueue of a shape is captured
     (it allocates): the capture is invalidated, so a runner without the warm-up fails here."""
     cudart.reset()
@@ -201,7 +201,7 @@ def test_d6_agx_orin_power_is_the_sum_of_its_rails() -> None:
 
 # D7-D15: lower risk.
 
-def test_d7_version_compatible_engine_is_inspected(use: Any, tmp_path: Path,  # noqa: F811
+def test_d7_version_compatible_engine_is_inspected(use: Any, tmp_path: Path,
                                                    digits: dict[str, Path]) -> None:
     trt = use(V10)
     m = build(onnx_copy(digits, tmp_path), version_compatible=True)
@@ -209,7 +209,7 @@ def test_d7_version_compatible_engine_is_inspected(use: Any, tmp_path: Path,  # 
     assert m["layers"]["layers"] == 3  # not "did not deserialize for inspection"
 
 
-def test_d8_parse_errors_on_8_6_keep_the_parsers_message(use: Any, tmp_path: Path,  # noqa: F811
+def test_d8_parse_errors_on_8_6_keep_the_parsers_message(use: Any, tmp_path: Path,
                                                          digits: dict[str, Path]) -> None:
     trt = use(V8, parse_errors=1)
     assert not hasattr(trt.OnnxParser(None, None).get_error(0), "node_name")  # as in 8.6.1
@@ -218,7 +218,7 @@ def test_d8_parse_errors_on_8_6_keep_the_parsers_message(use: Any, tmp_path: Pat
         build(onnx_copy(digits, tmp_path))
 
 
-def test_d9_runner_registers_plugins_before_deserialising(use: Any, tmp_path: Path,  # noqa: F811
+def test_d9_runner_registers_plugins_before_deserialising(use: Any, tmp_path: Path,
                                                           digits: dict[str, Path]) -> None:
     use(V10, plugins=True)
     path = Path(build(onnx_copy(digits, tmp_path))["path"])
@@ -230,7 +230,7 @@ def test_d9_runner_registers_plugins_before_deserialising(use: Any, tmp_path: Pa
 
 
 def test_d10_a_foreign_timing_cache_is_kept_and_a_keyed_one_written(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     from edgekit.progress import Reporter
 
     use(V10)
@@ -247,7 +247,7 @@ def test_d10_a_foreign_timing_cache_is_kept_and_a_keyed_one_written(
     assert m["timing_cache"] == str(keyed) and "rejected this timing cache" in warned[0]
 
 
-def test_d11_multi_input_calibration_is_refused(use: Any, tmp_path: Path,  # noqa: F811
+def test_d11_multi_input_calibration_is_refused(use: Any, tmp_path: Path,
                                                 digits: dict[str, Path]) -> None:
     import onnx
     from onnx import TensorProto, helper
@@ -263,7 +263,7 @@ def test_d11_multi_input_calibration_is_refused(use: Any, tmp_path: Path,  # noq
         build(two, precision="int8", calib=digits["test"])
 
 
-def test_d11_calibrator_gives_one_pointer_per_binding(use: Any) -> None:  # noqa: F811
+def test_d11_calibrator_gives_one_pointer_per_binding(use: Any) -> None:
     from edgekit.trt import trt_api
 
     trt = use(V10)
@@ -272,7 +272,7 @@ def test_d11_calibrator_gives_one_pointer_per_binding(use: Any) -> None:  # noqa
 
 
 def test_d12_a_cuda_error_while_calibrating_fails_the_build(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     trt = use(V10)
     cudart.inject("cudaMemcpyAsync", cudart.cudaError_t.cudaErrorInvalidValue)
     with pytest.raises(ExportError, match=r"INT8 calibration failed: CUDA cudaMemcpyAsync "
@@ -282,7 +282,7 @@ def test_d12_a_cuda_error_while_calibrating_fails_the_build(
 
 
 def test_d13_d14_runner_records_pageable_memory_and_sets_the_dla_core(
-        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:  # noqa: F811
+        use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
     use(V10_JP6, dla_cores=2)
     path = Path(build(onnx_copy(digits, tmp_path), dla_core=1, precision="fp16")["path"])
     trt = use(V10_JP6, dla_cores=2)
@@ -302,7 +302,7 @@ def test_d15_stream_handle_uses_the_native_handle_helper() -> None:
     assert cuda.handle(cudart._Stream()) > 0  # the fake's stream: int() fallback
 
 
-def test_fake_versions_have_only_what_the_release_has(use: Any) -> None:  # noqa: F811
+def test_fake_versions_have_only_what_the_release_has(use: Any) -> None:
     t8, t103, t11 = use(V8), use(V10_JP6), use(V11)
     assert not hasattr(t8.BuilderFlag, "BF16") and hasattr(t103.BuilderFlag, "BF16")
     assert not hasattr(t103.HardwareCompatibilityLevel, "SAME_COMPUTE_CAPABILITY")
@@ -310,7 +310,7 @@ def test_fake_versions_have_only_what_the_release_has(use: Any) -> None:  # noqa
     assert not hasattr(t11.BuilderFlag, "FP16") and not hasattr(t11, "IInt8EntropyCalibrator2")
 
 
-def test_fake_inspector_honours_profiling_verbosity(use: Any, tmp_path: Path,  # noqa: F811
+def test_fake_inspector_honours_profiling_verbosity(use: Any, tmp_path: Path,
                                                     digits: dict[str, Path]) -> None:
     from fakes import trt_build
 
@@ -327,7 +327,7 @@ def test_fake_inspector_honours_profiling_verbosity(use: Any, tmp_path: Path,  #
         trt.LayerInformationFormat.JSON))["Layers"][0]["LayerType"] == "CaskConvolution"
 
 
-def test_fake_8_6_engine_has_no_device_memory_size_v2(use: Any, tmp_path: Path,  # noqa: F811
+def test_fake_8_6_engine_has_no_device_memory_size_v2(use: Any, tmp_path: Path,
                                                       digits: dict[str, Path]) -> None:
     from edgekit.trt import trt_api
 
@@ -338,7 +338,7 @@ def test_fake_8_6_engine_has_no_device_memory_size_v2(use: Any, tmp_path: Path, 
     assert trt_api.device_memory_bytes(engine) == 1 << 20  # the 8.6 branch
 
 
-def test_fake_cuda_checks_capacities_and_frees(use: Any) -> None:  # noqa: F811
+def test_fake_cuda_checks_capacities_and_frees(use: Any) -> None:
     ok, ptr = cudart.cudaMalloc(8)
     host = np.zeros(4, np.float32)  # 16 bytes into 8
     err = cudart.cudaMemcpyAsync(ptr, host.ctypes.data, 16,

@@ -252,7 +252,7 @@ def entropy_calibrator(trt: TensorRT, batches: list[Any], cache: str | None,
     """An ``IInt8EntropyCalibrator2`` fed from preprocessed batches (TensorRT < 11 only).
 
     The subclass is defined here, inside the function, so this module imports without
-    tensorrt (STYLE.md rule 3). ``device_alloc(array) -> int`` copies a batch to the GPU.
+    tensorrt. ``device_alloc(array) -> int`` copies a batch to the GPU.
     """
     from pathlib import Path
 
