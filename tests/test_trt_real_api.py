@@ -85,6 +85,17 @@ def test_d2_dla_builds_a_static_profile(use: Any, tmp_path: Path,
     assert m["profiles"] == {"input": [[8, 3, 32, 32]] * 3}  # the OPT batch
 
 
+def test_d2_layers_dla_cannot_run_need_gpu_fallback(use: Any, tmp_path: Path,
+                                                   digits: dict[str, Path]) -> None:
+    use(V10_JP6, dla_cores=1)
+    onnx = onnx_variant(digits, tmp_path, "softmax")
+    with pytest.raises(ConfigError, match=r"--dla-core: 1 of \d+ layers cannot run on DLA; add "
+                                          "--gpu-fallback"):
+        build(onnx, dla_core=0, precision="fp16")
+    m = build(onnx, dla_core=0, precision="fp16", gpu_fallback=True)
+    assert m["dla"]["on_dla"] == m["dla"]["layers"] - 1
+
+
 @pytest.mark.parametrize("version", [V10, V11])
 def test_d2_dla_is_refused_where_tensorrt_has_none(use: Any, tmp_path: Path,
                                                    digits: dict[str, Path], version: str) -> None:

@@ -39,8 +39,9 @@ def onnx_copy(digits: dict[str, Path], tmp: Path, name: str = "digits_cnn_plain"
 
 
 def onnx_variant(digits: dict[str, Path], tmp: Path, kind: str) -> Path:
-    """The digits ONNX as an FP16 (``fp16``: an FP16 initializer) or Q/DQ (``qdq``: a
-    QuantizeLinear/DequantizeLinear pair on the input) model, without a manifest."""
+    """The digits ONNX as an FP16 (``fp16``: an FP16 initializer), Q/DQ (``qdq``: a
+    QuantizeLinear/DequantizeLinear pair on the input) or ``softmax`` (one more, DLA-less,
+    layer) model, without a manifest."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -49,6 +50,8 @@ def onnx_variant(digits: dict[str, Path], tmp: Path, kind: str) -> Path:
     g = m.graph
     if kind == "fp16":
         g.initializer.append(numpy_helper.from_array(np.ones(3, np.float16), "half_scale"))
+    elif kind == "softmax":  # one layer DLA cannot run (the fake's can_run_on_DLA)
+        g.node.append(helper.make_node("Softmax", ["input"], ["input_softmax"]))
     else:
         for node in g.node:
             node.input[:] = ["input_dq" if i == "input" else i for i in node.input]
