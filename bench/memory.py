@@ -5,21 +5,21 @@
 Each run is its own process (`python -m edgekit export SPEC -o ... [--int8] -q`); its peak RSS
 is the kernel's figure for that child (os.wait4's ru_maxrss) and its wall time is measured
 around it. Random weights. Goals on a 2-core, 24 GB machine: deit_tiny INT8 <= 2.5 GB and
-maxvit_t INT8 completes under 8 GB. Results go to bench/results/memory.json with the machine
-and the date; the README's table is copied from the printed markdown.
+maxvit_t INT8 completes under 8 GB. Results go to bench/results/memory.json (bench/_results.py);
+scripts/readme_tables.py renders the README's table from it.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 MODELS = "timm:deit_tiny_patch16_224,timm:swin_tiny_patch4_window7_224,torchvision:maxvit_t"
 
@@ -42,7 +42,6 @@ def run(spec: str, int8: bool, folder: Path) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=MODELS)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "memory.json"))
     args = ap.parse_args()
     from edgekit.device import fingerprint
 
@@ -60,10 +59,10 @@ def main() -> None:
             cells = [f"{r['peak_rss_gb']} | {r['wall_s']}" if r["exit_code"] == 0 else
                      f"failed ({r['error']}) | {r['wall_s']}" for r in pair]
             print(f"| {spec} | {cells[0]} | {cells[1]} |", flush=True)
-    doc = {"bench": "memory", "date": dt.date.today().isoformat(), "machine": fp,
-           "load_average_start": round(load, 2), "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    import _results
+
+    _results.write("memory", rows, note=f"load average {load:.1f} at the start; peak RSS is "
+                   "each process's own", load_average_start=round(load, 2))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Same ONNX Runtime session, same process, same input. The bare loop is the one a 
 (bare, edgekit, bare, edgekit, ...) so a slow phase of the VM hits both; each figure is the
 median over all its blocks. Two ratios: median per-iteration latency as each loop reports it,
 and wall time per iteration of the whole loop (what the loop costs beyond the call itself).
+Writes bench/results/profile_overhead.json (the README's table: scripts/readme_tables.py).
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def main() -> None:
     ap.add_argument("--models", default="mobilenet_v3_large,resnet18")
     ap.add_argument("--runs", type=int, default=200, help="runs per block")
     ap.add_argument("--blocks", type=int, default=4, help="blocks per loop")
+    ap.add_argument("--note", default="", help="recorded with the figures, e.g. 'shared CPU'")
     args = ap.parse_args()
+    from _results import write
+
+    rows = []
     cpu = cpu_info()
     print(f"# machine: {cpu['model']}, {cpu['logical_cores']} logical cores; "
           f"{args.blocks} blocks x {args.runs} runs per loop, batch 1, ORT CPU defaults")
@@ -81,6 +86,10 @@ def main() -> None:
             print(f"| {name} | {bp:.3f} | {ep:.3f} | {ep / bp:.3f} | {bw:.3f} | {ew:.3f} | "
                   f"{ew / bw:.3f} |")
             sys.stdout.flush()
+            rows.append({"model": name, "bare_p50_ms": round(bp, 4), "edgekit_p50_ms": round(ep, 4),
+                         "bare_wall_ms": round(bw, 4), "edgekit_wall_ms": round(ew, 4)})
+    print(write("profile_overhead", rows, note=args.note,
+                timing=f"loops alternate in {args.blocks} blocks of {args.runs} runs, same session"))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 
 Random weights at 224 px, batch 1, the machine's default thread count. Each engine is timed
 blocked (all its runs, then the next), never interleaved: interleaving ORT sessions inflates
-every figure 1.5-4x on 2 cores (see ../shared/reference/cpu-baseline.md). 10 warm-up runs,
+every figure 1.5-4x on 2 cores (edgekit/timing.py says more). 10 warm-up runs,
 then 50 timed runs; the median is compared. A ratio below 1 means faster than FP32.
+Writes bench/results/quantize.json (the README's INT8/FP16 table: scripts/readme_tables.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import write
 
 from edgekit import graph
 from edgekit.device import cpu_info
@@ -42,6 +44,7 @@ def median_ms(path: Path, x: np.ndarray, warmup: int = 10, runs: int = 50) -> fl
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet18,mobilenet_v3_large,efficientnet_b0")
+    ap.add_argument("--note", default="", help="recorded with the figures, e.g. 'shared CPU'")
     args = ap.parse_args()
     cpu = cpu_info()
     print(f"# machine: {cpu['model']}, {cpu['logical_cores']} logical cores, "
@@ -49,6 +52,7 @@ def main() -> None:
     print("| model | FP32 ms | INT8 ms | FP16 ms | INT8/FP32 | FP16/FP32 | INT8 agreement % "
           "| INT8 settings | worst node (dB lost) |")
     print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
@@ -63,6 +67,14 @@ def main() -> None:
                   f"{q['activation_type']}x{q['weight_type']} reduce_range={q['reduce_range']} | "
                   f"{worst.get('op_type', '-')} ({worst.get('sqnr_lost_db', 0):.1f}) |",
                   flush=True)
+            rows.append({"model": name, "fp32_ms": round(t32, 3), "int8_ms": round(t8, 3),
+                         "fp16_ms": round(t16, 3),
+                         "int8_agreement_pct": i8.manifest["verification"]["top1_agreement"],
+                         "activation_type": q["activation_type"], "weight_type": q["weight_type"],
+                         "reduce_range": q["reduce_range"], "worst_op": worst.get("op_type"),
+                         "worst_db_lost": worst.get("sqnr_lost_db")})
+    print(write("quantize", rows, note=args.note, timing="blocked: 10 warm-up runs, median of 50, "
+                "one engine after the other, one process"))
     print(f"# python {sys.version.split()[0]}; agreement is on random-weight models and "
           "14 flipped photos: it shows the pipeline runs, not accuracy (see the digits tests)")
 

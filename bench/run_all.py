@@ -4,13 +4,15 @@
                                       [--skip-quickstart]
 
 P1 profiling overhead: edgekit's timed loop vs a bare session.run loop (goal <= 1.02)
-P2 --tune vs ONNX Runtime's defaults (goal >= 1.0 on every model), and INT8/FP32 per model,
-   each pair timed in alternating 1 s blocks in one process (1.0 when --tune chose the defaults)
+P2 --tune vs ONNX Runtime's defaults (goal >= 1.0 on every model), timed in alternating 1 s
+   blocks in one process; when --tune keeps the defaults there is nothing to time, and the
+   result says so (no figure). INT8/FP32 comes from bench/quantize.py only.
 P3 export overhead: edgekit export (+ simplify + verify) vs a bare torch.onnx.export (goal <= 1.5)
 P4 wall time of `edgekit quickstart` (goal < 10 min on 2 cores), in a subprocess
 
 Random weights, 224 px, batch 1. Ratios come from one run on one machine; on a shared VM,
 figures move by 10-25 % between runs, so read ratios, not absolute figures across days.
+Writes bench/results/performance.json (the README's Performance table: scripts/readme_tables.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _results import write  # noqa: E402
 from profile_overhead import bare_loop, edgekit_loop  # noqa: E402
 
 from edgekit import profile as pf  # noqa: E402
@@ -35,7 +38,6 @@ from edgekit.backends import RunnerOptions  # noqa: E402
 from edgekit.backends.ort import OrtRunner  # noqa: E402
 from edgekit.device import cpu_info  # noqa: E402
 from edgekit.export import ExportOptions, export  # noqa: E402
-from edgekit.quantize import QuantOptions, quantize  # noqa: E402
 
 
 def p1(path: Path, runs: int = 200, blocks: int = 4) -> tuple[float, float]:
@@ -71,14 +73,14 @@ def ab(a: tuple[Path, RunnerOptions], b: tuple[Path, RunnerOptions], blocks: int
     return statistics.median(ms["b"]) / statistics.median(ms["a"])
 
 
-def p2(path: Path) -> tuple[float, dict | None]:
-    """Speed-up of --tune's choice over ORT's defaults (1.0 when it chose the defaults)."""
+def p2(path: Path) -> tuple[float | None, dict | None]:
+    """Speed-up of --tune's choice over ORT's defaults (None when it kept the defaults: untimed)."""
     from edgekit.backends import OrtSettings
 
     res = pf.profile(str(path), pf.ProfileOptions(iterations=20, tune=True)).results[0]
     chosen = res.settings["tune"]["chosen"]
     if OrtSettings(**chosen) == OrtSettings():
-        return 1.0, chosen
+        return None, chosen
     return 1 / ab((path, RunnerOptions()), (path, RunnerOptions(ort=OrtSettings(**chosen)))), chosen
 
 
@@ -117,28 +119,33 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet18,mobilenet_v3_large,efficientnet_b0")
     ap.add_argument("--skip-quickstart", action="store_true")
+    ap.add_argument("--note", default="", help="recorded with the figures, e.g. 'shared CPU'")
     args = ap.parse_args()
     models = args.models.split(",")
     cpu = cpu_info()
     print(f"# machine: {cpu['model']}, {cpu['logical_cores']} logical cores, flags "
           f"{' '.join(cpu['flags'])}; {time.strftime('%Y-%m-%d')}\n")
+    rows: list[dict] = []
+    p4: dict = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        print("| model | P1 edgekit/bare p50 | P2 speed-up of --tune (default/tuned p50) | tuned settings | "
-              "INT8/FP32 p50 | P3 edgekit export s | bare export s | P3 ratio |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| model | P1 edgekit/bare p50 | P2 speed-up of --tune | tuned settings | "
+              "P3 edgekit export s | bare export s | P3 ratio |")
+        print("|---|---|---|---|---|---|---|")
         for name in models:
             bare_s, ek_s = p3(name, tmp)
             fp32 = tmp / f"ek_{name}.onnx"
-            int8 = quantize(fp32, QuantOptions(report=0)).path
             b, e = p1(fp32)
             speedup, chosen = p2(fp32)
-            i8 = ab((fp32, RunnerOptions()), (int8, RunnerOptions()))
             knobs = (f"{chosen['graph_optimization']}, {chosen['intra_threads'] or 'default'} thr, "
                      f"{chosen['execution_mode']}") if chosen else "-"
-            print(f"| {name} | {e / b:.3f} | {speedup:.3f} | {knobs} | {i8:.2f} | "
-                  f"{ek_s:.1f} | {bare_s:.1f} | {ek_s / bare_s:.2f} |")
+            print(f"| {name} | {e / b:.3f} | {'untimed' if speedup is None else f'{speedup:.3f}'}"
+                  f" | {knobs} | {ek_s:.1f} | {bare_s:.1f} | {ek_s / bare_s:.2f} |")
             sys.stdout.flush()
+            rows.append({"model": name, "p1_bare_p50_ms": round(b, 4), "p1_edgekit_p50_ms":
+                         round(e, 4), "p2_speedup": None if speedup is None else round(speedup, 4),
+                         "tune_chose": None if speedup is None else knobs,
+                         "p3_edgekit_s": round(ek_s, 2), "p3_bare_s": round(bare_s, 2)})
         if not args.skip_quickstart:
             t0 = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "edgekit", "quickstart", "--quiet",
@@ -147,7 +154,8 @@ def main() -> None:
             wall = time.perf_counter() - t0
             status = "ok" if r.returncode == 0 else f"exit {r.returncode}: {r.stderr[-200:]}"
             print(f"\nP4 `edgekit quickstart`: {wall:.0f} s wall ({wall / 60:.1f} min), {status}")
-
+            p4 = {"quickstart_s": round(wall, 1), "status": status}
+    print(write("performance", rows, note=args.note, p4=p4 or None))
 
 if __name__ == "__main__":
     main()

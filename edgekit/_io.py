@@ -23,13 +23,21 @@ _FAULT_COUNTS: dict[str, int] = {}
 def fault(point: str) -> None:
     """Crash-test hook (tests/test_crash.py), inert unless ``EDGEKIT_FAULT`` names this point:
     ``POINT`` kills the process (SIGKILL) there, ``POINT:sigint`` raises KeyboardInterrupt there
-    (a Ctrl-C), ``POINT:N`` kills it the Nth time it gets there."""
+    (a Ctrl-C), ``POINT:N`` kills it the Nth time it gets there, ``POINT:signal`` sends SIGUSR1
+    to the parent (the test) and waits there for the real signal the parent then sends."""
     spec = os.environ.get("EDGEKIT_FAULT")
     if not spec or spec.split(":")[0] != point:
         return
     arg = spec.partition(":")[2]
     if arg == "sigint":
         raise KeyboardInterrupt
+    if arg == "signal":
+        import signal
+        import time
+
+        os.kill(os.getppid(), signal.SIGUSR1)
+        time.sleep(120)  # interrupted by the parent's signal
+        return
     _FAULT_COUNTS[point] = _FAULT_COUNTS.get(point, 0) + 1
     if not arg or _FAULT_COUNTS[point] >= int(arg):
         import signal

@@ -5,8 +5,10 @@ its source): rails are ``VDD_IN 14025/14416`` (mW, no unit: Xavier/TX2) or ``POM
 4520/4680`` (Nano), ``VDD_IN 5012mW/5012mW`` (Orin, JetPack 5/6) and ``VDD_GPU_SOC
 5139mW/5139mW/5139mW`` (AGX Orin, JetPack 7.2); the GPU is ``GR3D_FREQ 10%@1300`` (JetPack 6),
 ``GR3D_FREQ 12%@[1300,1300]`` (JetPack 7, per GPC) or ``GR3D_FREQ @[1000,1000,1000]`` (Thor, no
-load). The board's input power is the first of VDD_IN / POM_5V_IN / VIN_SYS_5V0 found, else
-the sum of the rails (and the result says which).
+load). The board's input power is VDD_IN or POM_5V_IN where the line has one, else the sum of
+the rails (and the result says which), as jtop does (jetson_stats ``jtop/core/power.py``). AGX
+Orin has no input rail: its VIN_SYS_5V0 is the system 5 V supply monitor, one rail among
+VDD_GPU_SOC and VDD_CPU_CV, not the total.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-TOTAL_RAILS = ("VDD_IN", "POM_5V_IN", "VIN_SYS_5V0")
+TOTAL_RAILS = ("VDD_IN", "POM_5V_IN")
 _RAIL = re.compile(r"\b([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?:/(\d+)(?:mW)?)?")
 _RAM = re.compile(r"\bRAM (\d+)/(\d+)MB")
 _GR3D = re.compile(r"\bGR3D_FREQ (?:(\d+)%)?@\[?([\d,]+)\]?")

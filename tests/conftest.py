@@ -79,3 +79,6 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def digits_spec(name: str = "digits_cnn_plain") -> str:
     return f"{FIX / 'digits_model.py'}:{name}"
+
+
+from trt_support import use  # noqa: E402, F401  (the fake-TensorRT fixture, for test_trt*.py)

@@ -273,6 +273,6 @@ def test_the_cli_offers_a_new_row_without_other_changes(toy_backend: str,
           "--iterations", "3", "--warmup", "0", "--json"])  # returns: exit 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["results"][0]["backend"] == "toy"
-    with pytest.raises(SystemExit) as bad:
+    with pytest.raises(SystemExit, match="^2$") as bad:
         main(["profile", "m.onnx", "--backend", "tyo"])
     assert bad.value.code == 2 and "did you mean toy" in capsys.readouterr().err

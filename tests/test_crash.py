@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import onnx
@@ -62,15 +61,20 @@ def test_ctrl_c_before_rename_exits_130_and_leaves_nothing(tmp_path: Path) -> No
 
 
 def test_a_real_sigint_during_export_leaves_nothing(tmp_path: Path) -> None:
-    p = subprocess.Popen([sys.executable, "-m", "edgekit", "export", "resnet18", "-o",
-                          str(tmp_path / "r.onnx")], stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    time.sleep(4.0)  # inside the import / export
+    """The child signals (SIGUSR1) when it has written everything and renamed nothing; only then
+    is the real SIGINT sent, so the signal lands at that moment on any machine."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "edgekit", "export", TINY, "--input-size",
+                              "32", "-o", str(tmp_path / "r.onnx")], stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "HF_HUB_OFFLINE": "1",
+                                             "EDGEKIT_FAULT": "rename:signal"})
+        ready = signal.sigtimedwait({signal.SIGUSR1}, 120)
+        assert ready is not None and ready.si_pid == p.pid, "the export never reached the rename"
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
-    if p.returncode == 0:  # finished before the signal: then it must be complete
-        assert _visible(tmp_path) == ["r.onnx", "r.onnx.json"]
-        return
     assert p.returncode == 130, err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
 

@@ -6,9 +6,10 @@ Sources of the sample lines:
 - NANO: the same file's Jetson Nano example (POM_5V_IN rails).
 - ORIN_JP7: rbonghi/jetson_stats jtop/tests/test_06_tegra_parse.py, "real tegrastats line from a
   Jetson AGX Orin Developer Kit running JetPack 7.2 (L4T R39.2)" (mW current/avg/max, GR3D per GPC).
-- ORIN_JP6: the Orin JetPack 5/6 rail form "VDD_IN 5012mW/5012mW" quoted in
-  shared/reference/tensorrt-trtexec-polygraphy-jetson.md §5 (from jtop's fixtures), on the
-  JetPack 6 GR3D form of the same jtop test file.
+- ORIN_JP6: the Orin JetPack 5/6 rail form "VDD_IN 5012mW/5012mW" (from jtop's fixtures), on
+  the JetPack 6 GR3D form of the same jtop test file.
+- The AGX Orin total: jtop (jtop/core/power.py) counts only VDD_IN / POM_5V_IN as the board's
+  input and otherwise sums the rails; VIN_SYS_5V0 is the system 5 V supply monitor.
 - THOR: jtop's test file, GR3D without utilisation.
 """
 
@@ -43,7 +44,7 @@ THOR = "RAM 4722/7844MB (lfb 1x512kB) EMC_FREQ 2%@1866 GR3D_FREQ @[1000,1000,100
 @pytest.mark.parametrize("line,ram,gpu_load,gpu_mhz,power,rail", [
     (XAVIER, (4722, 7844), 37, 1300, 14025, "VDD_IN"),
     (NANO, (1180, 3965), 0, 76, 4520, "POM_5V_IN"),
-    (ORIN_JP7, (20642, 62817), 12, 1300, 5500, "VIN_SYS_5V0"),
+    (ORIN_JP7, (20642, 62817), 12, 1300, 13907, "sum of rails"),  # no VDD_IN on AGX Orin
     (ORIN_JP6, (4722, 7844), 10, 1300, 5012, "VDD_IN"),
     (THOR, (4722, 7844), None, 1000, None, None),
 ])

@@ -24,3 +24,13 @@ def test_ruff_passes() -> None:
     r = subprocess.run([_tool("ruff"), "check", "edgekit", "tests", "bench", "scripts"], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_every_pytest_raises_names_its_message() -> None:
+    """``pytest.raises`` without ``match=`` passes on any ValueError (numpy raises its own)."""
+    import re
+
+    bare = re.compile(r"pytest\.raises\([\w.]+\)")
+    offenders = [f"{p.name}:{i}" for p in sorted((ROOT / "tests").glob("*.py"))
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if bare.search(line)]
+    assert offenders == []

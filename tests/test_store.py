@@ -172,25 +172,22 @@ def test_four_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
 def test_a_read_only_store_can_still_be_read(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Opening and querying a current store never writes (no BEGIN IMMEDIATE); writing to a
-    read-only one is named as such. (A real read-only file cannot be made here: tests run as
-    root, which ignores file modes; SQLite's own error text is raised instead.)"""
+    read-only one is named as such. (Tests run as root, which ignores file modes, so the store is
+    opened in SQLite's read-only mode, ``mode=ro``: the real "attempt to write a readonly
+    database" error.)"""
     import edgekit.store as st
 
     s = Store(tmp_path)
     s.add(fake_result("t", 0))
     real = sqlite3.connect
 
-    def read_only(*a: object, **k: object) -> sqlite3.Connection:
-        con = real(*a, **k)  # type: ignore[arg-type]
-        con.set_authorizer(lambda action, *rest: sqlite3.SQLITE_DENY
-                           if action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_TRANSACTION,
-                                         sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_CREATE_TABLE)
-                           else sqlite3.SQLITE_OK)
-        return con
+    def read_only(path: object, *a: object, **k: object) -> sqlite3.Connection:
+        # SQLite's own read-only mode: writes fail with "attempt to write a readonly database"
+        return real(f"file:{path}?mode=ro", *a, uri=True, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(st.sqlite3, "connect", read_only)
     assert len(Store(tmp_path, create=False).query()) == 1
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError, match="the results store is read-only; use a writable --store"):
         Store(tmp_path).add(fake_result("t", 1))
 
 

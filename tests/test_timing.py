@@ -41,7 +41,7 @@ def test_stats_match_numpy_percentiles() -> None:
     assert s["mean_ms"] == pytest.approx(50.5) and s["std_ms"] == pytest.approx(np.std(ms, ddof=1),
                                                                                 rel=1e-4)
     assert timing.stats(np.array([3.0]))["std_ms"] == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no latency samples"):
         timing.stats(np.array([]))
 
 

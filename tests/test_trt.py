@@ -14,41 +14,14 @@ import numpy as np
 import pytest
 from conftest import run_cli
 from fakes import cudart
-from fakes import tensorrt as fake_trt
+from trt_support import V8, V10, V10_JP6, V11, build, onnx_copy
 
 from edgekit.backends import Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, check_compatible
 from edgekit.errors import BackendUnavailable, ConfigError, ExportError, SourceError
 from edgekit.trt import cuda_rt, engine, trt_api
 
-V8, V10, V11 = "8.6.1.6", "10.13.0.35", "11.4.0.106"
-
-
-@pytest.fixture
-def use(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Install a fake tensorrt (version and behaviour as asked) and the fake CUDA runtime."""
-    cudart.reset()
-    monkeypatch.setattr(cuda_rt, "load", lambda: cudart)
-
-    def install(version: str = V10, **kw: Any) -> Any:
-        trt = fake_trt.make(version, **kw)
-        monkeypatch.setitem(sys.modules, "tensorrt", trt)
-        return trt
-
-    return install
-
-
-def _onnx(digits: dict[str, Path], tmp: Path, name: str = "digits_cnn_plain") -> Path:
-    """A copy of an edgekit ONNX with its manifest (dynamic batch, 3x32x32)."""
-    src = digits[name]
-    dst = tmp / src.name
-    dst.write_bytes(src.read_bytes())
-    Path(str(dst) + ".json").write_bytes(Path(str(src) + ".json").read_bytes())
-    return dst
-
-
-def _build(path: Path, **kw: Any) -> dict[str, Any]:
-    return engine.build(path, engine.BuildOptions(**kw))
+_onnx, _build = onnx_copy, build
 
 
 @pytest.mark.parametrize("version,strongly,flags", [
@@ -76,9 +49,8 @@ def test_strongly_typed_build_writes_engine_and_manifest(use: Any, version: str,
     assert m["lineage"]["parent"]["sha256"] and m["model"]["name"]  # lineage resolved once
     assert m["preprocess"]["height"] == 32 and m["build_seconds"] >= 0
     assert m["artifact"]["size_bytes"] == out.stat().st_size
-    assert m["layers"] == {"layers": 3, "reformat_layers": 1,
-                           "by_precision": {"int8": 1, "fp16": 1, "fp32": 1},
-                           "percent": {"int8": 33.3, "fp16": 33.3, "fp32": 33.3}}
+    assert m["layers"] == {"layers": 3, "reformat_layers": 1,  # an FP32 ONNX, strongly typed
+                           "by_precision": {"fp32": 3}, "percent": {"fp32": 100.0}}
     assert ("create_network", 2 if version == V10 else 0) in trt.calls
     assert ("set_memory_pool_limit", (trt.MemoryPoolType.WORKSPACE, 256 << 20)) in trt.calls
     assert ("config.builder_optimization_level", 4) in trt.calls
@@ -110,20 +82,23 @@ def test_legacy_int8_calibrates_from_images_with_a_cache(use: Any, tmp_path: Pat
     trt = use(V10)
     cache = tmp_path / "calib.cache"
     shapes = engine.parse_shapes(["input:1x3x32x32,8x3x32x32,32x3x32x32"])
-    _build(_onnx(digits, tmp_path), precision="int8", calib=digits["test"], calib_cache=cache,
-           shapes=shapes)
-    assert cudart.MEM == {}  # nothing left on the device after the build
+    m = _build(_onnx(digits, tmp_path), precision="int8", calib=digits["test"], calib_cache=cache,
+               shapes=shapes)
     assert ("set_flag", trt.BuilderFlag.INT8) in trt.calls
     assert ("set_calibration_profile", {"input": shapes["input"]}) in trt.calls
     (calibrator,) = [v for k, v in trt.calls if k == "config.int8_calibrator"]
     assert isinstance(calibrator, trt.IInt8EntropyCalibrator2)
     assert calibrator.get_batch_size() == 8  # the profile's OPT batch, which TensorRT reads
     assert len(calibrator.batches) == 57 and all(len(b) == 8 for b in calibrator.batches)
-    ptr = calibrator.get_batch(["input"])
-    assert ptr and cudart.read(ptr[0], (8, 3, 32, 32), np.float32).std() > 0  # real images
-    assert calibrator.get_batch(["input"]) == ptr  # one device buffer, reused
-    calibrator.write_calibration_cache(b"TRT-10130-EntropyCalibration2\n")
-    assert calibrator.read_calibration_cache() == cache.read_bytes()
+    # the build itself drove the calibrator through every batch, then wrote the cache
+    assert ("calibrated_batches", 57) in trt.calls and calibrator.error is None
+    assert cache.read_bytes() == b"TRT-FAKE-EntropyCalibration2\n"
+    assert m["layers"]["by_precision"] == {"int8": 3}
+    assert cudart.MEM == {} and cudart.stats["cudaMalloc"] == 1  # one buffer, freed after
+    trt = use(V10)
+    _build(_onnx(digits, tmp_path), precision="int8", calib_cache=cache, shapes=shapes)
+    assert ("calibration_cache_read", len(cache.read_bytes())) in trt.calls
+    assert not any(k == "calibrated_batches" for k, _ in trt.calls)
 
 
 def test_calibration_options_need_the_legacy_int8_path(use: Any, tmp_path: Path,
@@ -174,16 +149,17 @@ def test_timing_cache_is_loaded_and_saved_back(use: Any, tmp_path: Path,
 
 
 def test_dla_core_and_gpu_fallback(use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
-    trt = use(V10, dla_cores=2)
-    _build(_onnx(digits, tmp_path), dla_core=1, gpu_fallback=True, precision="fp16")
+    trt = use(V10_JP6, dla_cores=2)
+    m = _build(_onnx(digits, tmp_path), dla_core=1, gpu_fallback=True, precision="fp16")
     assert ("config.default_device_type", trt.DeviceType.DLA) in trt.calls
     assert ("config.DLA_core", 1) in trt.calls and ("set_flag", trt.BuilderFlag.GPU_FALLBACK) in \
         trt.calls
+    assert m["dla"]["core"] == 1 and m["dla"]["on_dla"] == m["dla"]["layers"] > 0
     with pytest.raises(ConfigError, match="has 2 DLA core"):
-        _build(_onnx(digits, tmp_path), dla_core=2)
-    use(V10, dla_cores=0)
+        _build(_onnx(digits, tmp_path), dla_core=2, precision="fp16")
+    use(V10_JP6, dla_cores=0)
     with pytest.raises(ConfigError, match="this device has no DLA"):
-        _build(_onnx(digits, tmp_path), dla_core=0)
+        _build(_onnx(digits, tmp_path), dla_core=0, precision="fp16")
     with pytest.raises(ConfigError, match="--gpu-fallback needs --dla-core"):
         _build(_onnx(digits, tmp_path), gpu_fallback=True)
 
@@ -206,7 +182,7 @@ def test_parser_errors_one_per_node_then_one_line(use: Any, tmp_path: Path,
     rep = Reporter()
     rep.warn = warned.append  # type: ignore[method-assign]
     onnx = _onnx(digits, tmp_path)
-    with pytest.raises(ExportError, match="2 error\\(s\\), first at node '/blocks.0/FancyOp' "
+    with pytest.raises(ExportError, match="2 error\\(s\\), first at node 10 '/blocks.0/FancyOp' "
                                           "\\(FancyOp0\\)") as e:
         engine.build(onnx, engine.BuildOptions(), rep)
     assert warned == [f"TensorRT parser: node {10 + i} '/blocks.{i}/FancyOp' (FancyOp{i}): "
@@ -318,7 +294,7 @@ def test_without_tensorrt_build_says_what_to_install(tmp_path: Path,
     onnx = _onnx(digits, tmp_path)
     r = run_cli("build", str(onnx), env={"PYTHONPATH": ""})
     assert r.returncode == 2 and r.stderr.count("\n") == 1
-    assert 'TensorRT is not installed; pip install "edgekit[trt]"' in r.stderr
+    assert 'TensorRT is not installed; pip install "edgekit[trt-cu12]" (or [trt-cu13]' in r.stderr
     assert not (tmp_path / "digits_cnn_plain.engine").exists()
 
 

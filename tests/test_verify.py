@@ -29,5 +29,5 @@ def test_near_tie_flip_is_not_counted_but_decisive_flip_is() -> None:
 
 
 def test_shape_mismatch_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"output shape \(2, 5\) differs from the reference's"):
         compare(np.zeros((2, 10)), np.zeros((2, 5)))

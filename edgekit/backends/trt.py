@@ -5,7 +5,13 @@ CUDA-graph replay, CUDA-event timing of the host-to-device / compute / device-to
 What is timed (recorded with every result, because trtexec 10 and 11 differ here): ``infer``
 is end to end, transfers included (trtexec 10's default; 11 excludes them unless
 ``--includeDataTransfers``), synchronised with ``cudaStreamSynchronize`` (no spin-wait), one
-inference in flight (no enqueue-ahead). ``split_ms`` gives the three parts separately.
+inference in flight (no enqueue-ahead). ``split_ms`` gives the three parts separately. Host
+buffers are pageable numpy arrays (each H2D copy is staged synchronously, D2H returns when
+done), so the split measures pageable copies; ``settings()`` says so.
+
+CUDA graphs (``--cuda-graphs``) follow trtexec: a checked warm-up enqueue, a synchronised stream,
+a ThreadLocal capture whose enqueue is checked; a capture that fails falls back to plain
+enqueues and ``settings()`` records ``cuda_graphs: false`` with the reason.
 
 An engine whose manifest names another TensorRT version or GPU is refused before
 deserialising, unless it was built version- or hardware-compatible.
@@ -36,6 +42,8 @@ def gpu_identity() -> dict[str, Any]:
 
     try:
         return cuda_rt.open_cuda().properties(0)
+    except cuda_rt.DriverMismatch:
+        raise  # an nvidia-smi answer would hide that no CUDA call can work
     except BackendUnavailable:
         gpus = gpu_info()
         if gpus:
@@ -83,6 +91,7 @@ class TrtRunner(RunnerBase):
         self.create_ms = 0.0
         self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device ptr, capacity bytes)
         self._graphs: dict[tuple[Any, ...], Any] = {}
+        self.graph_fallback: str | None = None  # why a CUDA-graph capture failed, if one did
         self.manifest: dict[str, Any] | None = None
 
     def __enter__(self) -> TrtRunner:
@@ -102,8 +111,11 @@ class TrtRunner(RunnerBase):
         t0 = time.perf_counter_ns()
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt_api.runtime(trt, logger)
-        if self.manifest and (self.manifest.get("build") or {}).get("version_compatible"):
+        build = (self.manifest or {}).get("build") or {}
+        if build.get("version_compatible"):
             runtime.engine_host_code_allowed = True
+        if build.get("dla_core") is not None:  # as trtexec does before deserialising
+            runtime.DLA_core = int(build["dla_core"])
         engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise SourceError("TensorRT could not deserialise the engine (another TensorRT "
@@ -171,17 +183,25 @@ class TrtRunner(RunnerBase):
             self.context.set_tensor_address(name, self._buffer(name, host[name].nbytes))
         return host
 
+    def _run(self, handle: int) -> None:
+        if not self.context.execute_async_v3(handle):
+            raise BackendUnavailable("TensorRT execute_async_v3 failed",
+                                     "run with --verbose; check the input shapes")
+
     def _enqueue(self, key: tuple[Any, ...]) -> None:
-        if not self.opts.cuda_graphs:
-            if not self.context.execute_async_v3(self.cuda.handle(self.stream)):
-                raise BackendUnavailable("TensorRT execute_async_v3 failed",
-                                         "run with --verbose; check the input shapes")
+        handle = self.cuda.handle(self.stream)
+        if not self.opts.cuda_graphs or self.graph_fallback:
+            self._run(handle)
             return
         if key not in self._graphs:
-            handle = self.cuda.handle(self.stream)
-            self.context.execute_async_v3(handle)  # TensorRT needs one run before capture
-            self._graphs[key] = self.cuda.capture(
-                self.stream, lambda: self.context.execute_async_v3(handle))
+            self._run(handle)  # TensorRT needs one run before capture (checked)
+            graph = self.cuda.capture(self.stream,
+                                      lambda: self.context.execute_async_v3(handle))
+            if graph is None:
+                self.graph_fallback = "the capture failed; ran without CUDA graphs"
+                self._run(handle)  # the captured run did not execute: run it now
+                return
+            self._graphs[key] = graph
         self.cuda.launch(self._graphs[key], self.stream)
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -198,7 +218,9 @@ class TrtRunner(RunnerBase):
 
     def settings(self) -> dict[str, Any]:
         return {"runtime": "tensorrt", "tensorrt": self.trt.__version__,
-                "cuda_graphs": self.opts.cuda_graphs, "transfers_in_latency": True,
+                "cuda_graphs": self.opts.cuda_graphs and not self.graph_fallback,
+                **({"cuda_graphs_fallback": self.graph_fallback} if self.graph_fallback else {}),
+                "host_memory": "pageable", "transfers_in_latency": True,
                 "sync": "cudaStreamSynchronize", "in_flight": 1,
                 "engine_built_with": (self.manifest or {}).get("tensorrt"),
                 "device_memory_mb": round((trt_api.device_memory_bytes(self.engine) or 0) / 2**20,

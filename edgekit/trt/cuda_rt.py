@@ -6,6 +6,11 @@ one line naming the call. ``load()`` accepts the 12.x/13.x layout (``cuda.bindin
 and the older one (``cuda.cudart``). Device memory is tracked so ``free_all`` releases it.
 pycuda raises its own errors, turned into the same one line; it offers no CUDA-graph capture
 here (``--cuda-graphs`` needs cuda-python).
+
+cuda-bindings 13.x needs a CUDA 13 driver (Linux >= 580.65.06), 12.x a CUDA 12 one (>= 525.60.13);
+with a too-old driver every call fails with ``cudaErrorInsufficientDriver`` (JetPack 6 is CUDA 12).
+``Cuda()`` compares the two majors first and fails in one line naming the pin to install
+(``DriverMismatch``), rather than at the first stream or allocation.
 """
 
 from __future__ import annotations
@@ -30,12 +35,49 @@ def load() -> Any:
         return cudart
     except ImportError as e:
         raise BackendUnavailable("cuda-python is not installed",
-                                 "pip install \"edgekit[trt]\" (it brings cuda-python)") from e
+                                 "pip install \"edgekit[trt-cu12]\" (or [trt-cu13], by the "
+                                 "driver's CUDA major)") from e
+
+
+class DriverMismatch(BackendUnavailable):
+    """cuda-bindings built for a newer CUDA major than the driver: nothing will work."""
+
+
+def bindings_version(rt: Any) -> str | None:
+    """The cuda-bindings version behind ``rt`` (``cuda.bindings.__version__``), if known."""
+    v = getattr(rt, "__version__", None)
+    if v is None:
+        import importlib
+
+        package = getattr(rt, "__name__", "").rpartition(".")[0]
+        try:
+            v = getattr(importlib.import_module(package), "__version__", None) if package else None
+        except ImportError:
+            v = None
+    return str(v) if v else None
+
+
+def check_driver(rt: Any) -> None:
+    """Fail in one line when the driver's CUDA major is below the cuda-bindings major."""
+    bindings = bindings_version(rt)
+    if bindings is None:
+        return
+    err, driver = rt.cudaDriverGetVersion()
+    if int(err) != 0 or int(driver) == 0:
+        raise BackendUnavailable(f"no CUDA driver found (cudaDriverGetVersion: {err})",
+                                 "check the GPU and its driver")
+    have, want = int(driver) // 1000, int(bindings.split(".")[0])
+    if have < want:
+        raise DriverMismatch(f"cuda-python {bindings} needs a CUDA {want} driver, this driver is "
+                             f"CUDA {have}.{int(driver) % 1000 // 10}",
+                             f"pip install \"cuda-python>={have},<{have + 1}\" (the "
+                             f"edgekit[trt-cu{have}] / edgekit[jetson] pin), or update the driver")
 
 
 class Cuda:
     def __init__(self, rt: Any | None = None) -> None:
         self.rt = rt or load()
+        check_driver(self.rt)
         self._allocs: list[int] = []
 
     def check(self, result: Any, what: str) -> Any:
@@ -64,7 +106,7 @@ class Cuda:
     def free(self, ptr: int) -> None:
         if ptr in self._allocs:
             self._allocs.remove(ptr)
-            self.rt.cudaFree(ptr)
+            self.check(self.rt.cudaFree(ptr), "cudaFree")
 
     def free_all(self) -> None:
         for ptr in self._allocs:
@@ -85,8 +127,17 @@ class Cuda:
         return self.check(self.rt.cudaStreamCreate(), "cudaStreamCreate")
 
     def handle(self, stream: Any) -> int:
-        """The integer stream handle TensorRT's execute_async_v3 takes."""
-        return int(stream)
+        """The integer stream handle TensorRT's execute_async_v3 takes:
+        ``cuda.bindings.utils.get_cuda_native_handle`` where it exists (``int(obj)`` is marked
+        deprecated in cuda-python's newer docs), else ``int(stream)``."""
+        try:
+            from cuda.bindings.utils import get_cuda_native_handle
+        except ImportError:
+            return int(stream)
+        try:
+            return int(get_cuda_native_handle(stream))
+        except TypeError:  # not a cuda-bindings object (the test fakes)
+            return int(stream)
 
     def htod(self, dst: int, src: np.ndarray, stream: Any) -> None:
         self.check(self.rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes,
@@ -110,14 +161,25 @@ class Cuda:
     def elapsed_ms(self, start: Any, end: Any) -> float:
         return float(self.check(self.rt.cudaEventElapsedTime(start, end), "cudaEventElapsedTime"))
 
-    def capture(self, stream: Any, enqueue: Any) -> Any:
-        """Capture what ``enqueue()`` puts on ``stream`` into an instantiated CUDA graph."""
-        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
+    def capture(self, stream: Any, enqueue: Any) -> Any | None:
+        """Capture what ``enqueue()`` puts on ``stream`` into an instantiated CUDA graph, as
+        trtexec does (samples/common/sampleInference.cpp): the stream is synchronised first,
+        the capture is ThreadLocal, and ``enqueue()``'s result is checked. When the capture
+        fails (``enqueue()`` returns False, or CUDA invalidates the capture) the capture is
+        ended, its graph destroyed, the sticky error cleared, and None returned: the caller runs
+        without a graph."""
+        self.sync(stream)
+        mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         self.check(self.rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
         try:
-            enqueue()
+            ok = bool(enqueue())
         finally:
-            graph = self.check(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+            err, graph = self.rt.cudaStreamEndCapture(stream)
+        if int(err) != 0 or not ok:
+            if graph is not None:
+                self.rt.cudaGraphDestroy(graph)
+            self.rt.cudaGetLastError()  # clear the capture-invalidated error
+            return None
         try:
             return self.check(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         finally:
@@ -199,7 +261,7 @@ class PyCuda:
     def elapsed_ms(self, start: Any, end: Any) -> float:
         return float(end.time_since(start))
 
-    def capture(self, stream: Any, enqueue: Any) -> Any:
+    def capture(self, stream: Any, enqueue: Any) -> Any | None:
         from edgekit.errors import ConfigError
 
         raise ConfigError("--cuda-graphs needs cuda-python (pycuda is installed)",
@@ -218,6 +280,8 @@ def open_cuda() -> Cuda | PyCuda:
     """cuda-python if installed, else pycuda, else one line naming what to install."""
     try:
         return Cuda()
+    except DriverMismatch:
+        raise  # pycuda would hide the pin that fixes it
     except BackendUnavailable as first:
         import importlib.util
 

@@ -4,7 +4,9 @@ One build path for TensorRT 10 and 11 (and 8.6), all TensorRT calls through ``tr
 
 - Primary, strongly typed: precision comes from the ONNX (``NAME.fp16.onnx``, or
   ``NAME.int8.onnx`` with symmetric Q/DQ from ``edgekit quantize --target tensorrt``). On 10.x the
-  network is created STRONGLY_TYPED; on 11 every network is.
+  network is created STRONGLY_TYPED; on 11 every network is. 8.6 has no strongly typed networks:
+  there the ONNX's precision is asked for with builder flags (``checks.py``) and the manifest
+  says ``strongly_typed: false``.
 - Legacy, weakly typed (``--precision fp16|int8|best``, INT8 calibrated from ``--calib`` with a
   cache file): TensorRT < 11 only; refused on 11 with what to do instead.
 
@@ -25,7 +27,7 @@ from edgekit._io import atomic_paths, check_writable_dir
 from edgekit.errors import ConfigError, ExportError, SourceError
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
-from edgekit.trt import trt_api
+from edgekit.trt import calibrate, checks, trt_api
 
 Shapes = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # min, opt, max
 HW_COMPAT = {"none": None, "ampere+": "AMPERE_PLUS", "same-cc": "SAME_COMPUTE_CAPABILITY"}
@@ -127,11 +129,8 @@ def parse(trt: trt_api.TensorRT, onnx_path: Path, strongly_typed: bool, verbose:
     if not parser.parse_from_file(str(onnx_path)):
         errors = [parser.get_error(i) for i in range(parser.num_errors)]
         for e in errors:  # one line per node, then the one-line error
-            rep.warn(f"TensorRT parser: node {e.node()} '{e.node_name()}' ({e.node_operator()}): "
-                     f"{e.desc()}")
-        first = errors[0] if errors else None
-        what = (f"node '{first.node_name()}' ({first.node_operator()}): {first.desc()}"
-                if first else "no detail")
+            rep.warn(f"TensorRT parser: {trt_api.parser_error(e)}")
+        what = trt_api.parser_error(errors[0]) if errors else "no detail"
         raise ExportError(f"TensorRT cannot parse the ONNX: {len(errors)} error(s), first at "
                           f"{what}", "see the lines above; re-export with another --opset, or "
                           "simplify the graph", path=str(onnx_path))
@@ -139,8 +138,10 @@ def parse(trt: trt_api.TensorRT, onnx_path: Path, strongly_typed: bool, verbose:
 
 
 def profiles(trt: trt_api.TensorRT, builder: Any, network: Any, config: Any,
-             shapes: dict[str, Shapes]) -> tuple[dict[str, list[list[int]]], Any]:
-    """One optimisation profile: --shapes where given, else batch 1 / 1 / 32 on dynamic inputs."""
+             shapes: dict[str, Shapes], static: bool = False
+             ) -> tuple[dict[str, list[list[int]]], Any]:
+    """One optimisation profile: --shapes where given, else batch 1 / 1 / 32 on dynamic inputs.
+    ``static`` (DLA, which has no dynamic dimensions): min = max = opt, opt batch 1 by default."""
     names = [network.get_input(i).name for i in range(network.num_inputs)]
     unknown = [n for n in shapes if n not in names]
     if unknown:
@@ -164,6 +165,8 @@ def profiles(trt: trt_api.TensorRT, builder: Any, network: Any, config: Any,
             lo, opt, hi = (1, *rest), (1, *rest), (DEFAULT_MAX_BATCH, *rest)
         else:
             continue
+        if static:
+            lo = hi = opt
         profile.set_shape(t.name, lo, opt, hi)
         used[t.name] = [list(lo), list(opt), list(hi)]
     if used:
@@ -172,17 +175,18 @@ def profiles(trt: trt_api.TensorRT, builder: Any, network: Any, config: Any,
 
 
 def configure(trt: trt_api.TensorRT, builder: Any, config: Any, opts: BuildOptions,
-              calib_batches: Any) -> None:
+              calib_batches: Any, onnx_flags: tuple[str, ...] = ()) -> None:
+    """``onnx_flags``: the precision flags that stand for the ONNX's own types on 8.6."""
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if opts.workspace_mib:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mib << 20)
     if opts.opt_level is not None:
         config.builder_optimization_level = opts.opt_level
-    if opts.precision in ("fp16", "best"):
+    if opts.precision in ("fp16", "best") or "FP16" in onnx_flags:
         config.set_flag(trt.BuilderFlag.FP16)
-    if opts.precision in ("int8", "best"):
+    if opts.precision in ("int8", "best") or "INT8" in onnx_flags:
         config.set_flag(trt.BuilderFlag.INT8)
-        if calib_batches is not None or opts.calib_cache is not None:
+        if calib_batches is not None:
             config.int8_calibrator = calib_batches
     if opts.dla_core is not None:
         if builder.num_DLA_cores == 0:
@@ -237,59 +241,94 @@ def _precision(fmt: str) -> str:
     return "unknown"
 
 
-def _qdq_nodes(onnx_path: Path) -> int | None:
-    try:
-        import onnx
-    except ImportError:
-        return None
-    m = onnx.load(str(onnx_path), load_external_data=False)
-    return sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in m.graph.node)
-
-
 def build(onnx_path: Path, opts: BuildOptions, rep: Reporter | None = None) -> dict[str, Any]:
     """Build, inspect and write ``NAME.engine`` and ``NAME.engine.json``; returns the manifest."""
     rep = rep or Reporter()
     out = preflight(onnx_path, opts)
     trt = trt_api.load()
     refuse_on_11(trt, opts)
+    checks.refuse_unsupported(trt, opts)
+    facts = checks.onnx_facts(onnx_path)
     if opts.precision in ("int8", "best") and opts.calib is None and opts.calib_cache is None \
-            and not _qdq_nodes(onnx_path):
+            and not facts["qdq_nodes"]:
         raise ConfigError(f"--precision {opts.precision} needs calibration: the ONNX has no Q/DQ "
                           "scales, and TensorRT would quietly leave those layers in FP32/FP16",
                           "add --calib DIR (and --calib-cache FILE to reuse it), or quantize "
                           "with Q/DQ: edgekit quantize MODEL.onnx --int8 --target tensorrt",
                           path=str(onnx_path))
+    parent = manifest.for_artifact(onnx_path)
     strongly = opts.precision is None
+    onnx_flags = tuple(checks.flags_without_strong_typing(
+        trt, facts, parent.precision.value if parent else None)) if strongly else ()
     with rep.stage("parse"):
         builder, network, logger = parse(trt, onnx_path, strongly, opts.verbose, rep)
     config = builder.create_builder_config()
-    used, profile = profiles(trt, builder, network, config, opts.shapes)
-    calibrator, cuda = None, None
+    used, profile = profiles(trt, builder, network, config, opts.shapes,
+                             static=opts.dla_core is not None)
+    cal, cuda = None, None
     if opts.calib is not None or opts.calib_cache is not None:
-        calibrator, cuda = _calibrator(trt, onnx_path, opts, _calib_batch(network, used))
+        cal, cuda = calibrate.calibrator(trt, onnx_path, opts.calib, opts.calib_cache, network,
+                                         calibrate.calib_batch(network, used))
         if profile is not None:
             config.set_calibration_profile(profile)  # calibrate at the profile's OPT shape
-    configure(trt, builder, config, opts, calibrator)
+    configure(trt, builder, config, opts, cal, onnx_flags)
+    body = {"strongly_typed": strongly and trt_api.major(trt) >= 10, "profiles": used,
+            "qdq_nodes": facts["qdq_nodes"], "onnx_precision_flags": list(onnx_flags),
+            "dla": _dla(network, config, opts, onnx_path)}
     try:
-        return _build_and_write(trt, builder, network, logger, config, onnx_path, out, opts, used,
-                                strongly, rep)
+        return _build_and_write(trt, builder, network, logger, config, onnx_path, out, opts,
+                                parent, body, cal, rep)
     finally:
         if cuda is not None:
             cuda.free_all()
 
 
+def _dla(network: Any, config: Any, opts: BuildOptions, onnx_path: Path) -> dict[str, Any] | None:
+    """DLA layer counts (``can_run_on_DLA``); all of them must run there without --gpu-fallback."""
+    if opts.dla_core is None:
+        return None
+    counts = checks.dla_layers(network, config)
+    if counts["on_dla"] < counts["layers"] and not opts.gpu_fallback:
+        raise ConfigError(f"--dla-core: {counts['layers'] - counts['on_dla']} of "
+                          f"{counts['layers']} layers cannot run on DLA", "add --gpu-fallback "
+                          "to run them on the GPU", path=str(onnx_path))
+    return {"core": opts.dla_core, **counts}
+
+
+def _timing_cache(trt: trt_api.TensorRT, config: Any, opts: BuildOptions, gpu: dict[str, Any],
+                  rep: Reporter) -> Path | None:
+    """Load --timing-cache; returns where to save it. A cache TensorRT rejects (another GPU or
+    version: ``set_timing_cache`` returns False) is left as it is: the build starts empty and
+    its cache goes to a file keyed by TensorRT version and compute capability."""
+    if opts.timing_cache is None:
+        config.set_timing_cache(config.create_timing_cache(b""), False)
+        return None
+    data = opts.timing_cache.read_bytes() if opts.timing_cache.is_file() else b""
+    if config.set_timing_cache(config.create_timing_cache(data), False):
+        return opts.timing_cache
+    cc = str(gpu.get("compute_capability") or "unknown").replace(".", "")
+    keyed = opts.timing_cache.with_name(f"{opts.timing_cache.stem}.trt{trt.__version__}.sm{cc}"
+                                        f"{opts.timing_cache.suffix}")
+    rep.warn(f"{opts.timing_cache}: TensorRT rejected this timing cache (another GPU or "
+             f"TensorRT version); building without it and saving the new one to {keyed}")
+    config.set_timing_cache(config.create_timing_cache(b""), False)
+    return keyed
+
+
 def _build_and_write(trt: trt_api.TensorRT, builder: Any, network: Any, logger: Any, config: Any,
                      onnx_path: Path, out: Path, opts: BuildOptions,
-                     used: dict[str, list[list[int]]], strongly: bool, rep: Reporter
-                     ) -> dict[str, Any]:
+                     parent: manifest.Manifest | None,
+                     body: dict[str, Any], cal: Any, rep: Reporter) -> dict[str, Any]:
     from edgekit.backends.trt import gpu_identity
 
-    cache_data = opts.timing_cache.read_bytes() if opts.timing_cache and \
-        opts.timing_cache.is_file() else b""
-    config.set_timing_cache(config.create_timing_cache(cache_data), False)
+    gpu = gpu_identity()
+    cache_out = _timing_cache(trt, config, opts, gpu, rep)
     t0 = time.perf_counter()
     with rep.stage("build") as st:
         plan = builder.build_serialized_network(network, config)
+        if cal is not None and cal.error is not None:  # TensorRT printed it and went on
+            raise ExportError(f"INT8 calibration failed: {cal.error}", "fix the cause above and "
+                              "build again", path=str(onnx_path)) from cal.error
         if plan is None:
             raise ExportError("TensorRT could not build an engine (build_serialized_network "
                               "returned None)", "run with --verbose for TensorRT's log; on a "
@@ -299,20 +338,19 @@ def _build_and_write(trt: trt_api.TensorRT, builder: Any, network: Any, logger: 
     build_s = round(time.perf_counter() - t0, 2)
     data = bytes(plan)
     with rep.stage("inspect"):
-        summary = _inspect(trt, logger, data, used)
-    if opts.timing_cache:
-        with atomic_paths(opts.timing_cache) as (tmp,):
+        summary = _inspect(trt, logger, data, body["profiles"], opts.version_compatible)
+    if cache_out is not None:
+        with atomic_paths(cache_out) as (tmp,):
             tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
-    parent = manifest.for_artifact(onnx_path) or _bare_parent(onnx_path)
-    body = parent.derive(
-        kind="engine", precision=Precision(_engine_precision(parent, opts, summary)),
-        parent=manifest.ref(onnx_path, parent if parent.artifact else None), stages=rep.stages,
-        sections={"tensorrt": trt.__version__, "gpu": gpu_identity(), "build": opts.to_dict(),
-                  "strongly_typed": strongly or not trt_api.has_weak_typing(trt),
-                  "profiles": used, "qdq_nodes": _qdq_nodes(onnx_path), "layers": summary,
-                  "build_seconds": build_s})
+    base = parent or _bare_parent(onnx_path)
+    man = base.derive(
+        kind="engine", precision=Precision(_engine_precision(base, opts, summary)),
+        parent=manifest.ref(onnx_path, parent), stages=rep.stages,
+        sections={"tensorrt": trt.__version__, "gpu": gpu, "build": opts.to_dict(), **body,
+                  "layers": summary, "build_seconds": build_s,
+                  "timing_cache": str(cache_out) if cache_out else None})
     with rep.stage("write") as st:
-        doc = manifest.write(out, data, body).to_dict()
+        doc = manifest.write(out, data, man).to_dict()
         st["note"] = str(out)
     return {"path": str(out), **doc}
 
@@ -343,8 +381,11 @@ def _engine_precision(parent: manifest.Manifest, opts: BuildOptions,
 
 
 def _inspect(trt: trt_api.TensorRT, logger: Any, plan: bytes,
-             used: dict[str, list[list[int]]]) -> dict[str, Any]:
-    engine = trt_api.runtime(trt, logger).deserialize_cuda_engine(plan)
+             used: dict[str, list[list[int]]], version_compatible: bool) -> dict[str, Any]:
+    runtime = trt_api.runtime(trt, logger)
+    if version_compatible:  # a version-compatible plan carries its own runtime code
+        runtime.engine_host_code_allowed = True
+    engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
         return {"layers": 0, "note": "the new engine did not deserialize for inspection"}
     inspector = engine.create_engine_inspector()
@@ -354,49 +395,3 @@ def _inspect(trt: trt_api.TensorRT, logger: Any, plan: bytes,
             ctx.set_input_shape(name, opt)
         inspector.execution_context = ctx
     return layer_summary(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
-
-
-def _calib_batch(network: Any, used: dict[str, list[list[int]]]) -> int:
-    """The batch TensorRT calibrates at: the profile's OPT batch, or the static batch."""
-    name = network.get_input(0).name
-    if name in used:
-        return int(used[name][1][0])
-    return max(1, int(list(network.get_input(0).shape)[0]))
-
-
-def _calibrator(trt: trt_api.TensorRT, onnx_path: Path, opts: BuildOptions,
-                batch: int) -> tuple[Any, Any]:
-    """The legacy entropy calibrator, fed the --calib set preprocessed as the manifest says, in
-    batches of exactly ``batch`` images (the last one filled by repeating), through one device
-    buffer and one stream; returns it and the CUDA handle to free after the build."""
-    import numpy as np
-
-    from edgekit import calib
-    from edgekit.trt import cuda_rt
-
-    batches: list[Any] = []
-    if opts.calib is None:  # --calib-cache alone: the cache must already hold the scales
-        if opts.calib_cache is None or not opts.calib_cache.is_file():
-            raise ConfigError("calibration cache not found", "pass --calib DIR to calibrate",
-                              path=str(opts.calib_cache))
-    else:
-        pp = manifest.preprocess_beside(onnx_path)
-        if pp is None:
-            raise ConfigError("--calib needs the ONNX's manifest for the preprocessing",
-                              "build an ONNX written by edgekit export", path=str(onnx_path))
-        data = calib.load(opts.calib, pp).data
-        n = -(-len(data) // batch) * batch
-        data = np.ascontiguousarray(np.resize(data, (n, *data.shape[1:])))
-        batches = [data[i : i + batch] for i in range(0, n, batch)]
-    cuda = cuda_rt.open_cuda()
-    buffer: dict[str, Any] = {}
-
-    def to_device(a: Any) -> int:
-        if not buffer:
-            buffer.update(ptr=cuda.malloc(a.nbytes), stream=cuda.stream())
-        cuda.htod(buffer["ptr"], a, buffer["stream"])
-        cuda.sync(buffer["stream"])
-        return int(buffer["ptr"])
-
-    cache = str(opts.calib_cache) if opts.calib_cache else None
-    return trt_api.entropy_calibrator(trt, batches, cache, to_device), cuda

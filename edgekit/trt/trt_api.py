@@ -5,7 +5,9 @@ module names, as Protocols, exactly the attributes and calls edgekit makes; mypy
 against them, and ``tests/fakes/tensorrt.py`` implements the same surface strictly. Every call
 into TensorRT goes through here; the version differences are decided here:
 
-- 8.6: ``EXPLICIT_BATCH`` must be set; no strongly typed networks; precision via builder flags.
+- 8.6: ``EXPLICIT_BATCH`` must be set; no strongly typed networks, so precision comes from
+  builder flags only (``engine.py`` sets FP16/INT8 from the ONNX on the default path);
+  ``ParserError`` has no ``node_name``/``node_operator``; no ``device_memory_size_v2`` (10.1+).
 - 10.x: ``EXPLICIT_BATCH`` is ignored; ``STRONGLY_TYPED`` is opt-in; FP16/INT8/BF16 builder flags
   and calibrators still work but are deprecated (calibrators since 10.1).
 - 11.x: every network is strongly typed; the precision flags, calibrators, ``EXPLICIT_BATCH``,
@@ -28,13 +30,11 @@ class Logger(Protocol):
 
 
 class ParserError(Protocol):
+    """``node_name()``/``node_operator()`` exist from 9.3 only: read them with ``parser_error``."""
+
     def desc(self) -> str: ...
 
     def node(self) -> int: ...
-
-    def node_name(self) -> str: ...
-
-    def node_operator(self) -> str: ...
 
 
 class OnnxParser(Protocol):
@@ -50,10 +50,17 @@ class Tensor(Protocol):
     shape: Sequence[int]
 
 
+class Layer(Protocol):
+    name: str
+
+
 class Network(Protocol):
     num_inputs: int
+    num_layers: int
 
     def get_input(self, index: int) -> Tensor: ...
+
+    def get_layer(self, index: int) -> Layer: ...
 
 
 class OptimizationProfile(Protocol):
@@ -76,6 +83,8 @@ class BuilderConfig(Protocol):
     def set_memory_pool_limit(self, pool: Any, size: int) -> None: ...
 
     def set_flag(self, flag: Any) -> None: ...
+
+    def can_run_on_DLA(self, layer: Layer) -> bool: ...  # noqa: N802 (TensorRT's name)
 
     def add_optimization_profile(self, profile: OptimizationProfile) -> int: ...
 
@@ -136,6 +145,7 @@ class Engine(Protocol):
 
 class Runtime(Protocol):
     engine_host_code_allowed: bool
+    DLA_core: int
 
     def deserialize_cuda_engine(self, data: bytes) -> Engine | None: ...
 
@@ -158,6 +168,8 @@ class TensorRT(Protocol):
     TensorIOMode: Any
     IInt8EntropyCalibrator2: Any  # gone in 11
 
+    def init_libnvinfer_plugins(self, logger: Any, namespace: str) -> bool: ...
+
 
 def load() -> TensorRT:
     """Import tensorrt, or fail in one line naming the extra."""
@@ -165,13 +177,31 @@ def load() -> TensorRT:
         trt: TensorRT = require("tensorrt")
     except BackendUnavailable as e:
         raise BackendUnavailable("TensorRT is not installed",
-                                 "pip install \"edgekit[trt]\" --extra-index-url "
-                                 "https://pypi.nvidia.com (on a Jetson it comes with JetPack)") from e
+                                 "pip install \"edgekit[trt-cu12]\" (or [trt-cu13] on a CUDA 13 "
+                                 "driver) --extra-index-url https://pypi.nvidia.com (on a Jetson "
+                                 "it comes with JetPack)") from e
     return trt
 
 
 def major(trt: TensorRT) -> int:
     return int(str(trt.__version__).split(".")[0])
+
+
+def version(trt: TensorRT) -> tuple[int, int, int]:
+    """(major, minor, patch) of ``trt.__version__``."""
+    parts = [int(p) for p in str(trt.__version__).split(".")[:3] if p.isdigit()]
+    return (parts + [0, 0, 0])[0], (parts + [0, 0, 0])[1], (parts + [0, 0, 0])[2]
+
+
+def parser_error(e: ParserError) -> str:
+    """``node N 'name' (Op): desc``; 8.6's ParserError has no node_name/node_operator."""
+    name, op = getattr(e, "node_name", None), getattr(e, "node_operator", None)
+    where = f"node {e.node()}"
+    if name is not None:
+        where += f" '{name()}'"
+    if op is not None:
+        where += f" ({op()})"
+    return f"{where}: {e.desc()}"
 
 
 def has_weak_typing(trt: TensorRT) -> bool:
@@ -200,6 +230,10 @@ def parser(trt: TensorRT, network: Network, logger: Logger) -> OnnxParser:
 
 
 def runtime(trt: TensorRT, logger: Logger) -> Runtime:
+    """A Runtime, after registering TensorRT's own plugins (idempotent; Polygraphy calls it
+    before every deserialise): engines with plugin layers (8.6's InstanceNorm, NMS, ROIAlign)
+    otherwise fail to load in a fresh process."""
+    trt.init_libnvinfer_plugins(logger, "")
     r: Runtime = trt.Runtime(logger)
     return r
 
@@ -228,16 +262,24 @@ def entropy_calibrator(trt: TensorRT, batches: list[Any], cache: str | None,
         def __init__(self) -> None:
             base.__init__(self)
             self.batches, self.index, self.cache = batches, 0, cache
+            self.error: BaseException | None = None
 
         def get_batch_size(self) -> int:
             return int(batches[0].shape[0]) if batches else 1
 
         def get_batch(self, names: list[str]) -> list[int] | None:
-            if self.index >= len(self.batches):
+            """One pointer per name: TensorRT copies len(names) pointers from the list. An
+            exception here would be printed and read as end of data, so it is kept and
+            re-raised after the build (``error``)."""
+            if self.index >= len(self.batches) or self.error is not None:
                 return None
-            ptr = device_alloc(self.batches[self.index])
+            try:
+                ptr = device_alloc(self.batches[self.index])
+            except BaseException as e:  # noqa: BLE001 (re-raised after the build)
+                self.error = e
+                return None
             self.index += 1
-            return [ptr]
+            return [ptr for _ in names]
 
         def read_calibration_cache(self) -> bytes | None:
             if self.cache and Path(self.cache).is_file():

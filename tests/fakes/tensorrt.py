@@ -1,52 +1,53 @@
 """A strict fake of the ``tensorrt`` module: the surface ``edgekit.trt.trt_api`` names, per version.
 
-``make("10.13.0.35")`` / ``make("11.4.0.106")`` / ``make("8.6.1")`` returns a module object. What
-a version does not have is absent (reading it raises AttributeError; the classes use __slots__,
-so setting a removed attribute such as ``config.int8_calibrator`` on 11 raises too). Every call
-that matters is appended to ``module.calls`` as ``(name, args)`` so tests can assert the exact
-API use. The parser reads the real ONNX (its inputs); the built "plan" is bytes that the fake
-runtime deserialises into an engine whose context computes, through ``fakes.cudart``'s memory,
-the per-channel mean of its input (so the runner's plumbing is checked end to end).
+``make("10.13.0.35")`` / ``make("10.3.0.26")`` / ``make("11.4.0.106")`` / ``make("8.6.1.6")``
+returns a module object. What a release does not have is absent, as in its Python bindings at the
+release tag (``fakes/trt_versions.py`` lists them with their sources): reading it raises
+AttributeError, and the classes use __slots__, so setting a removed attribute such as
+``config.int8_calibrator`` on 11 raises too. Every call that matters is appended to
+``module.calls`` as ``(name, args)``.
+
+It fails where the real one does (``fakes/trt_build.py``): ``build_serialized_network`` returns
+None for DLA with a dynamic profile or without FP16/INT8, and for Q/DQ without the INT8 flag on
+8.6; it drives the calibrator as TensorRT's trampoline does; the engine inspector honours
+``profiling_verbosity`` and reports per-layer precision from the flags and the ONNX's types; a
+version-compatible plan needs ``engine_host_code_allowed``, a plan with plugins needs
+``init_libnvinfer_plugins``, a plan from another version (not version-compatible) does not
+deserialise; ``set_timing_cache`` returns False for another GPU's cache;
+``execute_async_v3`` returns False without shapes or addresses, invalidates a capture on a
+context's first run of a shape, and ``enqueue_fails_in_capture=True`` makes it return False in
+capture. The engine's context computes, through ``fakes.cudart``'s memory, the per-channel mean
+of its input, so the runner's plumbing is checked end to end.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import types
 from typing import Any
 
 import numpy as np
 
-from fakes import cudart
-
-# A real engine-inspector layer (format strings as TensorRT prints them, DETAILED verbosity):
-# "Thirty-two wide channel vectorized row major Int8 format." is from TensorRT's developer guide
-# (engine inspector section); "Row major linear FP16 format" and "Float" from user reports.
-INSPECTOR_LAYERS = [
-    {"Name": "conv1 + relu", "LayerType": "CaskConvolution",
-     "Inputs": [{"Name": "input", "Format/Datatype": "Row major linear FP16 format"}],
-     "Outputs": [{"Name": "t0", "Format/Datatype":
-                  "Thirty-two wide channel vectorized row major Int8 format."}]},
-    {"Name": "Reformatting CopyNode for Input Tensor 0 to pool", "LayerType": "Reformat",
-     "Inputs": [{"Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format."}],
-     "Outputs": [{"Format/Datatype": "Row major linear FP16 format"}]},
-    {"Name": "pool", "LayerType": "CaskPooling",
-     "Inputs": [{"Format/Datatype": "Row major linear FP16 format"}],
-     "Outputs": [{"Format/Datatype": "Row major linear FP16 format"}]},
-    {"Name": "fc", "LayerType": "CaskGemm",
-     "Inputs": [{"Format/Datatype": "Row major linear FP16 format"}],
-     "Outputs": [{"Format/Datatype": "Float"}]},
-]
+from fakes import cudart, trt_build, trt_versions
 
 
 def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int = 0,
-         build_fails: bool = False, io_dtype: str = "FLOAT") -> Any:
-    major = int(version.split(".")[0])
+         build_fails: bool = False, io_dtype: str = "FLOAT", plugins: bool = False,
+         enqueue_fails_in_capture: bool = False) -> Any:
+    v = trt_versions.parse(version)
     m = types.ModuleType("tensorrt")
     m.__version__ = version  # type: ignore[attr-defined]
     calls: list[tuple[str, Any]] = []
     m.calls = calls  # type: ignore[attr-defined]
+    state = {"plugins": False}
+    trt_versions.add_enums(m, v)
+
+    def init_libnvinfer_plugins(logger: Any, namespace: str) -> bool:
+        calls.append(("init_libnvinfer_plugins", namespace))
+        state["plugins"] = True
+        return True
+
+    m.init_libnvinfer_plugins = init_libnvinfer_plugins  # type: ignore[attr-defined]
 
     class Logger:
         __slots__ = ("severity",)
@@ -55,207 +56,35 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
         def __init__(self, severity: int) -> None:
             self.severity = severity
 
-    flags = {"STRONGLY_TYPED": 1} if major == 10 else {}
-    if major < 11:
-        flags["EXPLICIT_BATCH"] = 0
-    m.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag",  # type: ignore
-                                                   flags or {"_NONE": 99})
-    bflags = ["GPU_FALLBACK", "VERSION_COMPATIBLE", "DEBUG"]
-    if major < 11:
-        bflags += ["FP16", "INT8", "BF16"]
-    m.BuilderFlag = enum.Enum("BuilderFlag", bflags)  # type: ignore[attr-defined]
-    m.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE"])  # type: ignore[attr-defined]
-    m.ProfilingVerbosity = enum.Enum("ProfilingVerbosity", ["LAYER_NAMES_ONLY", "DETAILED"])  # type: ignore[attr-defined]
-    m.LayerInformationFormat = enum.Enum("LayerInformationFormat", ["ONELINE", "JSON"])  # type: ignore[attr-defined]
-    m.DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])  # type: ignore[attr-defined]
-    m.HardwareCompatibilityLevel = enum.Enum(  # type: ignore[attr-defined]
-        "HardwareCompatibilityLevel", ["NONE", "AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY"])
-    m.TensorIOMode = enum.Enum("TensorIOMode", ["NONE", "INPUT", "OUTPUT"])  # type: ignore[attr-defined]
-    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8", "INT32", "BF16"])  # type: ignore[attr-defined]
+    if v < (11,):
+        m.IInt8EntropyCalibrator2 = trt_build.calibrator_base(calls)  # type: ignore[attr-defined]
 
-    if major < 11:
-        class IInt8EntropyCalibrator2:
-            def __init__(self) -> None:
-                calls.append(("calibrator", None))
-
-        m.IInt8EntropyCalibrator2 = IInt8EntropyCalibrator2  # type: ignore[attr-defined]
-
-    class Tensor:
-        __slots__ = ("name", "shape")
-
-        def __init__(self, name: str, shape: list[int]) -> None:
-            self.name, self.shape = name, shape
-
-    class Network:
-        __slots__ = ("flags", "inputs")
-
-        def __init__(self, flags: int) -> None:
-            self.flags, self.inputs = flags, []
-
-        @property
-        def num_inputs(self) -> int:
-            return len(self.inputs)
-
-        def get_input(self, i: int) -> Tensor:
-            return self.inputs[i]
-
-    class ParserError:
-        __slots__ = ("i",)
-
-        def __init__(self, i: int) -> None:
-            self.i = i
-
-        def desc(self) -> str:
-            return f"No importer registered for op: FancyOp{self.i}"
-
-        def node(self) -> int:
-            return 10 + self.i
-
-        def node_name(self) -> str:
-            return f"/blocks.{self.i}/FancyOp"
-
-        def node_operator(self) -> str:
-            return f"FancyOp{self.i}"
-
-    class OnnxParser:
-        __slots__ = ("network",)
-
-        def __init__(self, network: Network, logger: Logger) -> None:
-            self.network = network
-
-        @property
-        def num_errors(self) -> int:
-            return parse_errors
-
-        def parse_from_file(self, path: str) -> bool:
-            import onnx
-
-            calls.append(("parse_from_file", path))
-            g = onnx.load(path, load_external_data=False).graph
-            inits = {i.name for i in g.initializer}
-            for v in g.input:
-                if v.name not in inits:
-                    dims = [d.dim_value if d.HasField("dim_value") else -1
-                            for d in v.type.tensor_type.shape.dim]
-                    self.network.inputs.append(Tensor(v.name, dims))
-            return parse_errors == 0
-
-        def get_error(self, i: int) -> ParserError:
-            return ParserError(i)
-
-    class Profile:
-        __slots__ = ("shapes",)
-
-        def __init__(self) -> None:
-            self.shapes: dict[str, Any] = {}
-
-        def set_shape(self, name: str, min: Any, opt: Any, max: Any) -> None:
-            calls.append(("set_shape", (name, tuple(min), tuple(opt), tuple(max))))
-            self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
-
-    class TimingCache:
-        __slots__ = ("data",)
-
-        def __init__(self, data: bytes) -> None:
-            self.data = data
-
-        def serialize(self) -> bytes:
-            return b"TIMING:" + self.data
-
-    config_slots = ["builder_optimization_level", "profiling_verbosity", "default_device_type",
-                    "DLA_core", "hardware_compatibility_level", "profiles", "cache", "flags",
-                    "pools"]
-    if major < 11:
-        config_slots.append("int8_calibrator")
-
-    class BuilderConfig:
-        __slots__ = tuple(config_slots)
-
-        def __init__(self) -> None:
-            self.flags: set[Any] = set()
-            self.pools: dict[Any, int] = {}
-            self.profiles: list[Profile] = []
-            self.cache = None
-
-        def __setattr__(self, name: str, value: Any) -> None:
-            if name not in ("flags", "pools", "profiles", "cache"):
-                calls.append(("config." + name, value))
-            object.__setattr__(self, name, value)
-
-        def set_memory_pool_limit(self, pool: Any, size: int) -> None:
-            calls.append(("set_memory_pool_limit", (pool, size)))
-            self.pools[pool] = size
-
-        def set_flag(self, flag: Any) -> None:
-            calls.append(("set_flag", flag))
-            self.flags.add(flag)
-
-        if major < 11:
-            def set_calibration_profile(self, p: Profile) -> bool:
-                calls.append(("set_calibration_profile", p.shapes))
-                return True
-
-        def add_optimization_profile(self, p: Profile) -> int:
-            self.profiles.append(p)
-            return len(self.profiles) - 1
-
-        def create_timing_cache(self, data: bytes) -> TimingCache:
-            calls.append(("create_timing_cache", bytes(data)))
-            return TimingCache(bytes(data))
-
-        def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
-            self.cache = cache
-            return True
-
-        def get_timing_cache(self) -> TimingCache:
-            return self.cache  # type: ignore[return-value]
-
-    class Builder:
-        __slots__ = ("logger",)
-        num_DLA_cores = dla_cores
-
-        def __init__(self, logger: Logger) -> None:
-            self.logger = logger
-
-        def create_network(self, flags: int) -> Network:
-            calls.append(("create_network", flags))
-            return Network(flags)
-
-        def create_builder_config(self) -> BuilderConfig:
-            return BuilderConfig()
-
-        def create_optimization_profile(self) -> Profile:
-            return Profile()
-
-        def build_serialized_network(self, network: Network, config: BuilderConfig) -> Any:
-            calls.append(("build_serialized_network", None))
-            if build_fails:
-                return None
-            prof = config.profiles[0].shapes if config.profiles else {}
-            inputs = [(t.name, t.shape, prof.get(t.name)) for t in network.inputs]
-            return b"FAKEPLAN" + json.dumps({"version": version, "inputs": inputs}).encode()
+    Network, OnnxParser = trt_build.network_classes(m, v, calls, parse_errors)
+    m._Network = Network  # type: ignore[attr-defined]
+    Builder = trt_build.builder_class(m, v, calls, dla_cores, build_fails, plugins)
 
     class Inspector:
-        __slots__ = ("execution_context",)
+        __slots__ = ("execution_context", "engine")
 
-        def __init__(self) -> None:
-            self.execution_context = None
+        def __init__(self, engine: Engine) -> None:
+            self.execution_context, self.engine = None, engine
 
         def get_engine_information(self, fmt: Any) -> str:
             calls.append(("get_engine_information", fmt))
-            return json.dumps({"Layers": INSPECTOR_LAYERS, "Bindings": ["input", "logits"]})
+            return trt_build.engine_information(m, self.engine.meta)
 
     class Context:
-        __slots__ = ("engine", "shapes", "addresses")
+        __slots__ = ("engine", "shapes", "addresses", "ran")
 
         def __init__(self, engine: Engine) -> None:
-            self.engine, self.shapes, self.addresses = engine, {}, {}
+            self.engine, self.shapes, self.addresses, self.ran = engine, {}, {}, set()
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
-            lo, _, hi = self.engine.profile or ((), (), ())
             shape = tuple(int(d) for d in shape)
-            if lo and any(a < b or a > c for a, b, c in zip(shape, lo, hi, strict=False)):
-                return False  # what TensorRT does outside the profile
+            lo, _, hi = self.engine.profile or (self.engine.input_shape,) * 3
+            if len(shape) != len(lo) or any(a < b or a > c for a, b, c in zip(
+                    shape, lo, hi, strict=True)):
+                return False  # what TensorRT does outside the profile (or off a static shape)
             self.shapes[name] = shape
             return True
 
@@ -271,25 +100,43 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
         def execute_async_v3(self, stream: int) -> bool:
             if not isinstance(stream, int):  # TensorRT's binding takes the raw handle only
                 raise TypeError("execute_async_v3(): incompatible function arguments")
-            def run() -> None:
-                shape = self.shapes[self.engine.input_name]
-                x = cudart.read(self.addresses[self.engine.input_name], shape, np.float32)
-                y = x.reshape(shape[0], shape[1], -1).mean(axis=2).astype(np.float32)
-                cudart.write(self.addresses["logits"], y)
-
+            name = self.engine.input_name
+            if name not in self.shapes or set(self.addresses) != {name, "logits"}:
+                return False
             calls.append(("execute_async_v3", None))
+            shape = self.shapes[name]
+            if cudart.capturing(stream):
+                if enqueue_fails_in_capture:
+                    return False  # trtexec's "case 2": no error, an incomplete graph
+                if shape not in self.ran:  # first run allocates: not capturable
+                    cudart.invalidate_capture(stream)
+            self.ran.add(shape)
+            src, dst = self.addresses[name], self.addresses["logits"]
+
+            def run() -> None:
+                x = cudart.read(src, shape, np.float32)
+                cudart.write(dst, x.reshape(shape[0], shape[1], -1).mean(axis=2)
+                             .astype(np.float32))
+
             cudart.enqueue(stream, run)
             return True
 
+    engine_slots = ("input_name", "input_shape", "profile", "meta")
+    if v >= (10, 1):
+        engine_slots += ("device_memory_size_v2",)
+    if v < (11,):
+        engine_slots += ("device_memory_size",)
+
     class Engine:
-        __slots__ = ("input_name", "input_shape", "profile", "device_memory_size_v2") + (
-            ("device_memory_size",) if major < 11 else ())
+        __slots__ = engine_slots
 
         def __init__(self, meta: dict[str, Any]) -> None:
             name, shape, prof = meta["inputs"][0]
             self.input_name, self.input_shape, self.profile = name, shape, prof
-            self.device_memory_size_v2 = 1 << 20
-            if major < 11:
+            self.meta = meta
+            if v >= (10, 1):
+                self.device_memory_size_v2 = 1 << 20
+            if v < (11,):
                 self.device_memory_size = 1 << 20
 
         num_io_tensors = 2
@@ -313,19 +160,31 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             return Context(self)
 
         def create_engine_inspector(self) -> Inspector:
-            return Inspector()
+            return Inspector(self)
 
     class Runtime:
-        __slots__ = ("logger", "engine_host_code_allowed")
+        __slots__ = ("logger", "engine_host_code_allowed", "DLA_core")
 
         def __init__(self, logger: Logger) -> None:
-            self.logger, self.engine_host_code_allowed = logger, False
+            self.logger, self.engine_host_code_allowed, self.DLA_core = logger, False, -1
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name != "logger":
+                calls.append(("runtime." + name, value))
+            object.__setattr__(self, name, value)
 
         def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
             calls.append(("deserialize_cuda_engine", len(data)))
             if not data.startswith(b"FAKEPLAN"):
                 return None
-            return Engine(json.loads(data[len(b"FAKEPLAN"):]))
+            meta = json.loads(data[len(b"FAKEPLAN"):])
+            if meta["version"] != ".".join(map(str, v)) and not meta["version_compatible"]:
+                return None  # a plan from another TensorRT version
+            if meta["version_compatible"] and not self.engine_host_code_allowed:
+                return None  # "engine_host_code_allowed must be set" (TensorRT logs it)
+            if meta["plugins"] and not state["plugins"]:
+                return None  # the plugin creator is not registered
+            return Engine(meta)
 
     for cls in (Logger, Builder, OnnxParser, Runtime):
         setattr(m, cls.__name__, cls)

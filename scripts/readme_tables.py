@@ -1,0 +1,149 @@
+"""Render the README's benchmark tables from ``bench/results/*.json`` (written by the bench
+scripts, each with the machine fingerprint and date), between marker comments:
+
+    <!-- table:NAME -->
+    ...generated...
+    <!-- /table:NAME -->
+
+    python scripts/readme_tables.py          # rewrite README.md
+    python scripts/readme_tables.py --check  # exit 1 when README.md differs from the rendering
+
+``tests/test_readme_tables.py`` runs the check, so a figure typed into a table by hand, or a
+result file changed without re-rendering, fails the suite. A cell with nothing timed says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)",
+                   re.S)
+
+
+def _machine(doc: dict[str, Any]) -> str:
+    fp = doc.get("fingerprint") or {}
+    cpu = fp.get("cpu") or {}
+    gpus = ", ".join(g.get("name", "?") for g in fp.get("gpus") or []) or "no GPU"
+    command = str(doc["command"]).split(" --note")[0]  # the note is shown on its own
+    text = (f"Produced by `{command}` on {doc['date']}: {cpu.get('model', '?')}, "
+            f"{cpu.get('logical_cores', '?')} logical cores, flags {' '.join(cpu.get('flags', []))}"
+            f" (VNNI: {'yes' if cpu.get('vnni') else 'no'}), {gpus}; "
+            f"`bench/results/{doc['name']}.json`.")
+    if doc.get("timing"):
+        text += f" Timing: {doc['timing']}."
+    if doc.get("note"):
+        text += f" Note: {doc['note'].rstrip('.')}."
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _ratio(a: float | None, b: float | None, fmt: str = ".2f") -> str:
+    return "untimed" if a is None or b is None or b == 0 else format(a / b, fmt)
+
+
+def quantize(doc: dict[str, Any]) -> str:
+    rows = [[r["model"], f"{r['fp32_ms']:.2f}", f"{r['int8_ms']:.2f}", f"{r['fp16_ms']:.2f}",
+             _ratio(r["int8_ms"], r["fp32_ms"]), _ratio(r["fp16_ms"], r["fp32_ms"]),
+             f"{r['activation_type']}×{r['weight_type']}, reduce_range "
+             f"{'on' if r['reduce_range'] else 'off'}",
+             f"{r['worst_op'] or '-'} ({r['worst_db_lost'] or 0:.1f})"] for r in doc["rows"]]
+    return _table(["model", "FP32 ms", "INT8 ms", "FP16 ms", "INT8/FP32", "FP16/FP32",
+                   "INT8 settings", "worst node (dB lost)"], rows)
+
+
+def profile_overhead(doc: dict[str, Any]) -> str:
+    rows = [[r["model"], f"{r['bare_p50_ms']:.3f}", f"{r['edgekit_p50_ms']:.3f}",
+             _ratio(r["edgekit_p50_ms"], r["bare_p50_ms"], ".3f"), f"{r['bare_wall_ms']:.3f}",
+             f"{r['edgekit_wall_ms']:.3f}", _ratio(r["edgekit_wall_ms"], r["bare_wall_ms"], ".3f")]
+            for r in doc["rows"]]
+    return _table(["model", "bare p50 ms", "edgekit p50 ms", "p50 ratio", "bare wall ms/it",
+                   "edgekit wall ms/it", "wall ratio"], rows)
+
+
+def performance(doc: dict[str, Any]) -> str:
+    rows = [[r["model"], _ratio(r["p1_edgekit_p50_ms"], r["p1_bare_p50_ms"], ".3f"),
+             "untimed: `--tune` kept the defaults" if r["p2_speedup"] is None
+             else f"{r['p2_speedup']:.3f}", r["tune_chose"] or "the defaults",
+             f"{r['p3_edgekit_s']:.1f}", f"{r['p3_bare_s']:.1f}",
+             _ratio(r["p3_edgekit_s"], r["p3_bare_s"])] for r in doc["rows"]]
+    text = _table(["model", "P1 edgekit/bare p50 (goal ≤ 1.02)",
+                   "P2 speed-up of `--tune` (goal ≥ 1.0)", "`--tune` chose",
+                   "P3 edgekit export s", "bare `torch.onnx.export` s", "P3 ratio (goal ≤ 1.5)"],
+                  rows)
+    p4 = doc.get("p4")
+    text += ("\n\nP4: `edgekit quickstart` took **" + f"{p4['quickstart_s']:.0f} s** wall "
+             f"(goal < 10 min; {p4['status']})." if p4 else
+             "\n\nP4 (`edgekit quickstart` wall time): untimed in this run.")
+    return text
+
+
+def memory(doc: dict[str, Any]) -> str:
+    def cell(r: dict[str, Any] | None) -> list[str]:
+        if r is None:
+            return ["not run", "-"]
+        gb = f"{r['peak_rss_gb']}" if r["exit_code"] == 0 else f"failed ({r['error']})"
+        return [gb, f"{r['wall_s']}"]
+
+    by: dict[str, dict[bool, dict[str, Any]]] = {}
+    for r in doc["rows"]:
+        by.setdefault(r["model"], {})[bool(r["int8"])] = r
+    rows = [[m, *cell(v.get(False)), *cell(v.get(True))] for m, v in by.items()]
+    return _table(["model", "export: peak GB", "export: s", "`export --int8`: peak GB",
+                   "`export --int8`: s"], rows)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "quantize": quantize, "profile_overhead": profile_overhead, "performance": performance,
+    "memory": memory}
+
+
+def render(name: str, results: Path = RESULTS) -> str:
+    path = results / f"{name}.json"
+    if not path.is_file():
+        return (f"No result file `bench/results/{name}.json`: nothing measured, so no figures.\n")
+    doc = json.loads(path.read_text())
+    return f"{_machine(doc)}\n\n{RENDERERS[name](doc)}\n"
+
+
+def update(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked table re-rendered; an unknown table name is an error."""
+    def one(m: re.Match[str]) -> str:
+        name = m.group("name")
+        if name not in RENDERERS:
+            raise KeyError(f"README table '{name}' has no renderer; known: {sorted(RENDERERS)}")
+        return m.group(1) + render(name, results) + m.group(4)
+
+    return BLOCK.sub(one, text)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = ap.parse_args()
+    text = args.readme.read_text()
+    new = update(text)
+    if args.check:
+        if new != text:
+            print(f"{args.readme}: tables differ from bench/results; run "
+                  "python scripts/readme_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    args.readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
