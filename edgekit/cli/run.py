@@ -38,7 +38,7 @@ def sweep(
     calib: CalibOpt = None,
     data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
     labels: LabelsOpt = None,
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
     resume: Annotated[bool, typer.Option("--resume", help="Skip variants already stored")] = False,
     duration: Annotated[float, typer.Option(min=0.0, help="Seconds of timed runs per variant")] = 2.0,
@@ -64,7 +64,7 @@ QUICKSTART = ("mobilenet_v3_small", "resnet18", "efficientnet_b0", "squeezenet1_
 
 @app.command()
 def quickstart(
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
