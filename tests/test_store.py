@@ -286,3 +286,25 @@ def test_contract_a_version_1_store_is_migrated_keeping_its_rows(store_url: str)
     assert len(s.query()) == 1
     s.add(fake_result("t", 1))
     assert len(s.query()) == 2
+
+
+def test_contract_artifacts_travel_through_the_store_hash_checked(store_url: str,
+                                                                  tmp_path: Path) -> None:
+    import tiny_onnx
+
+    from edgekit import artifacts, manifest, store_base
+
+    s = open_store(store_url)
+    src = tiny_onnx.write(tmp_path / "tiny.onnx")
+    manifest.sidecar(src).write_text('{"schema": "x"}')
+    ref = artifacts.publish(s, src)
+    got = artifacts.fetch(s, artifacts.ArtifactRef.from_dict(ref.to_dict()), tmp_path / "cache")
+    assert got.read_bytes() == src.read_bytes() and got.name == "tiny.onnx"
+    assert manifest.sidecar(got).read_text() == '{"schema": "x"}'
+    got.write_bytes(b"tampered")  # a damaged cache entry is fetched again
+    assert artifacts.fetch(s, ref, tmp_path / "cache").read_bytes() == src.read_bytes()
+    with pytest.raises(StoreError, match="not in the store"):
+        artifacts.fetch(s, artifacts.ArtifactRef(name="x.onnx", sha256="0" * 64), tmp_path)
+    big = b"\0" * (store_base.MAX_ARTIFACT_MB * 1_000_000 + 1)
+    with pytest.raises(StoreError, match=f"up to {store_base.MAX_ARTIFACT_MB} MB"):
+        s.put_blob("f" * 64, "big.onnx", big, "now")
