@@ -57,6 +57,7 @@ class Variant:
     error: str | None = None
     artifact: str | None = None
     result_id: int | None = None
+    device_kind: str | None = None  # a lab sweep: the kind of device that ran it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

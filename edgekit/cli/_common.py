@@ -18,6 +18,10 @@ StoreOpt = Annotated[str, typer.Option(
     "--store", envvar="EDGEKIT_STORE", show_envvar=True,
     help="Results store: a folder (holds edgekit.db), sqlite:///PATH or postgresql://USER@HOST/DB "
          "(password from PGPASSWORD or ~/.pgpass)")]
+LabOpt = Annotated[str, typer.Option(
+    "--lab", envvar="EDGEKIT_LAB", show_envvar=True,
+    help="The lab's PostgreSQL store and queue: postgresql://USER@HOST/DB (password from "
+         "PGPASSWORD or ~/.pgpass)")]
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
 CalibOpt = Annotated[Path | None, typer.Option(
     "--calib", help="Image folder or preprocessed .npz; default: the bundled calibration/ photos")]
