@@ -14,6 +14,7 @@ from edgekit.errors import BackendUnavailable
 
 # module -> what to install
 EXPORT_EXTRA = "pip install 'edgekit[export]' (torch: see the README for the pinned versions)"
+LAB_EXTRA = "pip install 'edgekit[lab]' (psycopg 3 and procrastinate)"
 _INSTALL = {
     "torch": EXPORT_EXTRA,
     "torchvision": EXPORT_EXTRA,
@@ -26,6 +27,8 @@ _INSTALL = {
     "onnxconverter_common": EXPORT_EXTRA,
     "tensorrt": "pip install \"edgekit[trt]\" (TensorRT wheels come from NVIDIA's index)",
     "matplotlib": "pip install matplotlib",
+    "psycopg": LAB_EXTRA,
+    "procrastinate": LAB_EXTRA,
 }
 
 

@@ -26,7 +26,7 @@ from edgekit.memory import PeakRss
 from edgekit.progress import Reporter
 from edgekit.result import Measured, Result, assemble
 from edgekit.sources import ENGINE_SUFFIXES
-from edgekit.store import Store, store_preflight
+from edgekit.store import open_store, store_preflight
 
 SPLIT_ITERATIONS = 20
 
@@ -43,8 +43,10 @@ class ProfileOptions:
     labels: Path | None = None
     tune: bool = False
     input_name: str | None = None  # the image input of a multi-input model
-    store: Path | None = None
+    store: Path | str | None = None  # a folder, sqlite:///PATH or postgresql://...
     tag: str | None = None
+    uid: str | None = None  # the results' keys are UID/bBATCH: a retried write is not a new row
+    lab: dict[str, Any] | None = None  # set by a lab agent: its kind, name and host
 
 
 @dataclass(kw_only=True)
@@ -83,13 +85,16 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
         tuned = None
     measured = _measure(target, spec, ropts, opts, man, rep)
     results = assemble(target, kind, spec.name, opts, man, measured, tuned)
-    store = Store(opts.store) if opts.store is not None else None  # created on first save
+    for r in results:
+        r.uid = f"{opts.uid}/b{r.batch}" if opts.uid else r.uid
+        r.lab = opts.lab
+    store = open_store(opts.store) if opts.store is not None else None  # created on first save
     if store is not None:
         with rep.stage("store") as st:
             for r in results:
                 r.id = store.add(r.to_dict())
-            st["note"] = f"{len(results)} rows in {store.path}"
-    return ProfileReport(results=results, store=str(store.path) if store else None)
+            st["note"] = f"{len(results)} rows in {store.label}"
+    return ProfileReport(results=results, store=store.label if store else None)
 
 
 def _check_request(target: str, kind: str, spec: BackendSpec, opts: ProfileOptions) -> None:

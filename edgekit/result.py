@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,8 @@ class Result:
     manifest: dict[str, Any] | None  # the artifact's manifest, as read
     samples_ms: list[float]
     energy: dict[str, Any] | None = None  # Jetson: tegrastats power over the timed runs
+    uid: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)  # the store's key
+    lab: dict[str, Any] | None = None  # measured by a lab agent: its kind, name and host
     id: int | None = None
 
     def to_dict(self, samples: bool = True) -> dict[str, Any]:

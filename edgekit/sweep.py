@@ -36,7 +36,7 @@ class SweepOptions:
     calib: Path | None = None
     data: Path | None = None
     labels: Path | None = None
-    store: Path = Path("results")
+    store: Path | str = Path("results")  # a folder, sqlite:///PATH or postgresql://...
     out: Path = Path("report")
     resume: bool = False
     warmup: int = 10
@@ -57,6 +57,7 @@ class Variant:
     error: str | None = None
     artifact: str | None = None
     result_id: int | None = None
+    device_kind: str | None = None  # a lab sweep: the kind of device that ran it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,15 +172,15 @@ def _already(target: str, backend: str, popts: Any) -> int | None:
     from edgekit._io import sha256_file
     from edgekit.device import fingerprint, label
     from edgekit.result import settings_key
-    from edgekit.store import Store, Where, db_path
+    from edgekit.store import Where, open_store, store_exists
 
-    if not db_path(popts.store).is_file():
+    if not store_exists(popts.store):
         return None
     key = settings_key(backend, popts, popts.batches[0], label(fingerprint(), "cpu"))
     p = Path(target)
     ident = (Where("artifact_sha256", "=", sha256_file(p)) if p.suffix == ".onnx" and p.is_file()
              else Where("artifact", "=", target))
-    rows = Store(popts.store).query([ident, Where("settings_key", "=", key)], limit=1)
+    rows = open_store(popts.store).query([ident, Where("settings_key", "=", key)], limit=1)
     return rows[0]["id"] if rows else None
 
 
@@ -261,15 +262,15 @@ def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
     from edgekit import report
     from edgekit.device import fingerprint
     from edgekit.peak import estimate
-    from edgekit.store import Store
+    from edgekit.store import display, open_store
 
     ids = [v.result_id for v in variants if v.result_id is not None]
-    stored = [r for r in Store(opts.store).query(full=True) if r["id"] in ids] if ids else []
+    stored = [r for r in open_store(opts.store).query(full=True) if r["id"] in ids] if ids else []
     fp = fingerprint()
     peaks = estimate(fp)
     rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored},
                         opts.data is not None, peaks)
-    out = SweepReport(variants=variants, store=str(opts.store), out=str(opts.out), rows=rows,
+    out = SweepReport(variants=variants, store=display(opts.store), out=str(opts.out), rows=rows,
                       peaks=peaks)
     page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,
                        peaks=peaks)

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,33 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def digits_spec(name: str = "digits_cnn_plain") -> str:
     return f"{FIX / 'digits_model.py'}:{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_session() -> Iterator[str]:
+    """One fresh database on 127.0.0.1:5432 for this test session, dropped at the end."""
+    import pg
+
+    url = pg.create_database()
+    yield url
+    pg.drop_database(url)
+
+
+@pytest.fixture()
+def pg_url(pg_session: str) -> str:
+    """The session database, emptied: a fresh PostgreSQL store for one test."""
+    import pg
+
+    pg.reset(pg_session)
+    return pg_session
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Both backends: a SQLite folder, or a fresh PostgreSQL store."""
+    if request.param == "sqlite":
+        return str(tmp_path / "results")
+    return str(request.getfixturevalue("pg_url"))
 
 
 from trt_support import use  # noqa: E402, F401  (the fake-TensorRT fixture, for test_trt*.py)

@@ -5,9 +5,8 @@
 """
 
 import sys
-from pathlib import Path
 
-from edgekit.store import Store
+from edgekit.store import open_store as Store
 
 
 def fake_result(tag: str, i: int) -> dict:
@@ -23,7 +22,7 @@ def fake_result(tag: str, i: int) -> dict:
 
 
 if __name__ == "__main__":
-    store, n, tag = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    store, n, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     s = Store(store)
     for i in range(n):
         rid = s.add(fake_result(tag, i))

@@ -14,7 +14,7 @@ import pytest
 from store_writer import fake_result
 
 from edgekit.errors import ConfigError, StoreError
-from edgekit.store import COLUMNS, DB_NAME, SCHEMA_VERSION, Store, Where, flatten, to_csv
+from edgekit.store import COLUMNS, DB_NAME, SCHEMA_VERSION, Store, Where, flatten, open_store, to_csv
 
 WRITER = Path(__file__).resolve().parent / "store_writer.py"
 
@@ -209,3 +209,99 @@ def test_a_locked_store_is_named_as_such(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(st.sqlite3, "connect", lambda *a, **k: Locked())
     with pytest.raises(StoreError, match="stayed locked for 60 s"):
         s.add(fake_result("t", 0))
+
+
+# --- the store contract, on both backends (a SQLite folder and a fresh PostgreSQL database) ---
+
+
+def test_contract_rows_round_trip_newest_first(store_url: str) -> None:
+    s = open_store(store_url)
+    ids = [s.add(fake_result("t", i)) for i in range(3)]
+    assert len(set(ids)) == 3
+    rows = s.query(full=True)
+    assert [r["id"] for r in rows] == sorted(ids, reverse=True)
+    assert rows[0]["p50_ms"] == 3.0 and rows[0]["result"]["model"]["name"] == "m"
+    assert len(rows[0]["samples_ms"]) == 2000 and "samples_ms" not in rows[0]["result"]
+    assert "result" not in s.query()[0] and s.integrity() == "ok"
+
+
+def test_contract_a_retried_write_is_one_row(store_url: str) -> None:
+    s = open_store(store_url)
+    r = {**fake_result("t", 0), "uid": "job-1/b1"}
+    first, again = s.add(r), s.add({**r, "tag": "retry"})
+    assert first == again
+    rows = s.query()
+    assert len(rows) == 1 and rows[0]["tag"] == "t" and rows[0]["uid"] == "job-1/b1"
+    s.add(fake_result("t", 0))
+    s.add(fake_result("t", 0))  # no uid: every run is a new row
+    assert len(s.query()) == 3
+
+
+def test_contract_filters(store_url: str) -> None:
+    s = open_store(store_url)
+    for i in range(8):
+        s.add(fake_result("a" if i < 4 else "b", i))
+    assert {r["batch"] for r in s.query([Where.parse("batch>=3")])} == {3, 4}
+    assert len(s.query([Where.parse("tag=b"), Where.parse("p50_ms<7")])) == 2
+    assert len(s.query([Where.parse("device_name~test*")])) == 8
+    assert len(s.query([Where.parse("device_name~Test*")])) == 0  # case-sensitive
+    assert len(s.query([Where.parse("device_name~t?st_cpu")])) == 0  # _ is not a wildcard
+    assert len(s.query(limit=3)) == 3
+
+
+def test_contract_artifacts_by_sha256(store_url: str) -> None:
+    s = open_store(store_url)
+    data = bytes(range(256)) * 10
+    s.put_blob("ab" * 32, "m.onnx", data, "2026-11-25")
+    s.put_blob("ab" * 32, "m.onnx", data, "2026-11-25")  # again: a no-op
+    assert s.get_blob("ab" * 32) == ("m.onnx", data)
+    assert s.get_blob("cd" * 32) is None
+
+
+def test_contract_a_store_from_a_newer_edgekit_is_refused(store_url: str) -> None:
+    s = open_store(store_url)
+    with s._tx(write=True) as ex:
+        ex("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match="newer edgekit"):
+        open_store(store_url)
+
+
+def test_contract_a_version_1_store_is_migrated_keeping_its_rows(store_url: str) -> None:
+    from edgekit.store_base import MIGRATIONS, dialect_sql
+
+    s = open_store(store_url)
+    with s._tx(write=True) as ex:
+        for t in ("results", "artifacts", "lab_agents", "lab_jobs"):
+            ex(f"DROP TABLE {t}")
+        for stmt in MIGRATIONS[0].split(";"):
+            if stmt.strip():
+                ex(dialect_sql(stmt, s.dialect).replace("%s", "?"))
+        ex("UPDATE schema_version SET version = 1")
+        ex("INSERT INTO results (created, backend, device, batch, result) VALUES "
+           "('2026', 'ort', 'cpu', 1, '{}')")
+    s = open_store(store_url)
+    assert len(s.query()) == 1
+    s.add(fake_result("t", 1))
+    assert len(s.query()) == 2
+
+
+def test_contract_artifacts_travel_through_the_store_hash_checked(store_url: str,
+                                                                  tmp_path: Path) -> None:
+    import tiny_onnx
+
+    from edgekit import artifacts, manifest, store_base
+
+    s = open_store(store_url)
+    src = tiny_onnx.write(tmp_path / "tiny.onnx")
+    manifest.sidecar(src).write_text('{"schema": "x"}')
+    ref = artifacts.publish(s, src)
+    got = artifacts.fetch(s, artifacts.ArtifactRef.from_dict(ref.to_dict()), tmp_path / "cache")
+    assert got.read_bytes() == src.read_bytes() and got.name == "tiny.onnx"
+    assert manifest.sidecar(got).read_text() == '{"schema": "x"}'
+    got.write_bytes(b"tampered")  # a damaged cache entry is fetched again
+    assert artifacts.fetch(s, ref, tmp_path / "cache").read_bytes() == src.read_bytes()
+    with pytest.raises(StoreError, match="not in the store"):
+        artifacts.fetch(s, artifacts.ArtifactRef(name="x.onnx", sha256="0" * 64), tmp_path)
+    big = b"\0" * (store_base.MAX_ARTIFACT_MB * 1_000_000 + 1)
+    with pytest.raises(StoreError, match=f"up to {store_base.MAX_ARTIFACT_MB} MB"):
+        s.put_blob("f" * 64, "big.onnx", big, "now")

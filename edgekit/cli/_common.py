@@ -14,7 +14,14 @@ from edgekit.precision import Precision
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
-StoreOpt = Annotated[Path, typer.Option("--store", help="Results folder (holds edgekit.db)")]
+StoreOpt = Annotated[str, typer.Option(
+    "--store", envvar="EDGEKIT_STORE", show_envvar=True,
+    help="Results store: a folder (holds edgekit.db), sqlite:///PATH or postgresql://USER@HOST/DB "
+         "(password from PGPASSWORD or ~/.pgpass)")]
+LabOpt = Annotated[str, typer.Option(
+    "--lab", envvar="EDGEKIT_LAB", show_envvar=True,
+    help="The lab's PostgreSQL store and queue: postgresql://USER@HOST/DB (password from "
+         "PGPASSWORD or ~/.pgpass)")]
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
 CalibOpt = Annotated[Path | None, typer.Option(
     "--calib", help="Image folder or preprocessed .npz; default: the bundled calibration/ photos")]

@@ -17,7 +17,7 @@ app = typer.Typer(help="Latency, accuracy and memory budgets checked against the
 @app.command("check")
 def budget_check(
     budgets: Annotated[Path, typer.Argument(help="budgets.yaml")],
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     baseline: Annotated[str | None, typer.Option(help="Tag of the results to compare with")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     json_out: JsonOpt = False,
@@ -26,20 +26,20 @@ def budget_check(
     from edgekit import budget as bd
     from edgekit import ci_report
     from edgekit.errors import EXIT_BUDGET
-    from edgekit.store import Store
+    from edgekit.store import display, open_store
 
     items = bd.load(budgets)
     if junit is not None:
         from edgekit._io import check_writable_dir
 
         check_writable_dir(junit)
-    rows = Store(store, create=False).query(full=True)
+    rows = open_store(store, create=False).query(full=True)
     outcomes = bd.check(items, rows, baseline, budgets)
     if junit is not None:
         ci_report.junit(outcomes, junit, budgets)
     ci_report.github(outcomes, budgets)
     failed = sum(o.status == "fail" for o in outcomes)
-    emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": str(store),
+    emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": display(store),
           "baseline": baseline, "passed": failed == 0, "failed": failed,
           "outcomes": [o.to_dict() for o in outcomes]}, json_out, render.budget_table(outcomes))
     if failed:
@@ -48,7 +48,7 @@ def budget_check(
 
 @app.command("init")
 def budget_init(
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     output: Annotated[Path, typer.Option("-o", "--output")] = Path("budgets.yaml"),
     headroom: Annotated[float, typer.Option(min=0.0, help="% over today's figures")] = 20.0,
     accuracy_margin: Annotated[float, typer.Option(min=0.0, help="top-1 points below today's")] = 1.0,
@@ -64,19 +64,19 @@ def budget_init(
     from edgekit import budget as bd
     from edgekit._io import atomic_paths, check_writable_dir
     from edgekit.errors import ConfigError
-    from edgekit.store import Store, Where
+    from edgekit.store import Where, display, open_store
 
     if output.exists() and not force:
         raise ConfigError("already exists", "pass --force to overwrite it, or -o another file",
                           path=str(output))
     check_writable_dir(output)
-    rows = Store(store, create=False).query([Where.parse(w) for w in where or []])
+    rows = open_store(store, create=False).query([Where.parse(w) for w in where or []])
     if not rows:
         raise ConfigError("no results to make budgets from", "run edgekit profile first",
-                          path=str(store))
+                          path=display(store))
     items = bd.init(rows, headroom, accuracy_margin, max_regression)
     text = (f"# edgekit budgets, written by `edgekit budget init --headroom {headroom:g}` from "
-            f"{store}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
+            f"{display(store)}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
     with atomic_paths(output) as (tmp,):
         tmp.write_text(text)
     emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,

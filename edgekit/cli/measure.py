@@ -52,7 +52,7 @@ def profile(
     input_size: Annotated[str | None, typer.Option(help="torch: H[,W] instead of the model's")] = None,
     weights: Annotated[Path | None, typer.Option(help="torch: state_dict to load")] = None,
     num_classes: Annotated[int | None, typer.Option(min=1, help="torch: adapt the head")] = None,
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
     tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
     json_out: JsonOpt = False,
@@ -81,7 +81,7 @@ def profile(
 
 @app.command()
 def results(
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     where: Annotated[list[str] | None, typer.Option(
         "--where", help="COLUMN OP VALUE, e.g. model=resnet18, batch>=8, device_name~*EPYC*")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Newest N")] = None,
@@ -90,21 +90,23 @@ def results(
     json_out: JsonOpt = False,
 ) -> None:
     """List and filter the results store."""
-    from edgekit.store import Store, Where, to_csv
+    from edgekit.store import Where, display, open_store, to_csv
 
     if csv_out and json_out:
         raise typer.BadParameter("--csv and --json conflict; give one")
-    rows = Store(store, create=False).query([Where.parse(w) for w in where or []], limit, full)
+    rows = open_store(store, create=False).query([Where.parse(w) for w in where or []], limit, full)
     if csv_out:
         sys.stdout.write(to_csv(rows))
         return
-    emit({"schema": "edgekit.results/1", "store": str(store), "results": rows}, json_out,
+    emit({"schema": "edgekit.results/1", "store": display(store), "results": rows}, json_out,
          render.results_table(rows))
 
 
 @app.command()
 def pareto(
-    store: Annotated[Path, typer.Argument(help="Results folder (holds edgekit.db)")] = Path("results"),
+    store: Annotated[str, typer.Argument(
+        envvar="EDGEKIT_STORE", help="Results store: a folder, sqlite:///PATH or "
+                                     "postgresql://USER@HOST/DB")] = "results",
     output: Annotated[Path, typer.Option("-o", "--output", help=".png, .svg or .pdf")] = Path(
         "pareto.png"),
     x: Annotated[str, typer.Option("--x", help="latency_p50_ms|latency_p99_ms|gmacs|params_m|"
@@ -122,7 +124,7 @@ def pareto(
 ) -> None:
     """Plot the compute-accuracy Pareto frontier of the results store."""
     from edgekit import pareto as pa
-    from edgekit.store import Store
+    from edgekit.store import display, open_store
 
     if csv_out and json_out:
         raise typer.BadParameter("--csv and --json conflict; give one")
@@ -130,10 +132,10 @@ def pareto(
         raise typer.BadParameter(f"--accuracy {accuracy}: use measured or published")
     if color not in ("precision", "family"):
         raise typer.BadParameter(f"--color {color}: use precision or family")
-    rows = Store(store, create=False).query(full=True)
+    rows = open_store(store, create=False).query(full=True)
     points, meta = pa.select(rows, x, y, accuracy, device, backend, batch)
     pa.plot(points, meta, output, log_x, color)
-    doc = {"schema": "edgekit.pareto/1", "store": str(store), "plot": str(output), **meta,
+    doc = {"schema": "edgekit.pareto/1", "store": display(store), "plot": str(output), **meta,
            "points": [p.to_dict() for p in points],
            "frontier": [p.id for p in points if p.on_frontier],
            "discordant_pairs": pa.discordant_pairs(points) if y == "latency_p50_ms" else []}

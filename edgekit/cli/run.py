@@ -38,12 +38,19 @@ def sweep(
     calib: CalibOpt = None,
     data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
     labels: LabelsOpt = None,
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
     resume: Annotated[bool, typer.Option("--resume", help="Skip variants already stored")] = False,
     duration: Annotated[float, typer.Option(min=0.0, help="Seconds of timed runs per variant")] = 2.0,
     threads: Annotated[int, typer.Option(min=0)] = 0,
     tag: Annotated[str | None, typer.Option()] = None,
+    lab: Annotated[str | None, typer.Option(
+        "--lab", help="Fan out to device agents: postgresql://USER@HOST/DB (the store too)")] = None,
+    device_kinds: Annotated[str | None, typer.Option(
+        "--device-kinds", help="With --lab: e.g. jetson-orin-nano,x86-avx512")] = None,
+    stall_after: Annotated[float, typer.Option(
+        min=1.0, help="With --lab: seconds without a heartbeat before an agent counts as gone "
+                      "and its job is retried")] = 30.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -55,7 +62,16 @@ def sweep(
                            batch=batch, input_size=input_size, calib=calib, data=data,
                            labels=labels, store=store, out=out, resume=resume,
                            duration_s=duration, threads=threads, tag=tag)
-    rep = sw.sweep(models, opts, Reporter.for_cli(quiet, json_out)).to_dict()
+    if (lab is None) != (device_kinds is None):
+        raise typer.BadParameter("--lab and --device-kinds go together")
+    if lab is not None and device_kinds is not None:
+        from edgekit import lab_sweep as ls
+
+        kinds = tuple(k.strip() for k in device_kinds.split(",") if k.strip())
+        lopts = ls.LabOptions(url=lab, kinds=kinds, stall_s=stall_after)
+        rep = ls.lab_sweep(models, opts, lopts, Reporter.for_cli(quiet, json_out)).to_dict()
+    else:
+        rep = sw.sweep(models, opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.sweep_table(rep))
 
 
@@ -64,7 +80,7 @@ QUICKSTART = ("mobilenet_v3_small", "resnet18", "efficientnet_b0", "squeezenet1_
 
 @app.command()
 def quickstart(
-    store: StoreOpt = Path("results"),
+    store: StoreOpt = "results",
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
