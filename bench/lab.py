@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def run(url: str, n_agents: int, jobs: int, model: Path, tmp: Path) -> dict[str, float]:
@@ -102,6 +103,12 @@ def main() -> None:
             out = [run(url, int(n), a.jobs, model, Path(d)) for n in a.agents.split(",")]
     finally:
         pg.drop_database(url)
+    import _results
+
+    load = os.getloadavg()[0]
+    _results.write("lab", out, note=f"PostgreSQL 15 on the same machine; load average {load:.1f} "
+                   "at the end; the bracketed pickup figures with several agents are an "
+                   "estimate that overstates the delay once agents overlap")
     print(json.dumps({"machine": f"{platform.processor() or platform.machine()}, "
                       f"{os.cpu_count()} cores, Python {platform.python_version()}",
                       "runs": out}, indent=1))

@@ -104,7 +104,17 @@ def memory(doc: dict[str, Any]) -> str:
                    "`export --int8`: s"], rows)
 
 
+def lab(doc: dict[str, Any]) -> str:
+    rows = [[str(r["agents"]), f"{r['jobs_per_s']}", f"{r['enqueue_ms_per_job']} ms",
+             f"{r['enqueue_to_start_ms']} ms" if r["agents"] == 1
+             else f"({r['enqueue_to_start_ms']} ms)", f"{r['result_to_visible_ms']} ms",
+             f"{r['job_ms']} ms"] for r in doc["rows"]]
+    return _table(["agents", "jobs/s", "enqueue per job", "enqueue -> start",
+                   "result -> visible", "job (fetch, profile, write)"], rows)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "lab": lab,
     "quantize": quantize, "profile_overhead": profile_overhead, "performance": performance,
     "memory": memory}
 
