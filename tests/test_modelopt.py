@@ -219,3 +219,22 @@ def test_qdq_summary_of_a_hand_built_graph() -> None:
     assert got == {"activation_qdq_pairs": 2, "weight_dq": 1,
                    "quantized_inputs_by_op": {"Add": 1, "MatMul": 1},
                    "adds": {"0": 0, "1": 1, "2": 0}, "logits_float": False}
+
+
+@pytest.mark.parametrize("version", ["10.13.0.35", "11.4.0.106"])
+def test_build_of_a_modelopt_file_is_strongly_typed_and_says_so(
+        use: Any, version: str, residual: Path, tmp_path: Path) -> None:
+    """``edgekit build`` against the strict TensorRT fakes (tests/trt_support.py): no precision
+    flags, a strongly typed network, and the engine manifest names the quantizer."""
+    from trt_support import build
+
+    m, _ = _q(residual, tmp_path, calib_size=8, report=0)  # auto: ModelOpt for tensorrt
+    trt = use(version)  # after quantizing: ModelOpt would parse with a TensorRT it finds
+    onnx_path = tmp_path / m["artifact"]["path"]
+    doc = build(onnx_path)
+    assert doc["strongly_typed"] is True and doc["precision"] == "int8"
+    assert ("create_network", 2 if version.startswith("10.") else 0) in trt.calls
+    assert not any(c[0] == "set_flag" for c in trt.calls)  # precision from the ONNX only
+    q = doc["quantized_by"]
+    assert q["quantizer"] == "modelopt" and q["fp16_rest"] is True
+    assert q["qdq"] == m["quantization"]["qdq"] and doc["qdq_nodes"] > 0
