@@ -170,6 +170,7 @@ def test_cli_without_the_extra_is_one_line_naming_it(
     assert not (tmp_path / "m.int8.onnx").exists()
 
 
+@pytest.mark.slow
 def test_cli_json_stays_one_object_while_modelopt_logs(residual: Path, tmp_path: Path) -> None:
     """ModelOpt's logger prints on stdout; with --json stdout must still parse."""
     r = subprocess.run([sys.executable, "-m", "edgekit", "quantize", str(residual), "--target",
@@ -181,6 +182,7 @@ def test_cli_json_stays_one_object_while_modelopt_logs(residual: Path, tmp_path:
     assert doc["manifest"]["quantization"]["quantizer"] == "modelopt"
 
 
+@pytest.mark.slow
 def test_the_extra_leaves_the_cpu_onnxruntime_working() -> None:
     """``edgekit[modelopt]`` must not bring onnxruntime-gpu into onnxruntime's folder (what
     ``nvidia-modelopt[onnx]`` does): ``import onnxruntime`` is still the CPU build."""
