@@ -1,18 +1,28 @@
 """INT8 and FP16 vs FP32 on ONNX Runtime CPU: latency ratios from one run, per-layer summary.
 
     .venv/bin/python bench/quantize.py [--models resnet18,mobilenet_v3_large,efficientnet_b0]
+    .venv/bin/python bench/quantize.py --target tensorrt    # ORT vs ModelOpt Q/DQ for TensorRT
 
 Random weights at 224 px, batch 1, the machine's default thread count. Each engine is timed
 blocked (all its runs, then the next), never interleaved: interleaving ORT sessions inflates
 every figure 1.5-4x on 2 cores (edgekit/timing.py says more). 10 warm-up runs,
 then 50 timed runs; the median is compared. A ratio below 1 means faster than FP32.
 Writes bench/results/quantize.json (the README's INT8/FP16 table: scripts/readme_tables.py).
+
+``--target tensorrt`` compares the two INT8 quantizers for TensorRT instead (no latency: that
+needs TensorRT on a GPU, tests/test_modelopt_gpu.py): each ``edgekit quantize --target tensorrt
+--quantizer ort|modelopt`` runs in its own process, whose peak RSS is the kernel's figure
+(os.wait4) and whose manifest gives the Q/DQ summary, the agreement with FP32 on the held-out
+photos and the stage times. Writes bench/results/quantize_tensorrt.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,11 +51,52 @@ def median_ms(path: Path, x: np.ndarray, warmup: int = 10, runs: int = 50) -> fl
     return statistics.median(times)
 
 
+def quantize_in_a_process(fp32: Path, quantizer: str, folder: Path) -> dict[str, object]:
+    """One ``edgekit quantize --target tensorrt`` process: its manifest, peak RSS and wall time."""
+    out, doc = folder / f"{fp32.stem}.{quantizer}.int8.onnx", folder / f"{quantizer}.json"
+    cmd = [sys.executable, "-m", "edgekit", "quantize", str(fp32), "--target", "tensorrt",
+           "--quantizer", quantizer, "--report", "0", "-o", str(out), "--json"]
+    t0 = time.perf_counter()
+    with doc.open("w") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        return {"quantizer": quantizer, "error": f"exit {os.waitstatus_to_exitcode(status)}"}
+    m = json.loads(doc.read_text())["manifest"]
+    q, v = m["quantization"], m["verification"]
+    stages = {s["name"]: s["seconds"] for s in m["stages"]}
+    return {"quantizer": quantizer, "version": q["quantizer_version"],
+            "onnxruntime": q["onnxruntime_version"], "fp16_rest": q["fp16_rest"],
+            "qdq_pairs": q["qdq"]["activation_qdq_pairs"], "adds": q["qdq"]["adds"],
+            "logits_float": q["qdq"]["logits_float"], "agreement_pct": v["top1_agreement"],
+            "held_out": f"{v['images']} {v['held_out']}", "calibration_images":
+            q["calibration"]["count"],
+            "calibrate_quantize_verify_s": round(stages["calibrate"] + stages["quantize"], 2),
+            "wall_s": round(wall, 1), "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2)}
+
+
+def tensorrt_target(models: list[str], note: str) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models:
+            fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
+            for quantizer in ("ort", "modelopt"):
+                r = {"model": name, **quantize_in_a_process(fp32, quantizer, Path(tmp))}
+                print(r, flush=True)
+                rows.append(r)
+    print(write("quantize_tensorrt", rows, note=note))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet18,mobilenet_v3_large,efficientnet_b0")
     ap.add_argument("--note", default="", help="recorded with the figures, e.g. 'shared CPU'")
+    ap.add_argument("--target", choices=["cpu", "tensorrt"], default="cpu")
     args = ap.parse_args()
+    if args.target == "tensorrt":
+        tensorrt_target(args.models.split(","), args.note)
+        return
     cpu = cpu_info()
     print(f"# machine: {cpu['model']}, {cpu['logical_cores']} logical cores, "
           f"flags {' '.join(cpu['flags'])}, VNNI: {'yes' if cpu['vnni'] else 'no'}")

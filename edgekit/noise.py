@@ -116,6 +116,15 @@ def _take_over(handler: logging.Handler) -> list[tuple[logging.Logger, list[Any]
     return taken
 
 
+def add(source: str, message: str) -> None:
+    """A line another library printed where it must not (stdout): folded into the summary
+    while folding, else shown on stderr."""
+    if _ACTIVE:
+        _ACTIVE[-1].add(source, message)
+    else:
+        print(f"{source}: {message}", file=sys.stderr)
+
+
 def on_import(module: Any) -> None:
     """Called by ``_lazy.require`` after an import: ONNX Runtime's native warnings go to its
     own logger, which only a severity can silence, so it is raised to errors while folding."""

@@ -65,52 +65,34 @@ def pass_memory_gb(model: Any) -> float:
     return round(3 * activation_bytes(model) / 2**30, 3)
 
 
-class Quantizer:
-    """Holds the pre-processed model and its calibration ranges (ORT's JSON range cache)."""
+class QuantizerBase:
+    """What every quantizer behind the seam shares (ARCHITECTURE.md, "Where to add"): the float
+    model and its node names, the calibration feeds, and the streamed per-layer SQNR pass, so
+    ``quantize`` verifies, reports and falls back the same way whichever quantizer runs. A
+    subclass sets ``name`` and implements ``quantize(exclude)`` and ``facts()``."""
 
-    def __init__(self, path: Path, tmp: Path, cs: calib.CalibSet, method: str,
-                 settings: dict[str, Any]) -> None:
-        self.q, self.onnx = require("onnxruntime.quantization"), require("onnx")
-        self.tmp, self.settings, self.method = tmp, settings, method
-        self.pre = tmp / "pre.onnx"
-        try:
-            self.q.quant_pre_process(str(path), str(self.pre))
-            self.pre_process_note = "quant_pre_process: shape inference + ORT optimisation"
-        except Exception as e:  # symbolic shape inference fails on some graphs
-            shutil.copyfile(path, self.pre)
-            self.pre_process_note = f"skipped ({type(e).__name__}: {str(e)[:120]})"
-        pre = self.onnx.load(str(self.pre))
-        self.float_model = pre
-        self.node_names = [n.name for n in pre.graph.node]
-        inits = {i.name for i in pre.graph.initializer}
-        self.input_name = next(i.name for i in pre.graph.input if i.name not in inits)
+    name = ""
+
+    def _use_float(self, pre: Path, tmp: Path, cs: calib.CalibSet) -> None:
+        """The float model the per-layer pass compares against, and what it is fed."""
+        self.onnx = require("onnx")
+        self.tmp, self.pre = tmp, pre
+        self.float_model = self.onnx.load(str(pre))
+        self.node_names = [n.name for n in self.float_model.graph.node]
+        inits = {i.name for i in self.float_model.graph.initializer}
+        self.input_name = next(i.name for i in self.float_model.graph.input
+                               if i.name not in inits)
         self.feeds = cs.feeds(self.input_name)
-        self.ranges = tmp / "ranges.json"
-        self._count = 0
-        cal = self.q.create_calibrator(
-            self.pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
-            calibrate_method=self._method_enum(), extra_options=_EXTRA.get(method, {}))
-        for i in range(0, len(self.feeds), CALIB_CHUNK):  # ranges/histograms accumulate
-            cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))
-        self.q.calibrate.save_tensors_data(cal.compute_data(), self.ranges)
         self._float_session: Any = None
 
-    def _method_enum(self) -> Any:
-        return getattr(self.q.CalibrationMethod, _METHODS[self.method])
-
     def quantize(self, exclude: list[str] | tuple[str, ...]) -> Any:
-        self._count += 1
-        out = self.tmp / f"int8-{self._count}.onnx"
-        s = self.settings
-        self.q.quantize_static(
-            str(self.pre), str(out), calibration_data_reader=None,
-            calibration_cache_path=str(self.ranges), quant_format=self.q.QuantFormat.QDQ,
-            per_channel=bool(s.get("per_channel", True)), reduce_range=bool(s["reduce_range"]),
-            activation_type=getattr(self.q.QuantType, s["activation_type"]),
-            weight_type=getattr(self.q.QuantType, s["weight_type"]),
-            nodes_to_exclude=list(exclude), calibrate_method=self._method_enum(),
-            extra_options=dict(s.get("extra_options", {})))
-        return self.onnx.load(str(out))
+        """An INT8 Q/DQ ``onnx.ModelProto`` with the nodes named in ``exclude`` left in float."""
+        raise NotImplementedError
+
+    def facts(self) -> dict[str, Any]:
+        """What the manifest records about this quantizer (name, versions, settings)."""
+        raise NotImplementedError
+
 
     def _session(self, path: Path) -> Any:
         """An ONNX Runtime session over ``path`` with every intermediate tensor as an output."""
@@ -195,6 +177,61 @@ class Quantizer:
         return [node_name, *[by_out[i] for i in node.input if i in by_out]]
 
 
+class Quantizer(QuantizerBase):
+    """ONNX Runtime's ``quantize_static``: holds the pre-processed model and its calibration
+    ranges (ORT's JSON range cache), so each ``quantize`` only writes a new graph."""
+
+    name = "ort"
+
+    def __init__(self, path: Path, tmp: Path, cs: calib.CalibSet, method: str,
+                 settings: dict[str, Any]) -> None:
+        self.q = require("onnxruntime.quantization")
+        self.settings, self.method = settings, method
+        pre = tmp / "pre.onnx"
+        try:
+            self.q.quant_pre_process(str(path), str(pre))
+            self.pre_process_note = "quant_pre_process: shape inference + ORT optimisation"
+        except Exception as e:  # symbolic shape inference fails on some graphs
+            shutil.copyfile(path, pre)
+            self.pre_process_note = f"skipped ({type(e).__name__}: {str(e)[:120]})"
+        self._use_float(pre, tmp, cs)
+        self.ranges = tmp / "ranges.json"
+        self._count = 0
+        cal = self.q.create_calibrator(
+            self.pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
+            calibrate_method=self._method_enum(), extra_options=_EXTRA.get(method, {}))
+        for i in range(0, len(self.feeds), CALIB_CHUNK):  # ranges/histograms accumulate
+            cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))
+        self.q.calibrate.save_tensors_data(cal.compute_data(), self.ranges)
+
+    def _method_enum(self) -> Any:
+        return getattr(self.q.CalibrationMethod, _METHODS[self.method])
+
+    def facts(self) -> dict[str, Any]:
+        from edgekit.manifest import versions
+
+        ort = versions(("onnxruntime",))["onnxruntime"]
+        return {"quantizer": self.name, "quantizer_version": ort, "onnxruntime_version": ort,
+                "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                "calibration_eps": ["cpu"], "fp16_rest": False,
+                **{k: v for k, v in self.settings.items()},
+                "pre_process": self.pre_process_note}
+
+    def quantize(self, exclude: list[str] | tuple[str, ...]) -> Any:
+        self._count += 1
+        out = self.tmp / f"int8-{self._count}.onnx"
+        s = self.settings
+        self.q.quantize_static(
+            str(self.pre), str(out), calibration_data_reader=None,
+            calibration_cache_path=str(self.ranges), quant_format=self.q.QuantFormat.QDQ,
+            per_channel=bool(s.get("per_channel", True)), reduce_range=bool(s["reduce_range"]),
+            activation_type=getattr(self.q.QuantType, s["activation_type"]),
+            weight_type=getattr(self.q.QuantType, s["weight_type"]),
+            nodes_to_exclude=list(exclude), calibrate_method=self._method_enum(),
+            extra_options=dict(s.get("extra_options", {})))
+        return self.onnx.load(str(out))
+
+
 def _sqnr_db(signal_sq: float, noise_sq: float) -> float:
     """10 log10(sum x^2 / sum (x - y)^2), capped at 100 dB (exact)."""
     if noise_sq == 0:
@@ -202,7 +239,7 @@ def _sqnr_db(signal_sq: float, noise_sq: float) -> float:
     return min(100.0, 10 * math.log10(max(signal_sq, 1e-60) / noise_sq))
 
 
-def accuracy_aware(q: Quantizer, exclude: list[str], first: dict[str, Any], budget: float,
+def accuracy_aware(q: QuantizerBase, exclude: list[str], first: dict[str, Any], budget: float,
                    verify: Callable[[Any], dict[str, Any]],
                    drop: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
     """Keep the nodes where INT8 hurts most in FP32, greedily, until the drop is within budget.

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import calib, evaluate, graph, manifest, qdebug
+from edgekit import calib, evaluate, graph, manifest, qdebug, qdq
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
-from edgekit.errors import CalibrationError, ConfigError, ExportError, SourceError
+from edgekit.errors import BackendUnavailable, CalibrationError, ConfigError, ExportError, SourceError
 from edgekit.images import LabelledSet, Preprocess, load_image_folder
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -41,6 +41,14 @@ class Target(str, enum.Enum):
     TENSORRT = "tensorrt"
 
 
+class QuantizerKind(str, enum.Enum):
+    """Which INT8 quantizer writes the Q/DQ graph (``--quantizer``)."""
+
+    AUTO = "auto"  # tensorrt: ModelOpt when its extra is installed, else ORT; cpu: ORT
+    ORT = "ort"
+    MODELOPT = "modelopt"
+
+
 @dataclass(kw_only=True)
 class QuantOptions:
     precision: Precision = Precision.INT8
@@ -56,6 +64,8 @@ class QuantOptions:
     max_accuracy_drop: float | None = None  # top-1 points (agreement points without labels)
     report: int = 10  # worst tensors listed; 0 skips the per-layer pass
     max_memory_gb: float | None = None  # for the per-layer pass; None: half of physical RAM
+    quantizer: QuantizerKind = QuantizerKind.AUTO
+    fp16_rest: bool | None = None  # ModelOpt: unquantized layers in FP16; None: on for it
 
 
 @dataclass(kw_only=True)
@@ -97,6 +107,39 @@ def preflight(opts: QuantOptions) -> None:
         if p is not None and not p.exists():
             raise CalibrationError(f"{flag}: {'calibration data' if flag == '--calib' else 'path'}"
                                    " not found", "check the path", path=str(p))
+    if opts.precision is Precision.INT8:
+        choose_quantizer(opts)
+
+
+def choose_quantizer(opts: QuantOptions) -> tuple[QuantizerKind, bool, str | None]:
+    """The one place ``--quantizer`` is decided: (quantizer, FP16 rest, a line for the user
+    when ``auto`` fell back). ModelOpt's Q/DQ graphs are for TensorRT (on ONNX Runtime CPU they
+    run slower than FP32), so ``--target cpu`` always uses ORT's quantizer."""
+    from edgekit import modelopt_q
+
+    asked = opts.quantizer
+    if opts.target is Target.CPU and asked is QuantizerKind.MODELOPT:
+        raise ConfigError("--quantizer modelopt --target cpu: ModelOpt places Q/DQ for TensorRT, "
+                          "and its graphs run slower than FP32 on ONNX Runtime CPU",
+                          "use --target tensorrt, or drop --quantizer (CPU uses ORT's quantizer)")
+    missing = modelopt_q.missing() if opts.target is Target.TENSORRT else []
+    if asked is QuantizerKind.MODELOPT and missing:
+        raise BackendUnavailable(f"--quantizer modelopt needs the modelopt extra ({missing[0]} "
+                                 "is not installed)", modelopt_q.INSTALL)
+    use_mo = opts.target is Target.TENSORRT and (
+        asked is QuantizerKind.MODELOPT or (asked is QuantizerKind.AUTO and not missing))
+    kind = QuantizerKind.MODELOPT if use_mo else QuantizerKind.ORT
+    if opts.fp16_rest and not use_mo:
+        raise ConfigError("--fp16-rest needs the ModelOpt quantizer (--target tensorrt "
+                          "--quantizer modelopt)", "drop --fp16-rest")
+    if use_mo and opts.method is Method.PERCENTILE:
+        raise ConfigError("--calib-method percentile: ModelOpt calibrates with minmax (its "
+                          "'max') or entropy", "use one of those, or --quantizer ort")
+    note = None
+    if asked is QuantizerKind.AUTO and opts.target is Target.TENSORRT and not use_mo:
+        note = ("--target tensorrt: quantizing with ONNX Runtime's quantizer (ModelOpt is not "
+                f"installed); for NVIDIA's Q/DQ placement: {modelopt_q.INSTALL}")
+    return kind, use_mo and opts.fp16_rest is not False, note
 
 
 def export_and_quantize(spec: str, export_opts: Any, source_opts: Any,
@@ -208,16 +251,13 @@ def drop(v: dict[str, Any]) -> float:
 
 def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
           opts: QuantOptions, rep: Reporter, tmp: Path, base: manifest.Manifest) -> QuantResult:
-    settings = int8_settings(opts.target)
-    if opts.target is Target.CPU:
-        settings["per_channel"] = opts.per_channel
-    elif not opts.per_channel:
+    if opts.target is Target.TENSORRT and not opts.per_channel:
         raise CalibrationError("--per-tensor conflicts with --target tensorrt",
                                "TensorRT takes per-channel weights; drop --per-tensor")
     with rep.stage("calibrate") as st:
         cs = calib.load(opts.calib, pp, opts.calib_size)
-        q = qdebug.Quantizer(path, tmp, cs, opts.method.value, settings)
-        st["note"] = f"{len(cs.data)} images, {opts.method.value}"
+        q = _quantizer(path, opts, cs, tmp, rep)
+        st["note"] = f"{len(cs.data)} images, {opts.method.value}, quantizer {q.name}"
     unknown = [n for n in opts.exclude if n not in q.node_names]
     if unknown:
         raise CalibrationError(f"--exclude: no node named '{unknown[0]}'",
@@ -250,10 +290,9 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             rep.warn(f"per-layer report skipped: {too_big}; --max-memory-gb N allows it")
     body = _child(base, path, Precision.INT8, pp, ver, rep, {
         "target": opts.target.value,
-        "quantization": {"tool": "onnxruntime.quantization.quantize_static", "format": "QDQ",
-                         "method": opts.method.value, **{k: v for k, v in settings.items()},
+        "quantization": {**q.facts(), "method": opts.method.value,
                          "exclude": list(opts.exclude), "calibration": cs.to_dict(),
-                         "cpu": cpu_info(), "pre_process": q.pre_process_note},
+                         "cpu": cpu_info(), "qdq": qdq.summary(model)},
         "accuracy_aware": search, "layer_report": report,
         "layer_report_skipped": too_big if opts.report else None})
     if search is not None and not search["met"]:
@@ -266,6 +305,24 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     return QuantResult(path=out, manifest=_write(model, out, body, rep))
 
 
+def _quantizer(path: Path, opts: QuantOptions, cs: calib.CalibSet, tmp: Path,
+               rep: Reporter) -> qdebug.QuantizerBase:
+    """The quantizer ``choose_quantizer`` picks, calibrated on ``cs`` (the one seam: both
+    implement ``qdebug.QuantizerBase``)."""
+    kind, fp16_rest, note = choose_quantizer(opts)
+    if note:
+        rep.warn(note)
+    if kind is QuantizerKind.MODELOPT:
+        from edgekit import modelopt_q
+
+        return modelopt_q.ModelOptQuantizer(path, tmp, cs, opts.method.value,
+                                            fp16_rest=fp16_rest)
+    settings = int8_settings(opts.target)
+    if opts.target is Target.CPU:
+        settings["per_channel"] = opts.per_channel
+    return qdebug.Quantizer(path, tmp, cs, opts.method.value, settings)
+
+
 def memory_limit_gb(opts: QuantOptions) -> float:
     if opts.max_memory_gb is not None:
         return opts.max_memory_gb
@@ -274,7 +331,7 @@ def memory_limit_gb(opts: QuantOptions) -> float:
     return round(psutil.virtual_memory().total / 2 / 2**30, 1)
 
 
-def _pass_too_big(q: qdebug.Quantizer, opts: QuantOptions) -> str | None:
+def _pass_too_big(q: qdebug.QuantizerBase, opts: QuantOptions) -> str | None:
     """Why the per-layer pass would not fit --max-memory-gb (None when it fits or is off)."""
     if not opts.report and opts.max_accuracy_drop is None:
         return None

@@ -30,8 +30,14 @@ def quant_table(man: Manifest, path: Path) -> Any:
         t.add_row("settings", f"{m['target']}: {qd['activation_type']} activations x "
                   f"{qd['weight_type']} weights, {qd['method']}, per-channel {qd['per_channel']}, "
                   f"reduce_range {qd['reduce_range']} (CPU VNNI: {qd['cpu']['vnni']})")
+        t.add_row("quantizer", _quantizer_line(qd))
         t.add_row("calibration", f"{qd['calibration']['count']} images from "
                   f"{qd['calibration']['source']}")
+        if qd.get("qdq"):
+            s = qd["qdq"]
+            t.add_row("Q/DQ", f"{s['activation_qdq_pairs']} activation pairs; residual Adds "
+                      f"with 1 / 2 quantized inputs: {s['adds']['1']} / {s['adds']['2']}; logits "
+                      f"{'float' if s['logits_float'] else 'quantized'}")
     t.add_row("vs FP32", f"top-1 agreement {v['top1_agreement']:.1f}% on {v['images']} "
               f"{v['held_out']}; cosine mean {v['cosine_mean']:.4f}; max abs diff "
               f"{v['max_abs_diff']:.3g}")
@@ -50,6 +56,15 @@ def quant_table(man: Manifest, path: Path) -> Any:
         t.add_row("where INT8 hurts", f"{r['node']} ({r['op_type']}): {r['sqnr_lost_db']:.1f} dB "
                   f"lost, SQNR {r['sqnr_db']:.1f} dB")
     return t
+
+
+def _quantizer_line(qd: dict[str, Any]) -> str:
+    """``modelopt 0.47.0 (onnxruntime 1.32.0), calibrated on cpu, rest in FP16``."""
+    name = {"ort": "ONNX Runtime", "modelopt": "ModelOpt"}.get(qd.get("quantizer", "ort"), "?")
+    rest = "FP16" if qd.get("fp16_rest") else "FP32"
+    return (f"{name} {qd.get('quantizer_version') or ''} (onnxruntime "
+            f"{qd.get('onnxruntime_version') or '?'}), calibrated on "
+            f"{', '.join(qd.get('calibration_eps') or ['cpu'])}, unquantized layers in {rest}")
 
 
 def export_table(man: Manifest, path: Path) -> Any:

@@ -113,10 +113,25 @@ def lab(doc: dict[str, Any]) -> str:
                    "result -> visible", "job (fetch, profile, write)"], rows)
 
 
+def quantize_tensorrt(doc: dict[str, Any]) -> str:
+    def row(r: dict[str, Any]) -> list[str]:
+        if "error" in r:
+            return [r["model"], r["quantizer"], f"failed ({r['error']})", *["-"] * 6]
+        return [r["model"], f"{r['quantizer']} {r['version']} (ORT {r['onnxruntime']})",
+                str(r["qdq_pairs"]), f"{r['adds']['1']} / {r['adds']['2']}",
+                "float" if r["logits_float"] else "INT8 Q/DQ",
+                f"{r['agreement_pct']:.1f} ({r['held_out']})",
+                f"{r['calibrate_quantize_verify_s']:.1f}", f"{r['wall_s']:.1f}",
+                f"{r['peak_rss_gb']}"]
+
+    return _table(["model", "quantizer", "activation Q/DQ pairs", "residual Adds 1 / 2 inputs "
+                   "quantized", "logits", "top-1 agreement with FP32 %", "calibrate+quantize+"
+                   "verify s", "process s", "peak RSS GB"], [row(r) for r in doc["rows"]])
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "lab": lab,
-    "quantize": quantize, "profile_overhead": profile_overhead, "performance": performance,
-    "memory": memory}
+    "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
+    "profile_overhead": profile_overhead, "performance": performance, "memory": memory}
 
 
 def render(name: str, results: Path = RESULTS) -> str:

@@ -13,7 +13,7 @@ import pytest
 from edgekit.device import cpu_info
 from edgekit.errors import CalibrationError, EdgekitError, SourceError
 from edgekit.precision import Precision
-from edgekit.quantize import Method, QuantOptions, Target, int8_settings, quantize
+from edgekit.quantize import Method, QuantizerKind, QuantOptions, Target, int8_settings, quantize
 
 
 def _q(model: Path, tmp: Path, **kw: object) -> dict:
@@ -106,10 +106,13 @@ def test_entropy_scales_differ_from_minmax(digits: dict[str, Path], tmp_path: Pa
     assert scales(Method.ENTROPY) != scales(Method.MINMAX)  # ORT's 128-bin default gives equal
 
 
-def test_tensorrt_target_is_symmetric_int8(digits: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("quantizer", [QuantizerKind.ORT, QuantizerKind.MODELOPT])
+def test_tensorrt_target_is_symmetric_int8(quantizer: QuantizerKind, digits: dict[str, Path],
+                                           tmp_path: Path) -> None:
     m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=32,
-           target=Target.TENSORRT)
+           target=Target.TENSORRT, quantizer=quantizer)
     q = m["quantization"]
+    assert q["quantizer"] == quantizer.value
     assert (q["activation_type"], q["weight_type"]) == ("QInt8", "QInt8")
     from onnx import numpy_helper
 

@@ -12,7 +12,7 @@ from edgekit.cli._common import CalibOpt, JsonOpt, LabelsOpt, QuietOpt, emit, pa
 from edgekit.export import Exporter, ExportOptions
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
-from edgekit.quantize import Method, QuantOptions, Target
+from edgekit.quantize import Method, QuantizerKind, QuantOptions, Target
 
 app = typer.Typer()
 
@@ -26,6 +26,11 @@ DropOpt = Annotated[float | None, typer.Option(
     "--max-accuracy-drop", min=0.0, help="Top-1 points (agreement without labels)")]
 ReportOpt = Annotated[int, typer.Option("--report", min=0,
                                          help="Worst nodes listed; 0 skips the per-layer pass")]
+QuantizerOpt = Annotated[QuantizerKind, typer.Option(
+    "--quantizer", help="INT8 quantizer; auto: ModelOpt for --target tensorrt when installed, "
+                        "else ONNX Runtime's")]
+Fp16RestOpt = Annotated[bool | None, typer.Option(
+    "--fp16-rest/--fp32-rest", help="ModelOpt: unquantized layers in FP16 (default for it)")]
 MemOpt = Annotated[float | None, typer.Option(
     "--max-memory-gb", min=0.0001, help="Memory for the per-layer pass (default: half the RAM)")]
 
@@ -60,6 +65,8 @@ def export(
     max_accuracy_drop: DropOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
+    quantizer: QuantizerOpt = QuantizerKind.AUTO,
+    fp16_rest: Fp16RestOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -75,7 +82,8 @@ def export(
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                              max_accuracy_drop=max_accuracy_drop, report=report,
-                             max_memory_gb=max_memory_gb)
+                             max_memory_gb=max_memory_gb, quantizer=quantizer,
+                             fp16_rest=fp16_rest)
                 for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
     source_opts = Options(weights=weights, num_classes=num_classes, pretrained=pretrained,
                           trust_checkpoint=trust_checkpoint)
@@ -105,6 +113,8 @@ def quantize(
     max_accuracy_drop: DropOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
+    quantizer: QuantizerOpt = QuantizerKind.AUTO,
+    fp16_rest: Fp16RestOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -118,7 +128,7 @@ def quantize(
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                         max_accuracy_drop=max_accuracy_drop, report=report,
-                        max_memory_gb=max_memory_gb)
+                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest)
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))
 

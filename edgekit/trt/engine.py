@@ -3,7 +3,8 @@
 One build path for TensorRT 10 and 11 (and 8.6), all TensorRT calls through ``trt_api``:
 
 - Primary, strongly typed: precision comes from the ONNX (``NAME.fp16.onnx``, or
-  ``NAME.int8.onnx`` with symmetric Q/DQ from ``edgekit quantize --target tensorrt``). On 10.x the
+  ``NAME.int8.onnx`` with symmetric Q/DQ from ``edgekit quantize --target tensorrt``: ModelOpt's,
+  with its unquantized layers in FP16, or ORT's; the manifest's ``quantized_by``). On 10.x the
   network is created STRONGLY_TYPED; on 11 every network is. 8.6 has no strongly typed networks:
   there the ONNX's precision is asked for with builder flags (``checks.py``) and the manifest
   says ``strongly_typed: false``.
@@ -274,13 +275,23 @@ def build(onnx_path: Path, opts: BuildOptions, rep: Reporter | None = None) -> d
     configure(trt, builder, config, opts, cal, onnx_flags)
     body = {"strongly_typed": strongly and trt_api.major(trt) >= 10, "profiles": used,
             "qdq_nodes": facts["qdq_nodes"], "onnx_precision_flags": list(onnx_flags),
-            "dla": _dla(network, config, opts, onnx_path)}
+            "quantized_by": _quantized_by(parent), "dla": _dla(network, config, opts, onnx_path)}
     try:
         return _build_and_write(trt, builder, network, logger, config, onnx_path, out, opts,
                                 parent, body, cal, rep)
     finally:
         if cuda is not None:
             cuda.free_all()
+
+
+def _quantized_by(parent: manifest.Manifest | None) -> dict[str, Any] | None:
+    """Which quantizer wrote the ONNX's Q/DQ (from its manifest): ModelOpt's file, built
+    strongly typed, runs its INT8 layers where the Q/DQ are and the rest in the ONNX's FP16."""
+    q = parent.sections.get("quantization") if parent is not None else None
+    if not isinstance(q, dict):
+        return None
+    keys = ("quantizer", "quantizer_version", "onnxruntime_version", "fp16_rest", "qdq")
+    return {k: q.get(k) for k in keys} | {"quantizer": q.get("quantizer", "ort")}
 
 
 def _dla(network: Any, config: Any, opts: BuildOptions, onnx_path: Path) -> dict[str, Any] | None:
