@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgekit import calib, noise, qdebug
 from edgekit._lazy import require
 
@@ -90,6 +92,15 @@ class ModelOptQuantizer(qdebug.QuantizerBase):
                     output_path=str(out), log_level="WARNING")
             self._done[key] = out
         return _with_shapes(self.onnx, self.onnx.load(str(self._done[key])))
+
+    def caveat(self, parent_logits: np.ndarray) -> str | None:
+        """FP16 cannot hold logits below its smallest normal value (6.1e-5), as random-weight
+        models produce: the FP16 rest then outputs zeros and agreement collapses."""
+        peak = float(np.max(np.abs(parent_logits))) if parent_logits.size else 0.0
+        if self.fp16_rest and peak < 6.1e-5:
+            return (f"the FP32 logits are at most {peak:.1e}, below FP16's range, so the FP16 "
+                    "rest outputs zeros; use trained weights, or --fp32-rest")
+        return None
 
     def facts(self) -> dict[str, Any]:
         from edgekit.manifest import versions

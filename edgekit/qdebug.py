@@ -89,6 +89,10 @@ class QuantizerBase:
         """An INT8 Q/DQ ``onnx.ModelProto`` with the nodes named in ``exclude`` left in float."""
         raise NotImplementedError
 
+    def caveat(self, parent_logits: np.ndarray) -> str | None:
+        """A warning about this quantizer's output for these FP32 logits, or None."""
+        return None
+
     def facts(self) -> dict[str, Any]:
         """What the manifest records about this quantizer (name, versions, settings)."""
         raise NotImplementedError

@@ -267,6 +267,8 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     with rep.stage("quantize"):
         model = q.quantize(opts.exclude)
         ver = _verify(parent_logits, model, x_held, what, val)
+    if caveat := q.caveat(parent_logits):
+        rep.warn(caveat)
     too_big = _pass_too_big(q, opts)
     search: dict[str, Any] | None = None
     if opts.max_accuracy_drop is not None and drop(ver) > opts.max_accuracy_drop:

@@ -240,3 +240,17 @@ def test_build_of_a_modelopt_file_is_strongly_typed_and_says_so(
     q = doc["quantized_by"]
     assert q["quantizer"] == "modelopt" and q["fp16_rest"] is True
     assert q["qdq"] == m["quantization"]["qdq"] and doc["qdq_nodes"] > 0
+
+
+def test_fp16_rest_warns_when_the_fp32_logits_are_below_fp16s_range() -> None:
+    import numpy as np
+
+    from edgekit.modelopt_q import ModelOptQuantizer
+
+    q = object.__new__(ModelOptQuantizer)  # caveat() reads only fp16_rest
+    q.fp16_rest = True
+    tiny = np.full((4, 10), 3e-9, np.float32)  # what random-weight MobileNetV3 logits look like
+    assert "below FP16's range" in (q.caveat(tiny) or "")
+    assert q.caveat(np.full((4, 10), 2.5, np.float32)) is None
+    q.fp16_rest = False
+    assert q.caveat(tiny) is None
