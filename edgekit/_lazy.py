@@ -26,6 +26,7 @@ _INSTALL = {
     "onnxconverter_common": EXPORT_EXTRA,
     "tensorrt": "pip install \"edgekit[trt]\" (TensorRT wheels come from NVIDIA's index)",
     "matplotlib": "pip install matplotlib",
+    "openvino": "pip install \"edgekit[openvino]\"",
 }
 
 

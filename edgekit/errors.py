@@ -53,5 +53,10 @@ class ConfigError(EdgekitError):
     """A configuration file or option is invalid."""
 
 
+class Unsupported(ConfigError):
+    """This machine cannot serve the request (bf16 on a CPU without bf16 instructions): a
+    sweep records the variant as unsupported, with this reason, instead of failed."""
+
+
 class StoreError(EdgekitError):
     """The results store cannot be opened or written."""

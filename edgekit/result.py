@@ -43,6 +43,7 @@ class Measured:
     accuracy: dict[str, Any] | None
     macs: int | None
     model: dict[str, Any] | None  # what the runner knows of the model (a source spec)
+    probe: np.ndarray | None = None  # a --dtype run's logits on the probe photos (verified)
 
 
 @dataclass(kw_only=True)

@@ -22,6 +22,7 @@ from edgekit.errors import (
     EdgekitError,
     ExportError,
     SourceError,
+    Unsupported,
 )
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -184,6 +185,8 @@ def _already(target: str, backend: str, popts: Any) -> int | None:
 
 
 def _status(e: EdgekitError, stage: str, spec: BackendSpec) -> str:
+    if isinstance(e, Unsupported):
+        return "unsupported"  # this machine cannot run it (bf16 on a CPU without bf16)
     if stage == "export":
         return "verify failed" if "matching" in e.message else "export failed"
     if "source" in spec.artifacts and isinstance(e, SourceError):
@@ -230,8 +233,11 @@ def sweep(models: list[str], opts: SweepOptions, rep: Reporter | None = None) ->
     _check(models, opts)
     opts.precisions = tuple(Precision(p) for p in opts.precisions)  # "int8" is fine too
     specs = _backends(opts)
+    # named backends get every precision (a pair they cannot run is listed as unsupported);
+    # the default ones only the precisions they run in a sweep
     variants = [Variant(model=m, backend=b.name, precision=p.value) for m in models
-                for b in specs for p in opts.precisions]
+                for b in specs for p in opts.precisions
+                if opts.backends is not None or p in b.sweep]
     arts = {m: _Artifacts(m, opts, rep.quiet_copy()) for m in models}
     with rep.progress(len(variants), "sweep") as advance:
         for v in variants:

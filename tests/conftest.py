@@ -79,3 +79,14 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def digits_spec(name: str = "digits_cnn_plain") -> str:
     return f"{FIX / 'digits_model.py'}:{name}"
+
+
+@pytest.fixture(scope="session")
+def digits_int8(digits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+                ) -> dict[str, Path]:
+    """INT8 QDQ children of both digits exports (the bundled calibration photos)."""
+    from edgekit.quantize import QuantOptions, quantize
+
+    root = tmp_path_factory.mktemp("digits-int8")
+    return {name: quantize(digits[name], QuantOptions(output=root / f"{name}.int8.onnx")).path
+            for name in ("digits_cnn", "digits_cnn_plain")}

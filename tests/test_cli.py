@@ -28,7 +28,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_importing_the_cli_imports_no_heavy_library() -> None:
     code = ("import sys, edgekit.cli, edgekit.export, edgekit.sources, edgekit.graph;"
             "heavy = {'torch', 'timm', 'onnxruntime', 'onnx', 'tensorrt', 'torchvision',"
-            " 'matplotlib', 'onnxslim'};"
+            " 'matplotlib', 'onnxslim', 'openvino'};"
             "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
