@@ -8,6 +8,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_USAGE = 2  # EdgekitError or a usage error (Click's code)
 EXIT_BUDGET = 3  # a budget was broken
+EXIT_UNMET = EXIT_BUDGET  # edgekit pick: nothing meets --max-latency-ms
 EXIT_INTERRUPTED = 130  # Ctrl-C, after cleanup
 
 

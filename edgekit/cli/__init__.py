@@ -18,7 +18,7 @@ import typer
 
 from edgekit import __version__
 from edgekit.cli import budget as budget_cmds
-from edgekit.cli import build, export, measure, run
+from edgekit.cli import build, export, measure, pick, run
 from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -41,7 +41,7 @@ def _root(
     """edgekit: export -> quantize -> build -> profile -> pareto/budget."""
 
 
-for _commands in (export, measure, run, build):
+for _commands in (export, measure, pick, run, build):
     app.add_typer(_commands.app)
 app.add_typer(budget_cmds.app, name="budget")
 
