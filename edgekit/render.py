@@ -213,7 +213,20 @@ def sweep_table(doc: dict[str, Any]) -> Any:
     lines = [f"[red]{', '.join(v)}[/]: {e}" for e, v in errors.items()]
     kind = next((r["accuracy_kind"] for r in doc["table"] if r["accuracy_kind"]), None)
     notes = [f"acc: {kind}"] if kind else []
-    return group([t, *notes, *lines, f"report: {doc['files'].get('html')}"])
+    return group([t, *notes, *lines, *_pick_lines(doc.get("picks"), doc["store"]),
+                  f"report: {doc['files'].get('html')}"])
+
+
+def _pick_lines(picks: dict[str, Any] | None, store: str) -> list[Any]:
+    """The sweep's picks, without the reproducing commands (``edgekit pick`` prints them)."""
+    from rich.text import Text
+
+    from edgekit.pick import describe
+
+    if not picks:
+        return []
+    return [Text(ln) for ln in describe(picks) if not ln.startswith("  reproduce:")] + [
+        Text(f"the commands that reproduce each pick: edgekit pick {store}")]
 
 
 def device_table(doc: dict[str, Any]) -> Any:

@@ -71,11 +71,12 @@ class SweepReport:
     files: dict[str, str] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     peaks: dict[str, Any] = field(default_factory=dict)
+    picks: dict[str, Any] | None = None  # edgekit.pick over this sweep's results
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "edgekit.sweep/1", "store": self.store, "out": self.out,
                 "files": self.files, "variants": [v.to_dict() for v in self.variants],
-                "table": self.rows, "peaks": self.peaks,
+                "table": self.rows, "peaks": self.peaks, "picks": self.picks,
                 "ok": sum(v.status in ("ok", "resumed") for v in self.variants),
                 "failed": sum(v.status.endswith("failed") for v in self.variants)}
 
@@ -264,7 +265,7 @@ def _backends(opts: SweepOptions) -> tuple[BackendSpec, ...]:
 
 def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
     """Write the report folder from plain data: the variants' rows and the stored results."""
-    from edgekit import report
+    from edgekit import pick, report
     from edgekit.device import fingerprint
     from edgekit.peak import estimate
     from edgekit.store import Store
@@ -273,11 +274,13 @@ def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
     stored = [r for r in Store(opts.store).query(full=True) if r["id"] in ids] if ids else []
     fp = fingerprint()
     peaks = estimate(fp)
+    picks = pick.pick(stored, pick.PickOptions(batch=opts.batch)).to_dict() if stored else None
+    picked = {m["pick"]["id"] for m in (picks or {}).get("models", []) if m["pick"]}
     rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored},
-                        opts.data is not None, peaks)
+                        opts.data is not None, peaks, picked)
     out = SweepReport(variants=variants, store=str(opts.store), out=str(opts.out), rows=rows,
-                      peaks=peaks)
+                      peaks=peaks, picks=picks)
     page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,
-                       peaks=peaks)
+                       peaks=peaks, picks=pick.describe(picks) if picks else [])
     out.files = report.write(rows, stored, page, opts.out, out.to_dict())
     return out
