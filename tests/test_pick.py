@@ -143,3 +143,20 @@ def test_pick_cli_json_and_a_latency_limit_nothing_meets(store: Path) -> None:
     assert "nothing meets --max-latency-ms 1e-06 on" in none.stderr
     missing = run_cli("pick", str(store), "--batch", "7")
     assert missing.returncode == 2 and "no results at --batch 7" in missing.stderr
+
+
+def test_budget_init_from_pick_writes_budgets_for_the_picks_only(store: Path,
+                                                                 tmp_path: Path) -> None:
+    rep = pk.pick(_rows(store), pk.PickOptions())
+    r = run_cli("budget", "init", "--store", str(store), "--from-pick", "-o",
+                str(tmp_path / "b.yaml"), "--json")
+    assert r.returncode == 0, r.stderr
+    budgets = json.loads(r.stdout)["budgets"]
+    assert sorted((b["model"], b["backend"], b["precision"]) for b in budgets) == sorted(
+        (m.model, m.pick.backend, m.pick.precision) for m in rep.models if m.pick)
+    assert "budget init --from-pick" in (tmp_path / "b.yaml").read_text()
+    check = run_cli("budget", "check", str(tmp_path / "b.yaml"), "--store", str(store))
+    assert check.returncode == 0, check.stdout + check.stderr
+    bad = run_cli("budget", "init", "--store", str(store), "--max-accuracy-drop", "2", "-o",
+                  str(tmp_path / "c.yaml"))
+    assert bad.returncode == 2 and "--max-accuracy-drop applies to --from-pick" in bad.stderr
