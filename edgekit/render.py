@@ -120,8 +120,13 @@ def profile_table(report: dict[str, Any]) -> Any:
     st = r0["settings"]
     knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
                                     "graph_optimization", "dtype", "threads", "cuda_graphs",
-                                    "compile") if k in st}
+                                    "compile", "inference_precision", "streams",
+                                    "performance_hint", "execution_devices") if k in st}
     info.add_row("settings", ", ".join(f"{k} {v}" for k, v in knobs.items()))
+    ver = st.get("verification")
+    if ver:
+        info.add_row(f"vs {ver['reference']}", f"top-1 agreement {ver['top1_agreement']:.1f} % "
+                     f"on {ver['images']} photos, cosine >= {ver['cosine_min']:.5f}")
     if st.get("tune"):
         info.add_row("tuned", f"{len(st['tune']['trials'])} settings tried; chose "
                      f"{st['tune']['chosen']}")
