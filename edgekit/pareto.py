@@ -90,8 +90,8 @@ def y_value(row: dict[str, Any], y: str, accuracy: str) -> float | None:
             return 100.0  # an FP32 artifact (or torch itself) is its own reference
         own = (result.get("settings") or {}).get("verification")  # a --dtype run's own check
         man = result.get("manifest") or {}
-        ver = own or (man.get("verification") if man.get("precision") == row.get("precision")
-                      else None) or {}
+        same = man.get("precision", row.get("precision")) == row.get("precision")
+        ver = own or (man.get("verification") if same else None) or {}
         return ver.get("top1_agreement")  # None where not measured
     v = row.get(y)
     return None if v is None else float(v)

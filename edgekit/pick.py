@@ -128,7 +128,7 @@ def _verification(row: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(own, dict):
         return own
     man = result.get("manifest") or {}
-    if man.get("precision") == row["precision"] != "fp32":
+    if man.get("precision", row["precision"]) == row["precision"] != "fp32":
         return man.get("verification")
     return None
 
