@@ -29,6 +29,7 @@ _INSTALL = {
     "matplotlib": "pip install matplotlib",
     "psycopg": LAB_EXTRA,
     "procrastinate": LAB_EXTRA,
+    "openvino": "pip install \"edgekit[openvino]\"",
 }
 
 

@@ -289,6 +289,19 @@ def _fail_text(c: Check) -> str:
     return f"{c.name} {c.value:g} breaks the limit {c.limit:g}"
 
 
+def picked(rows: list[dict[str, Any]], max_accuracy_drop: float = 1.0) -> list[dict[str, Any]]:
+    """The rows ``edgekit pick`` chooses (per model, device and batch size stored), for
+    ``budget init --from-pick``: budgets for the variants to deploy, not for every variant
+    tried (``rows``: Store.query(full=True))."""
+    from edgekit.pick import PickOptions, pick
+
+    ids: set[int] = set()
+    for b in sorted({r["batch"] for r in rows}):
+        rep = pick(rows, PickOptions(batch=b, max_accuracy_drop=max_accuracy_drop))
+        ids |= {m.pick.id for m in rep.models if m.pick is not None}
+    return [r for r in rows if r["id"] in ids]
+
+
 def init(rows: list[dict[str, Any]], headroom_pct: float, accuracy_margin: float,
          regression_pct: float | None = None) -> list[dict[str, Any]]:
     """Budgets from the newest result of each model x precision x backend x batch x device:

@@ -34,6 +34,12 @@ def cpu_info() -> dict[str, Any]:
             "flags": present, "vnni": bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)}
 
 
+def has_bf16(info: dict[str, Any] | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX): where it does not, a
+    runtime emulates bf16 or quietly runs f32, so edgekit refuses --dtype bf16 there."""
+    return bool({"avx512_bf16", "amx_bf16"} & set((info or cpu_info())["flags"]))
+
+
 def is_x86(info: dict[str, Any] | None = None) -> bool:
     return (info or cpu_info())["machine"] in ("x86_64", "amd64", "i686", "x86")
 
@@ -98,8 +104,8 @@ def fingerprint() -> dict[str, Any]:
     return {"os": platform.platform(), "python": platform.python_version(), "cpu": cpu,
             "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "gpus": gpus,
             "jetson": jetson_info(),
-            "versions": manifest.versions(("onnxruntime", "onnxruntime-gpu", "torch", "tensorrt",
-                                           "numpy"))}
+            "versions": manifest.versions(("onnxruntime", "onnxruntime-gpu", "openvino", "torch",
+                                           "tensorrt", "numpy"))}
 
 
 def label(fp: dict[str, Any], device: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_USAGE = 2  # EdgekitError or a usage error (Click's code)
 EXIT_BUDGET = 3  # a budget was broken
+EXIT_UNMET = EXIT_BUDGET  # edgekit pick: nothing meets --max-latency-ms
 EXIT_INTERRUPTED = 130  # Ctrl-C, after cleanup
 
 
@@ -51,6 +52,11 @@ class BackendUnavailable(EdgekitError):
 
 class ConfigError(EdgekitError):
     """A configuration file or option is invalid."""
+
+
+class Unsupported(ConfigError):
+    """This machine cannot serve the request (bf16 on a CPU without bf16 instructions): a
+    sweep records the variant as unsupported, with this reason, instead of failed."""
 
 
 class StoreError(EdgekitError):

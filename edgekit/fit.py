@@ -20,7 +20,7 @@ class Column:
 
 class FitTable:
     def __init__(self, columns: list[Column], rows: list[dict[str, Any]], title: str = "",
-                 notes: list[str] | None = None) -> None:
+                 notes: list[Any] | None = None) -> None:
         self.columns, self.rows, self.title, self.notes = columns, rows, title, notes or []
 
     def _width(self, c: Column) -> int:

@@ -86,10 +86,13 @@ def y_value(row: dict[str, Any], y: str, accuracy: str) -> float | None:
         v = pub.get(y)
         return None if v is None else float(v)
     if y == "agreement":
-        ver = (result.get("manifest") or {}).get("verification") or {}
         if row.get("precision") == "fp32":
             return 100.0  # an FP32 artifact (or torch itself) is its own reference
-        return ver.get("top1_agreement")  # None where not measured (torch fp16/bf16)
+        own = (result.get("settings") or {}).get("verification")  # a --dtype run's own check
+        man = result.get("manifest") or {}
+        same = man.get("precision", row.get("precision")) == row.get("precision")
+        ver = own or (man.get("verification") if same else None) or {}
+        return ver.get("top1_agreement")  # None where not measured
     v = row.get(y)
     return None if v is None else float(v)
 

@@ -20,13 +20,21 @@ import numpy as np
 from edgekit import backends, evaluate, manifest, timing
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
-from edgekit.images import Preprocess, load_image_folder, photo_batch, scan_image_folder
+from edgekit.images import (
+    Preprocess,
+    bundled_photos,
+    load_image_folder,
+    photo_batch,
+    scan_image_folder,
+)
 from edgekit.manifest import Manifest
 from edgekit.memory import PeakRss
+from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.result import Measured, Result, assemble
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import open_store, store_preflight
+from edgekit.verify import compare
 
 SPLIT_ITERATIONS = 20
 
@@ -74,16 +82,19 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
     man = manifest.for_artifact(Path(target)) if kind != "source" else None
     if man is not None:
         _check_batches(man.input, opts.batches, target)
-    ropts = opts.runner
+    _check_dtype(man, opts.runner, target)
+    ropts, tuned = opts.runner, None
     if opts.tune:
         with rep.stage("tune") as st:
-            ropts, trials = _tune(target, opts, man)
-            st["note"] = f"{len(trials)} settings tried"
-        tuned: dict[str, Any] | None = {"chosen": ropts.ort.to_dict() if ropts.ort else None,
-                                        "trials": trials}
-    else:
-        tuned = None
+            ropts, tuned = _tune(target, spec, opts, man)
+            st["note"] = f"{len(tuned['trials'])} settings tried"
     measured = _measure(target, spec, ropts, opts, man, rep)
+    if ropts.dtype is not Precision.FP32:
+        with rep.stage(f"verify {ropts.dtype.value}") as st:
+            ver = _against_fp32(target, spec, ropts, measured.probe, opts, man)
+            measured.settings["verification"] = ver
+            st["note"] = (f"top-1 agreement {ver['top1_agreement']:.1f}% on {ver['images']} "
+                          f"photos, cosine >= {ver['cosine_min']:.5f}")
     results = assemble(target, kind, spec.name, opts, man, measured, tuned)
     for r in results:
         r.uid = f"{opts.uid}/b{r.batch}" if opts.uid else r.uid
@@ -204,10 +215,14 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
             accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep)
                         if opts.data else None)
+            probe = (_logits(r, spec, image, _probe_images(pp), image.static_batch or
+                             max(opts.batches), target)
+                     if ropts.dtype is not Precision.FP32 else None)
             return Measured(per_batch=per_batch, create_ms=float(r.create_ms), first_ms=first_ms,
                             peak_rss_mb=peak, rss_method=mem.method, gpu_peak_mb=gpu,
                             settings=r.settings(), accuracy=accuracy,
-                            macs=r.count_macs(feeds[image.name]), model=r.model_info())
+                            macs=r.count_macs(feeds[image.name]), model=r.model_info(),
+                            probe=probe)
         finally:
             r.__exit__(None, None, None)
 
@@ -235,36 +250,78 @@ class _Power:
         return energy(self.ts.window(*window), mean_ms, batch) if self.ts is not None else None
 
 
-def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, data_dir: Path,
-              opts: ProfileOptions, target: str, rep: Reporter) -> dict[str, Any]:
+def _logits(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, x: np.ndarray, step: int,
+            target: str) -> np.ndarray:
+    """The first output for every row of ``x``, in chunks of ``step`` (padded for a static
+    batch)."""
+    out_name: list[str] = []
+
+    def infer(chunk: np.ndarray) -> np.ndarray:
+        out = r.infer({image.name: chunk.astype(image.dtype),
+                       **_other_inputs(spec, image, len(chunk), target)})
+        out_name[:] = out_name or [next(iter(out))]
+        return out[out_name[0]]
+
+    return evaluate.predict_with(infer, x, step, pad=image.static_batch is not None)
+
+
+def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess,
+              data_dir: Path, opts: ProfileOptions, target: str, rep: Reporter) -> dict[str, Any]:
     with rep.stage("accuracy") as st:
         data = load_image_folder(data_dir, pp, opts.labels)
-        fixed = image.static_batch
-        step = fixed or max(opts.batches)
-        out_name: list[str] = []
-
-        def infer(chunk: np.ndarray) -> np.ndarray:
-            out = r.infer({image.name: chunk.astype(image.dtype),
-                           **_other_inputs(spec, image, len(chunk), target)})
-            out_name[:] = out_name or [next(iter(out))]
-            return out[out_name[0]]
-
-        logits = evaluate.predict_with(infer, data.x, step, pad=fixed is not None)
-        scores = evaluate.topk(logits, data.y)
+        step = image.static_batch or max(opts.batches)
+        scores = evaluate.topk(_logits(r, spec, image, data.x, step, target), data.y)
         st["note"] = f"top-1 {scores['top1']:.2f}% on {len(data.y)} images"
     return {**scores, **data.to_dict(), "batch": step}
 
 
-def _tune(target: str, opts: ProfileOptions, man: Manifest | None
-          ) -> tuple[RunnerOptions, list[dict[str, Any]]]:
+def _probe_images(pp: Preprocess) -> np.ndarray:
+    """The bundled photos and their mirror images: what a --dtype run is checked on."""
+    x = photo_batch(pp, count=len(bundled_photos()))
+    return np.ascontiguousarray(np.concatenate([x, x[..., ::-1]]))
+
+
+def _check_dtype(man: Manifest | None, ropts: RunnerOptions, target: str) -> None:
+    """A --dtype other than fp32 computes an FP32 artifact in that precision; an artifact of
+    another precision (an INT8 ONNX) carries its own, and the result would be mislabelled."""
+    if (ropts.dtype is not Precision.FP32 and man is not None
+            and man.precision is not Precision.FP32):
+        raise ConfigError(f"--dtype {ropts.dtype.value} runs an FP32 artifact; this one is "
+                          f"{man.precision.value}", "profile its FP32 parent with --dtype, or "
+                          "drop --dtype", path=target)
+
+
+def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: np.ndarray | None,
+                  opts: ProfileOptions, man: Manifest | None) -> dict[str, Any]:
+    """A result computed in a --dtype is verified like an INT8 or FP16 artifact: its outputs on
+    the probe photos against the same runtime's FP32 outputs (and, with --data, measured)."""
+    with backends.runner(spec, target, dataclasses.replace(ropts, dtype=Precision.FP32)) as r:
+        ins = r.input_spec()
+        image = _image_input(ins, opts.input_name, target)
+        x = _probe_images(_preprocess(r, man, image))
+        ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target)
+    assert probe is not None  # _measure made it for a --dtype run
+    c = compare(ref, probe)
+    return {"reference": f"{spec.name} fp32", "held_out": "bundled photos and their mirror "
+            "images", "images": len(x), "top1_agreement": evaluate.agreement(probe, ref),
+            "cosine_min": round(c.cosine_min, 6), "max_abs_diff": c.max_abs_diff,
+            "rel_diff": c.rel_diff}
+
+
+def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | None
+          ) -> tuple[RunnerOptions, dict[str, Any]]:
+    """Search the settings the runner offers (``RunnerBase.tune_space``) with the profiled
+    batch's feeds; the chosen record goes into the runner options."""
     from edgekit import tune
-    from edgekit.backends.ort import OrtRunner
 
-    with OrtRunner(target, opts.runner) as r:
-        spec = r.input_spec()
-        image = _image_input(spec, opts.input_name, target)
-        feeds = _feeds(spec, image, _preprocess(r, man, image), opts.batches[0], target)
-    best, trials = tune.search(Path(target), opts.runner, feeds)
-    return dataclasses.replace(opts.runner, ort=best), trials
-
-
+    r = backends.runner(spec, target, opts.runner)
+    space = r.tune_space()
+    if space is None:
+        raise ConfigError(f"--backend {spec.name} has nothing to tune", "drop --tune")
+    with r:
+        ins = r.input_spec()
+        image = _image_input(ins, opts.input_name, target)
+        feeds = _feeds(ins, image, _preprocess(r, man, image), opts.batches[0], target)
+    best, trials = tune.search(spec, target, opts.runner, space, feeds)
+    return (dataclasses.replace(opts.runner, **{space.field: best}),
+            {"chosen": best.to_dict(), "trials": trials})

@@ -135,8 +135,13 @@ def profile_table(report: dict[str, Any]) -> Any:
     st = r0["settings"]
     knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
                                     "graph_optimization", "dtype", "threads", "cuda_graphs",
-                                    "compile") if k in st}
+                                    "compile", "inference_precision", "streams",
+                                    "performance_hint", "execution_devices") if k in st}
     info.add_row("settings", ", ".join(f"{k} {v}" for k, v in knobs.items()))
+    ver = st.get("verification")
+    if ver:
+        info.add_row(f"vs {ver['reference']}", f"top-1 agreement {ver['top1_agreement']:.1f} % "
+                     f"on {ver['images']} photos, cosine >= {ver['cosine_min']:.5f}")
     if st.get("tune"):
         info.add_row("tuned", f"{len(st['tune']['trials'])} settings tried; chose "
                      f"{st['tune']['chosen']}")
@@ -253,7 +258,20 @@ def sweep_table(doc: dict[str, Any]) -> Any:
     kind = next((r["accuracy_kind"] for r in doc["table"] if r["accuracy_kind"]), None)
     notes = [f"acc: {kind}"] if kind else []
     return FitTable(columns, doc["table"], title=f"sweep: {doc['ok']} ok, {doc['failed']} failed",
-                    notes=[*notes, *lines, f"report: {doc['files'].get('html')}"])
+                    notes=[*notes, *lines, *_pick_lines(doc.get("picks"), doc["store"]),
+                           f"report: {doc['files'].get('html')}"])
+
+
+def _pick_lines(picks: dict[str, Any] | None, store: str) -> list[Any]:
+    """The sweep's picks, without the reproducing commands (``edgekit pick`` prints them)."""
+    from rich.text import Text
+
+    from edgekit.pick import describe
+
+    if not picks:
+        return []
+    return [Text(ln) for ln in describe(picks) if not ln.startswith("  reproduce:")] + [
+        Text(f"the commands that reproduce each pick: edgekit pick {store}")]
 
 
 def device_table(doc: dict[str, Any]) -> Any:

@@ -11,7 +11,7 @@ import csv
 import html
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from edgekit.errors import ConfigError
 
 COLUMNS = ["model", "family", "precision", "backend", "status", "size_mb", "gmacs", "p50_ms",
            "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "gflops", "pct_of_peak",
-           "result_id", "error"]
+           "picked", "result_id", "error"]
 
 
 @dataclass(kw_only=True)
@@ -32,12 +32,13 @@ class Page:
     data: Path | None
     device: dict[str, Any]  # edgekit.device.fingerprint()
     peaks: dict[str, Any]  # edgekit.peak.estimate()
+    picks: list[str] = field(default_factory=list)  # edgekit.pick.describe() lines
 
 
 def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_data: bool,
-          peaks: dict[str, Any]) -> list[dict[str, Any]]:
+          peaks: dict[str, Any], picked: set[int] | None = None) -> list[dict[str, Any]]:
     """One line per variant (``model, backend, precision, status, error, result_id``), with
-    its stored result's figures."""
+    its stored result's figures; ``picked``: the result ids ``edgekit pick`` chose."""
     from edgekit.pareto import y_value
     from edgekit.peak import percent_of_peak
 
@@ -47,6 +48,7 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_d
         r = rows.get(rid) if rid is not None else None
         line: dict[str, Any] = {k: v.get(k) for k in ("model", "precision", "backend", "status",
                                                       "result_id", "error")}
+        line["picked"] = "pick" if rid is not None and rid in (picked or set()) else None
         if r is not None:
             acc = r["top1"] if has_data else y_value(r, "agreement", "measured")
             line.update(family=r["family"], size_mb=r["size_mb"], gmacs=r["gmacs"],
@@ -127,6 +129,14 @@ def _cell(k: str, v: Any) -> str:
     return f"<td{cls}>{html.escape(str(v))}</td>"
 
 
+def _picks(lines: list[str]) -> str:
+    if not lines:
+        return ""
+    return ("<h2>Picks</h2><p class='note'>edgekit pick: per model, the fastest variant within "
+            "the accuracy budget, and why each faster one was rejected.</p><pre>" +
+            html.escape("\n".join(lines)) + "</pre>")
+
+
 def _html(rows: list[dict[str, Any]], plots: dict[str, str], page: Page) -> str:
     fp, cpu, opts = page.device, page.peaks["cpu"], page
     imgs = "".join(
@@ -149,6 +159,7 @@ def _html(rows: list[dict[str, Any]], plots: dict[str, str], page: Page) -> str:
 Batch {opts.batch}. Latency measured on this machine.</p>
 <p class='note'>{acc_note}</p>
 {imgs or "<p class='fail'>No variant produced a result to plot.</p>"}
+{_picks(page.picks)}
 <h2>Variants</h2><p class='note'>Click a column to sort.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <script>{_JS}</script></body></html>

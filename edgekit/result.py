@@ -44,6 +44,7 @@ class Measured:
     accuracy: dict[str, Any] | None
     macs: int | None
     model: dict[str, Any] | None  # what the runner knows of the model (a source spec)
+    probe: np.ndarray | None = None  # a --dtype run's logits on the probe photos (verified)
 
 
 @dataclass(kw_only=True)
@@ -173,6 +174,8 @@ def settings_key(backend: str, opts: ProfileOptions, batch: int, device_name: st
            "input_size": list(r.input_size) if r.input_size else None,
            "tune": opts.tune, "warmup": opts.warmup, "iterations": opts.iterations,
            "duration_s": None if opts.iterations else opts.duration_s, "input": opts.input_name}
+    if r.ov_device != "CPU":  # later fields enter only when set, so stored keys stay valid
+        src["ov_device"] = r.ov_device
     return hashlib.sha256(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
 
 

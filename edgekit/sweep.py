@@ -22,6 +22,7 @@ from edgekit.errors import (
     EdgekitError,
     ExportError,
     SourceError,
+    Unsupported,
 )
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -71,11 +72,12 @@ class SweepReport:
     files: dict[str, str] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     peaks: dict[str, Any] = field(default_factory=dict)
+    picks: dict[str, Any] | None = None  # edgekit.pick over this sweep's results
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "edgekit.sweep/1", "store": self.store, "out": self.out,
                 "files": self.files, "variants": [v.to_dict() for v in self.variants],
-                "table": self.rows, "peaks": self.peaks,
+                "table": self.rows, "peaks": self.peaks, "picks": self.picks,
                 "ok": sum(v.status in ("ok", "resumed") for v in self.variants),
                 "failed": sum(v.status.endswith("failed") for v in self.variants)}
 
@@ -185,6 +187,8 @@ def _already(target: str, backend: str, popts: Any) -> int | None:
 
 
 def _status(e: EdgekitError, stage: str, spec: BackendSpec) -> str:
+    if isinstance(e, Unsupported):
+        return "unsupported"  # this machine cannot run it (bf16 on a CPU without bf16)
     if stage == "export":
         return "verify failed" if "matching" in e.message else "export failed"
     if "source" in spec.artifacts and isinstance(e, SourceError):
@@ -231,8 +235,11 @@ def sweep(models: list[str], opts: SweepOptions, rep: Reporter | None = None) ->
     _check(models, opts)
     opts.precisions = tuple(Precision(p) for p in opts.precisions)  # "int8" is fine too
     specs = _backends(opts)
+    # named backends get every precision (a pair they cannot run is listed as unsupported);
+    # the default ones only the precisions they run in a sweep
     variants = [Variant(model=m, backend=b.name, precision=p.value) for m in models
-                for b in specs for p in opts.precisions]
+                for b in specs for p in opts.precisions
+                if opts.backends is not None or p in b.sweep]
     arts = {m: _Artifacts(m, opts, rep.quiet_copy()) for m in models}
     with rep.progress(len(variants), "sweep") as advance:
         for v in variants:
@@ -259,7 +266,7 @@ def _backends(opts: SweepOptions) -> tuple[BackendSpec, ...]:
 
 def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
     """Write the report folder from plain data: the variants' rows and the stored results."""
-    from edgekit import report
+    from edgekit import pick, report
     from edgekit.device import fingerprint
     from edgekit.peak import estimate
     from edgekit.store import display, open_store
@@ -268,11 +275,13 @@ def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
     stored = [r for r in open_store(opts.store).query(full=True) if r["id"] in ids] if ids else []
     fp = fingerprint()
     peaks = estimate(fp)
+    picks = pick.pick(stored, pick.PickOptions(batch=opts.batch)).to_dict() if stored else None
+    picked = {m["pick"]["id"] for m in (picks or {}).get("models", []) if m["pick"]}
     rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored},
-                        opts.data is not None, peaks)
+                        opts.data is not None, peaks, picked)
     out = SweepReport(variants=variants, store=display(opts.store), out=str(opts.out), rows=rows,
-                      peaks=peaks)
+                      peaks=peaks, picks=picks)
     page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,
-                       peaks=peaks)
+                       peaks=peaks, picks=pick.describe(picks) if picks else [])
     out.files = report.write(rows, stored, page, opts.out, out.to_dict())
     return out

@@ -1,9 +1,11 @@
-"""``--tune``: search ONNX Runtime session settings on this machine and keep the fastest.
+"""``--tune``: search a runtime's settings on this machine and keep the fastest.
 
-Coordinate search from ORT's defaults: graph optimisation level, then intra-op threads, then
-execution mode; each candidate is a fresh session timed on its own (blocked, never
-alternated). The defaults are always a candidate, so the choice is never slower than them
-beyond the timing noise, and every trial is recorded with the result.
+The runner says what to search (``RunnerBase.tune_space()``: ONNX Runtime's graph
+optimisation level, intra-op threads and execution mode; OpenVINO's performance hint, threads
+and streams). Coordinate search from the runtime's defaults along each axis in turn; each
+candidate is a fresh runner timed on its own (blocked, never alternated). The defaults are
+always a candidate, so the choice is never slower than them beyond the timing noise, and every
+trial is recorded with the result.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit import timing
-from edgekit.backends import OrtSettings, RunnerOptions
+from edgekit import backends, timing
+from edgekit.backends import BackendSpec, RunnerOptions, TuneSpace
 
-LEVELS = ("basic", "extended", "all")
-MODES = ("sequential", "parallel")
+LEVELS = ("basic", "extended", "all")  # ONNX Runtime graph optimisation levels
+MODES = ("sequential", "parallel")  # ONNX Runtime execution modes
+HINTS = ("latency", "throughput")  # OpenVINO performance hints
 
 
 def thread_counts(cores: int | None = None) -> list[int]:
@@ -28,28 +30,27 @@ def thread_counts(cores: int | None = None) -> list[int]:
     return sorted({1, max(1, cores // 2), cores})
 
 
-def search(path: Path, base: RunnerOptions, feeds: dict[str, np.ndarray],
-           seconds_per_trial: float = 0.5) -> tuple[OrtSettings, list[dict[str, Any]]]:
-    from edgekit.backends.ort import OrtRunner
-
+def search(spec: BackendSpec, target: Any, base: RunnerOptions, space: TuneSpace,
+           feeds: dict[str, np.ndarray], seconds_per_trial: float = 0.5
+           ) -> tuple[Any, list[dict[str, Any]]]:
+    """The fastest settings record of ``space`` for ``target`` on ``spec``'s runner, and
+    every trial (its settings and p50 ms)."""
     trials: list[dict[str, Any]] = []
-    seen: dict[OrtSettings, float] = {}
+    seen: dict[Any, float] = {}
 
-    def measure(s: OrtSettings) -> float:
+    def measure(s: Any) -> float:
         if s not in seen:
-            with OrtRunner(path, dataclasses.replace(base, ort=s)) as r:
+            opts = dataclasses.replace(base, **{space.field: s})
+            with backends.runner(spec, target, opts) as r:
                 ms = timing.sample(partial(r.infer, feeds), warmup=3, duration_s=seconds_per_trial,
                                    min_iterations=5)
             seen[s] = float(np.median(ms))
             trials.append({**s.to_dict(), "p50_ms": round(seen[s], 4)})
         return seen[s]
 
-    best = OrtSettings(intra_threads=base.threads)  # ORT's defaults (and the user's --threads)
+    best = space.start
     best_ms = measure(best)
-    axes: list[tuple[str, list[Any]]] = [("graph_optimization", list(LEVELS)),
-                                         ("intra_threads", thread_counts()),
-                                         ("execution_mode", list(MODES))]
-    for name, values in axes:
+    for name, values in space.axes:
         for v in values:
             cand = dataclasses.replace(best, **{name: v})
             ms = measure(cand)

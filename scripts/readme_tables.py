@@ -129,7 +129,17 @@ def quantize_tensorrt(doc: dict[str, Any]) -> str:
                    "verify s", "process s", "peak RSS GB"], [row(r) for r in doc["rows"]])
 
 
+def runtimes(doc: dict[str, Any]) -> str:
+    labels = list(doc["rows"][0]["p50_ms"])
+    rows = [[r["model"], *(f"{r['p50_ms'][k]:.2f}" for k in labels), r["fastest"],
+             f"{r['speedup_fp32_or_bf16']:.2f}x", f"{r['speedup_any']:.2f}x",
+             f"{r['load_avg_before']:.2f}"] for r in doc["rows"]]
+    return _table(["model", *(f"{k} p50 ms" for k in labels), "fastest",
+                   "ORT FP32 / best FP32-or-bf16", "ORT FP32 / best of all", "load avg"], rows)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "runtimes": runtimes,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
     "profile_overhead": profile_overhead, "performance": performance, "memory": memory}
 

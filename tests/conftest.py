@@ -109,4 +109,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture(scope="session")
+def digits_int8(digits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+                ) -> dict[str, Path]:
+    """INT8 QDQ children of both digits exports (the bundled calibration photos)."""
+    from edgekit.quantize import QuantOptions, quantize
+
+    root = tmp_path_factory.mktemp("digits-int8")
+    return {name: quantize(digits[name], QuantOptions(output=root / f"{name}.int8.onnx")).path
+            for name in ("digits_cnn", "digits_cnn_plain")}
+
+
 from trt_support import use  # noqa: E402, F401  (the fake-TensorRT fixture, for test_trt*.py)

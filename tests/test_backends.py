@@ -52,7 +52,7 @@ def test_every_registered_backend_keeps_the_runner_contract(backend: str,
         assert r.split_ms({spec[0].name: _x(1)}, 3) is None  # no device copies on the CPU
         assert r.gpu_peak_mb() is None
         settings = r.settings()
-        assert settings["runtime"] in ("onnxruntime", "torch")
+        assert settings["runtime"] in ("onnxruntime", "torch", "openvino")
         r.sync()
 
 
@@ -117,7 +117,8 @@ def test_capabilities_refuse_a_request_before_any_work(backend: str, kind: str,
 
 def test_a_backend_without_a_registry_row_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(backends.REGISTRY, "tensorrt")
-    with pytest.raises(ConfigError, match="unknown backend 'tensorrt'.*backends: ort, torch"):
+    with pytest.raises(ConfigError, match="unknown backend 'tensorrt'.*backends: ort, torch, "
+                                          "openvino"):
         backends.get("tensorrt")
 
 
@@ -256,7 +257,7 @@ def test_a_toy_backend_is_one_module_and_one_row(toy_backend: str, digits: dict[
     assert r.settings["runtime"] == "toy" and r.latency["session_create_ms"] == 1.5
     assert r.model["name"] == "digits_model:digits_cnn_plain"  # from the artifact's manifest
     assert r.accuracy is not None and r.accuracy["images"] == 450  # ran through the toy runner
-    with pytest.raises(ConfigError, match="--tune applies to --backend ort only"):
+    with pytest.raises(ConfigError, match="--tune applies to --backend ort and openvino only"):
         pf.profile(onnx, pf.ProfileOptions(backend=toy_backend, tune=True))
     with pytest.raises(ConfigError, match="--backend toy takes an .onnx file, not a model spec"):
         pf.profile(digits_spec(), pf.ProfileOptions(backend=toy_backend))

@@ -29,7 +29,7 @@ def test_importing_the_cli_imports_no_heavy_library() -> None:
     code = ("import sys, edgekit.cli, edgekit.export, edgekit.sources, edgekit.graph;"
             "heavy = {'torch', 'timm', 'onnxruntime', 'onnx', 'tensorrt', 'torchvision',"
             " 'matplotlib', 'onnxslim', 'psycopg', 'procrastinate', 'modelopt',"
-            " 'onnx_graphsurgeon', 'polygraphy'};"
+            " 'onnx_graphsurgeon', 'polygraphy', 'openvino'};"
             "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -110,7 +110,7 @@ def test_kill_9_inside_the_store_transaction_loses_only_that_result(
 
 def test_a_sweep_killed_midway_is_finished_by_resume(tmp_path: Path) -> None:
     args = ["sweep", TINY, digits_spec(), "--input-size", "32", "--precisions", "fp32,int8",
-            "--duration", "0.05", "--store", str(tmp_path / "results"), "--out",
+            "--backends", "ort", "--duration", "0.05", "--store", str(tmp_path / "results"), "--out",
             str(tmp_path / "report")]
     r = _edgekit(*args, fault="commit:2")  # killed right after its 2nd stored result
     assert r.returncode == -signal.SIGKILL
@@ -135,8 +135,8 @@ def test_ctrl_c_during_quantize_exits_130_and_leaves_the_parent_alone(
 
 
 def test_ctrl_c_during_a_sweep_keeps_what_was_saved_and_resume_finishes(tmp_path: Path) -> None:
-    args = ["sweep", TINY, "--input-size", "32", "--precisions", "fp32,int8", "--duration", "0.05",
-            "--store", str(tmp_path / "results"), "--out", str(tmp_path / "report")]
+    args = ["sweep", TINY, "--input-size", "32", "--precisions", "fp32,int8", "--backends", "ort",
+            "--duration", "0.05", "--store", str(tmp_path / "results"), "--out", str(tmp_path / "report")]
     r = _edgekit(*args, fault="commit:sigint")  # Ctrl-C right after the first stored result
     assert r.returncode == 130 and "Traceback" not in r.stderr
     s = Store(tmp_path / "results")

@@ -132,8 +132,8 @@ def test_tune_records_its_trials_and_uses_the_fastest(digits: dict[str, Path]) -
     assert r.settings["intra_threads"] == tune["chosen"]["intra_threads"]
 
 
-def test_tune_is_ort_only() -> None:
-    with pytest.raises(ConfigError, match="--tune applies to --backend ort only"):
+def test_tune_is_for_rows_that_offer_it() -> None:
+    with pytest.raises(ConfigError, match="--tune applies to --backend ort and openvino only"):
         pf.profile(digits_spec(), _opts(tune=True, backend="torch"))
 
 

@@ -28,7 +28,7 @@ def _opts(tmp: Path, **kw: object) -> SweepOptions:
 
 
 def test_two_models_three_precisions_six_rows_and_a_report(tmp_path: Path) -> None:
-    rep = sweep([TINY, digits_spec()], _opts(tmp_path))
+    rep = sweep([TINY, digits_spec()], _opts(tmp_path, backends=("ort",)))
     assert [v.status for v in rep.variants] == ["ok"] * 6, [v.error for v in rep.variants]
     rows = Store(tmp_path / "results").query()
     assert len(rows) == 6 and {r["precision"] for r in rows} == {"fp32", "fp16", "int8"}
@@ -64,13 +64,47 @@ def test_a_failing_variant_does_not_stop_the_others(tmp_path: Path) -> None:
     assert doc["failed"] == 5 and len(doc["table"]) == 12
 
 
+def test_the_default_sweep_runs_every_cpu_runtime_and_shows_the_picks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("openvino")
+    from edgekit import device
+
+    real = device.cpu_info()
+    monkeypatch.setattr(device, "cpu_info", lambda: {**real, "flags": ["avx2", "fma"]})
+    rep = sweep([TINY], _opts(tmp_path, precisions=("fp32", "bf16", "int8")))
+    by = {(v.backend, v.precision): v for v in rep.variants}
+    assert set(by) == {("ort", "fp32"), ("ort", "int8"), ("openvino", "fp32"),
+                       ("openvino", "bf16"), ("openvino", "int8")}  # ort runs no bf16: not listed
+    assert by[("openvino", "bf16")].status == "unsupported"
+    assert "no bf16 instructions" in (by[("openvino", "bf16")].error or "")
+    assert all(v.status == "ok" for k, v in by.items() if k != ("openvino", "bf16"))
+    doc = json.loads((tmp_path / "report" / "results.json").read_text())
+    (m,) = doc["picks"]["models"]
+    assert m["pick"]["precision"] == "fp32"  # no labels: INT8's bound on 14 photos is too wide
+    assert [t["picked"] for t in doc["table"]].count("pick") == 1
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "<h2>Picks</h2>" in page and "FP32: the reference" in page
+
+
+@pytest.mark.skipif(not __import__("edgekit.device").device.has_bf16(), reason="no bf16 CPU")
+def test_a_bf16_variant_is_stored_as_bf16_with_its_check(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    rep = sweep([TINY], _opts(tmp_path, precisions=("bf16",), backends=("openvino",)))
+    assert rep.variants[0].status == "ok", rep.variants[0].error
+    (row,) = Store(tmp_path / "results").query(full=True)
+    assert row["precision"] == "bf16" and row["result"]["settings"]["inference_precision"] == "bf16"
+    assert row["result"]["settings"]["verification"]["images"] == 28
+
+
 def test_resume_skips_what_is_stored(tmp_path: Path) -> None:
-    first = sweep([TINY], _opts(tmp_path, precisions=("fp32", "int8")))
-    again = sweep([TINY], _opts(tmp_path, precisions=("fp32", "int8", "fp16"), resume=True))
+    first = sweep([TINY], _opts(tmp_path, backends=("ort",), precisions=("fp32", "int8")))
+    again = sweep([TINY], _opts(tmp_path, backends=("ort",), precisions=("fp32", "int8", "fp16"),
+                                resume=True))
     assert [v.status for v in again.variants] == ["resumed", "resumed", "ok"]
     assert [v.result_id for v in again.variants[:2]] == [v.result_id for v in first.variants]
     assert len(Store(tmp_path / "results").query()) == 3
-    other = sweep([TINY], _opts(tmp_path, precisions=("fp32",), resume=True, iterations=11))
+    other = sweep([TINY], _opts(tmp_path, backends=("ort",), precisions=("fp32",), resume=True,
+                                iterations=11))
     assert other.variants[0].status == "ok"  # other settings: measured again
 
 
@@ -96,7 +130,8 @@ def test_cli_sweep_json_and_bad_input(tmp_path: Path) -> None:
     r = run_cli("sweep", TINY, "--precisions", "fp64", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown 'fp64'" in r.stderr
     r = run_cli("sweep", TINY, "--backends", "onnx", cwd=tmp_path)
-    assert r.returncode == 2 and "unknown backend 'onnx'; backends: ort, torch, tensorrt" in r.stderr
+    assert r.returncode == 2
+    assert "unknown backend 'onnx'; backends: ort, torch, tensorrt, openvino" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "s"]
 
 

@@ -29,7 +29,8 @@ from edgekit.precision import Precision
 ARTIFACT_KINDS = {"onnx": "an .onnx file", "source": "a model spec", "engine": "a TensorRT engine"}
 # runner options a backend may honour, with the flag that sets each (checked by `check`)
 OPTION_FLAGS = {"compile": "--compile", "cuda_graphs": "--cuda-graphs",
-                "input_size": "--input-size", "provider": "--provider", "tune": "--tune"}
+                "input_size": "--input-size", "provider": "--provider", "tune": "--tune",
+                "ov_device": "--ov-device"}
 
 
 class Device(str, enum.Enum):
@@ -74,6 +75,29 @@ class OrtSettings:
                 "graph_optimization": self.graph_optimization}
 
 
+@dataclass(frozen=True, kw_only=True)
+class OvSettings:
+    """OpenVINO compile properties that --tune searches (0: OpenVINO's choice for the hint)."""
+
+    threads: int = 0  # INFERENCE_NUM_THREADS
+    streams: int = 0  # NUM_STREAMS
+    hint: str = "latency"  # PERFORMANCE_HINT: latency | throughput
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"threads": self.threads, "streams": self.streams, "hint": self.hint}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneSpace:
+    """What --tune searches for one runner: a coordinate search from ``start`` (the runtime's
+    defaults and the user's --threads) along each axis in turn; the chosen record goes into
+    ``RunnerOptions.<field>``."""
+
+    field: str  # the RunnerOptions field that takes the settings record ("ort", "openvino")
+    start: Any  # a frozen settings record with ``to_dict()``
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]  # the record's field -> values to try
+
+
 @dataclass(kw_only=True)
 class RunnerOptions:
     device: Device = Device.CPU
@@ -83,6 +107,8 @@ class RunnerOptions:
     compile: bool = False
     provider: Provider = Provider.AUTO  # ort only
     ort: OrtSettings | None = None  # ort only; None: defaults (threads from `threads`)
+    openvino: OvSettings | None = None  # openvino only; None: defaults (threads from `threads`)
+    ov_device: str = "CPU"  # openvino only: its device name (CPU, GPU, NPU, GPU.1, ...)
     source: Any = None  # torch only: edgekit.sources.Options for a source spec
     input_size: tuple[int, int] | None = None  # torch only: H, W instead of the model's default
 
@@ -140,6 +166,14 @@ REGISTRY: dict[str, BackendSpec] = {spec.name: spec for spec in (
                 options=frozenset({"cuda_graphs"}), default_for=frozenset({"engine"}),
                 extra="edgekit[trt-cu12] or edgekit[trt-cu13]", preload=("tensorrt",),
                 notes=("engines are built by `edgekit build`, not by a sweep",)),
+    BackendSpec(name="openvino", runner="edgekit.backends.openvino:OpenVinoRunner",
+                artifacts=frozenset({"onnx"}), devices=frozenset({Device.CPU}),
+                dtypes=frozenset({Precision.FP32, Precision.BF16}),
+                sweep=frozenset({Precision.FP32, Precision.BF16, Precision.INT8}),
+                options=frozenset({"tune", "ov_device"}), in_default_sweep=True,
+                extra="edgekit[openvino]", preload=("openvino",),
+                notes=("FP32 artifacts run with the f32 inference precision; bf16 only as "
+                       "--dtype bf16",)),
 )}
 
 
@@ -191,7 +225,7 @@ def check(spec: BackendSpec, artifact_kind: str, opts: RunnerOptions, tune: bool
                           (f" (--dtype {opts.dtype.value}: {', '.join(takers)})" if takers else ""))
     asked = {"compile": opts.compile, "cuda_graphs": opts.cuda_graphs,
              "input_size": bool(opts.input_size), "provider": opts.provider is not Provider.AUTO,
-             "tune": tune}
+             "tune": tune, "ov_device": opts.ov_device != "CPU"}
     for option, on in asked.items():
         if on and option not in spec.options:
             raise ConfigError(f"{OPTION_FLAGS[option]} applies to --backend {_takers(option)} "
@@ -254,6 +288,11 @@ class RunnerBase:
     def model_info(self) -> dict[str, Any] | None:
         """What the runner knows of the model (a source spec: name, family, params,
         published figures); None for an artifact, whose manifest says."""
+        return None
+
+    def tune_space(self) -> TuneSpace | None:
+        """The settings --tune searches for this runner (called before ``__enter__``); None:
+        not tunable. A row lists "tune" in its options only where this is not None."""
         return None
 
 

@@ -22,6 +22,7 @@ from edgekit.backends import (
     RunnerBase,
     RunnerOptions,
     TensorSpec,
+    TuneSpace,
 )
 from edgekit.errors import BackendUnavailable, ConfigError, SourceError
 
@@ -109,6 +110,14 @@ class OrtRunner(RunnerBase):
     def settings(self) -> dict[str, Any]:
         return {"runtime": "onnxruntime", "providers": self.session.get_providers(),
                 **self.ort_settings.to_dict()}
+
+    def tune_space(self) -> TuneSpace:
+        from edgekit.tune import LEVELS, MODES, thread_counts
+
+        return TuneSpace(field="ort", start=OrtSettings(intra_threads=self.opts.threads),
+                         axes=(("graph_optimization", LEVELS),
+                               ("intra_threads", tuple(thread_counts())),
+                               ("execution_mode", MODES)))
 
     def split_ms(self, feeds: dict[str, np.ndarray], iterations: int) -> dict[str, float] | None:
         """H2D / compute / D2H through IOBinding, for the CUDA and TensorRT providers."""

@@ -55,6 +55,10 @@ def budget_init(
     max_regression: Annotated[float | None, typer.Option(
         "--max-regression", min=0.0, help="Also a regression limit in % (check needs --baseline)")] = None,
     where: Annotated[list[str] | None, typer.Option("--where", help="Only these results")] = None,
+    from_pick: Annotated[bool, typer.Option(
+        "--from-pick", help="Only the variants edgekit pick chooses")] = False,
+    max_accuracy_drop: Annotated[float | None, typer.Option(
+        "--max-accuracy-drop", min=0.0, help="With --from-pick: pick's budget (default 1)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -66,17 +70,24 @@ def budget_init(
     from edgekit.errors import ConfigError
     from edgekit.store import Where, display, open_store
 
+    if max_accuracy_drop is not None and not from_pick:
+        raise ConfigError("--max-accuracy-drop applies to --from-pick", "add --from-pick or "
+                          "drop --max-accuracy-drop")
     if output.exists() and not force:
         raise ConfigError("already exists", "pass --force to overwrite it, or -o another file",
                           path=str(output))
     check_writable_dir(output)
-    rows = open_store(store, create=False).query([Where.parse(w) for w in where or []])
+    rows = open_store(store, create=False).query([Where.parse(w) for w in where or []],
+                                                 full=from_pick)
+    if from_pick and rows:
+        rows = bd.picked(rows, 1.0 if max_accuracy_drop is None else max_accuracy_drop)
     if not rows:
         raise ConfigError("no results to make budgets from", "run edgekit profile first",
                           path=display(store))
     items = bd.init(rows, headroom, accuracy_margin, max_regression)
-    text = (f"# edgekit budgets, written by `edgekit budget init --headroom {headroom:g}` from "
-            f"{display(store)}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
+    how = " --from-pick" if from_pick else ""
+    text = (f"# edgekit budgets, written by `edgekit budget init{how} --headroom {headroom:g}` "
+            f"from {display(store)}\n" + yaml.safe_dump({"budgets": items}, sort_keys=False))
     with atomic_paths(output) as (tmp,):
         tmp.write_text(text)
     emit({"schema": "edgekit.budget_init/1", "path": str(output), "budgets": items}, json_out,

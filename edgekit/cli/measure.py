@@ -42,10 +42,15 @@ def profile(
         min=0.0, help="Seconds of timed runs per batch (default 3, at least 10 runs)")] = None,
     data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
     labels: LabelsOpt = None,
-    tune: Annotated[bool, typer.Option("--tune", help="Search ORT threads/modes/opt levels")] = False,
+    tune: Annotated[bool, typer.Option("--tune", help="Search the runtime's settings (ort: threads, "
+                                                      "modes, opt levels; openvino: hint, threads, "
+                                                      "streams)")] = False,
     provider: Annotated[Provider, typer.Option(help="ORT execution provider")] = Provider.AUTO,
     dtype: Annotated[Precision, typer.Option(
-        help="Compute precision, for runtimes that choose one (torch)")] = Precision.FP32,
+        help="Compute precision, for runtimes that choose one (torch; openvino: bf16)")] = (
+        Precision.FP32),
+    ov_device: Annotated[str, typer.Option("--ov-device", help="openvino: its device name "
+                                                               "(GPU, NPU, ...)")] = "CPU",
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="torch: replay a CUDA graph")] = False,
     compile_: Annotated[bool, typer.Option("--compile", help="torch: torch.compile first")] = False,
     input_name: Annotated[str | None, typer.Option("--input", help="The image input's name")] = None,
@@ -69,7 +74,7 @@ def profile(
     ropts = RunnerOptions(device=device, threads=threads, dtype=dtype, cuda_graphs=cuda_graphs,
                           compile=compile_, provider=provider,
                           source=Options(weights=weights, num_classes=num_classes),
-                          input_size=parse_size(input_size))
+                          input_size=parse_size(input_size), ov_device=ov_device)
     opts = pf.ProfileOptions(backend=backend, runner=ropts, batches=parse_batches(batch),
                              warmup=warmup, iterations=iterations,
                              duration_s=3.0 if duration is None else duration, data=data,

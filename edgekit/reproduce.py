@@ -1,0 +1,96 @@
+"""The commands that reproduce a stored result: the ``edgekit export`` (and ``quantize``) lines
+that make its artifact, from the manifest's lineage, and the ``edgekit profile`` line, from the
+result's settings. Plain data in (a store row with its result), strings out."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+
+def _q(text: Any) -> str:
+    return shlex.quote(str(text))
+
+
+def _export_line(man: dict[str, Any], out: str) -> str | None:
+    """``edgekit export SPEC -o OUT ...`` for an FP32 ONNX made by export (None where the
+    manifest does not record its source)."""
+    src = (man.get("lineage") or {}).get("source") or {}
+    spec = src.get("spec")
+    if not spec:
+        return None
+    parts = ["edgekit", "export", _q(spec), "-o", _q(out)]
+    shape = (man.get("input") or {}).get("shape") or []
+    if len(shape) == 4 and all(isinstance(d, int) for d in shape[2:]):
+        parts += ["--input-size", f"{shape[2]},{shape[3]}"]
+    if shape and isinstance(shape[0], int) and shape[0] > 0:
+        parts += ["--batch", str(shape[0])]
+    weights = str(src.get("weights") or "")
+    if weights.startswith("checkpoint:"):
+        parts += ["--weights", _q(weights.removeprefix("checkpoint:"))]
+    elif weights.startswith("pretrained"):
+        parts.append("--pretrained")
+    return " ".join(parts)
+
+
+def _quantize_line(man: dict[str, Any], parent: str, out: str) -> str:
+    parts = ["edgekit", "quantize", _q(parent), f"--{man.get('precision', 'int8')}", "-o", _q(out)]
+    q = man.get("quantization") or {}
+    if q.get("method") and q["method"] != "minmax":
+        parts += ["--calib-method", str(q["method"])]
+    if q.get("per_channel") is False:
+        parts.append("--per-tensor")
+    if man.get("target") and man["target"] != "cpu":
+        parts += ["--target", str(man["target"])]
+    for node in q.get("exclude") or []:
+        parts += ["--exclude", _q(node)]
+    calib = q.get("calibration") or {}
+    if calib.get("source") and calib.get("kind") not in (None, "bundled"):
+        parts += ["--calib", _q(calib["source"])]
+    return " ".join(parts)
+
+
+def artifact_commands(row: dict[str, Any]) -> list[str]:
+    """The lines that make the result's artifact (none for a model spec run by torch)."""
+    result = row.get("result") or {}
+    art = result.get("artifact") or {}
+    man = result.get("manifest")
+    if art.get("kind") != "onnx" or not isinstance(man, dict):
+        return []
+    path = str(art.get("path"))
+    parent = ((man.get("lineage") or {}).get("parent") or {}).get("path")
+    if man.get("precision", "fp32") == "fp32" or not parent:
+        line = _export_line(man, path)
+        return [line] if line else []
+    # the parent's manifest was carried into this one: same source, input and batch
+    first = _export_line(man, str(parent))
+    return ([first] if first else []) + [_quantize_line(man, str(parent), path)]
+
+
+def profile_command(row: dict[str, Any]) -> str:
+    """``edgekit profile`` with the backend, batch, precision and settings the result ran."""
+    result = row.get("result") or {}
+    s = result.get("settings") or {}
+    parts = ["edgekit", "profile", _q((result.get("artifact") or {}).get("path")),
+             "--backend", str(row["backend"]), "--batch", str(row["batch"])]
+    man_precision = (result.get("manifest") or {}).get("precision", "fp32")
+    if row.get("precision") not in (None, man_precision):
+        parts += ["--dtype", str(row["precision"])]  # a precision the runtime computed in
+    if result.get("device") not in (None, "cpu"):
+        parts += ["--device", str(result["device"])]
+    if s.get("tune"):
+        parts.append("--tune")
+    else:
+        threads = s.get("intra_threads", (s.get("requested") or {}).get("threads"))
+        if threads:
+            parts += ["--threads", str(threads)]
+    if s.get("ov_device") not in (None, "CPU"):
+        parts += ["--ov-device", _q(s["ov_device"])]
+    if s.get("iterations"):
+        parts += ["--iterations", str(s["iterations"])]
+    elif s.get("duration_s") is not None:
+        parts += ["--duration", f"{s['duration_s']:g}"]
+    acc = result.get("accuracy") or {}
+    if acc.get("folder"):
+        parts += ["--data", _q(acc["folder"])]
+    return " ".join(parts)
