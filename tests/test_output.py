@@ -107,7 +107,8 @@ def test_the_sweep_table_fits_80_columns_without_cutting_a_cell() -> None:
             for m in ("mobilenet_v3_large", "efficientnet_b0", "timm:convnext_nano")
             for p in ("fp32", "int8") for b in ("ort", "openvino")]
     rows[0].update(status="quantize failed", error="calibration data not found")
-    doc = {"ok": 11, "failed": 1, "table": rows, "files": {"html": "report/index.html"}}
+    doc = {"ok": 11, "failed": 1, "table": rows, "files": {"html": "report/index.html"},
+           "store": "results"}
     console = Console(width=80, record=True, force_terminal=False, color_system=None)
     console.print(render.sweep_table(doc))
     text = console.export_text()
