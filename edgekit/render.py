@@ -177,16 +177,20 @@ def results_table(rows: list[dict[str, Any]]) -> Any:
 
 
 def pareto_table(doc: dict[str, Any]) -> Any:
-    from rich.table import Table
+    from edgekit.fit import Column, FitTable
 
     view = doc["y"] == "latency_p50_ms"
     pts = doc["points"] if view else [p for p in doc["points"] if p["on_frontier"]]
     title = ("FLOPs vs measured latency" if view else "Pareto frontier") + f": plot {doc['plot']}"
-    t = Table("id", "model", "precision", "backend", doc["x"], doc["y"], title=title,
-              title_justify="left")
-    for p in sorted(pts, key=lambda p: (p["x"] is None, p["x"])):
-        t.add_row(str(p["id"]), p["model"], p["precision"], p["backend"], _f(p["x"], ".4g"),
-                  _f(p["y"], ".4g"))
+    columns = [Column(header="id", cell=lambda p: str(p["id"]), priority=0, justify="right"),
+               Column(header="model", cell=lambda p: str(p["model"]), priority=0),
+               Column(header="precision", cell=lambda p: str(p["precision"]), priority=0),
+               Column(header="backend", cell=lambda p: str(p["backend"]), priority=1),
+               Column(header=doc["x"], cell=lambda p: _f(p["x"], ".4g"), priority=0,
+                      justify="right"),
+               Column(header=doc["y"], cell=lambda p: _f(p["y"], ".4g"), priority=0,
+                      justify="right")]
+    rows = sorted(pts, key=lambda p: (p["x"] is None, p["x"]))
     notes = [f"{len(doc['points'])} points, {len(doc['frontier'])} on the frontier"]
     if doc["accuracy"] == "published":
         notes.append("accuracy: the catalog's published ImageNet figures, not measured here")
@@ -195,7 +199,7 @@ def pareto_table(doc: dict[str, Any]) -> Any:
                      f"{', '.join(map(str, doc['missing']))}")
     if view:
         notes.append(f"{len(doc['discordant_pairs'])} pairs where FLOPs and latency disagree")
-    return group([t, *notes])
+    return FitTable(columns, rows, title=title, notes=notes)
 
 
 def points_csv(points: list[Any]) -> str:

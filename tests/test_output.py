@@ -118,3 +118,19 @@ def test_the_sweep_table_fits_80_columns_without_cutting_a_cell() -> None:
     for figure in ("12.346", "75.27", "quantize failed"):
         assert figure in text
     assert json.dumps(doc)  # --json keeps every column
+
+
+def test_the_pareto_table_fits_80_columns_without_cutting_a_cell() -> None:
+    from rich.console import Console
+
+    from edgekit import render
+
+    pts = [{"id": i, "model": f"timm:efficientvit_m{i}.r224_in1k", "precision": "int8",
+            "backend": "openvino", "x": 12.3456 + i, "y": 75.5 - i, "on_frontier": True}
+           for i in range(3)]
+    doc = {"x": "latency_p50_ms", "y": "top1", "points": pts, "frontier": [0, 1, 2],
+           "plot": "pareto.png", "accuracy": "measured", "missing": [], "discordant_pairs": []}
+    console = Console(width=80, record=True, force_terminal=False, color_system=None)
+    console.print(render.pareto_table(doc))
+    text = console.export_text()
+    assert "…" not in text and all(p["model"] in text for p in pts) and "13.35" in text
