@@ -395,6 +395,7 @@ def _child(base: manifest.Manifest, path: Path, precision: Precision, pp: Prepro
 def _write(model: Any, out: Path, body: manifest.Manifest, rep: Reporter) -> manifest.Manifest:
     onnx = require("onnx")
     onnx.checker.check_model(model)
+    manifest.embed(model, body)  # the contract travels inside the child ONNX too
     data = model.SerializeToString()
     with rep.stage("write") as st:
         doc = manifest.write(out, data, body)
