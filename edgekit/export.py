@@ -25,7 +25,7 @@ from edgekit import graph, manifest
 from edgekit._io import check_writable_dir
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
-from edgekit.images import Preprocess, Stated, photo_batch
+from edgekit.images import Preprocess, Stated, assumed_warning, photo_batch
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
@@ -120,9 +120,7 @@ def stated_preprocess(pp: Preprocess, stated: Stated, rep: Reporter) -> Preproce
     ImageNet's recipe was assumed and which flags state it (and the manifest says so)."""
     pp = stated.apply(pp)
     if pp.assumed:
-        rep.warn(f"preprocessing not stated: assumed ImageNet's (resize {pp.resize}, centre crop "
-                 f"{pp.height}x{pp.width}, ImageNet mean/std, {pp.interpolation}, RGB); state it "
-                 "with --mean/--std, --resize or --crop-pct, --interpolation, --channel-order")
+        rep.warn(assumed_warning(pp))
     return pp
 
 

@@ -127,6 +127,13 @@ class Stated:
                        channel_order=self.channel_order or pp.channel_order, assumed=False)
 
 
+def assumed_warning(pp: Preprocess) -> str:
+    """The one warning line for a recipe nothing stated (ImageNet's, assumed)."""
+    return (f"preprocessing not stated: assumed ImageNet's (resize {pp.resize}, centre crop "
+            f"{pp.height}x{pp.width}, ImageNet mean/std, {pp.interpolation}, RGB); state it with "
+            "--mean/--std, --resize or --crop-pct, --interpolation, --channel-order")
+
+
 def load_rgb(path: Path) -> Any:
     """Open an image file as RGB (a PIL image); a corrupt file is an error naming it."""
     from PIL import Image, UnidentifiedImageError

@@ -177,3 +177,33 @@ def test_bad_flags_are_one_line_exit_2(args: tuple[str, ...], message: str,
 def test_resize_below_the_input_is_refused() -> None:
     with pytest.raises(ConfigError, match="--resize 16 is smaller than the 32x32 input"):
         Stated(resize=16).apply(PREPROCESS)
+
+
+def _foreign(src: Path, out: Path) -> Path:
+    """An ONNX that says nothing about itself: no sidecar, no contract."""
+    model = onnx.load(str(src))
+    del model.metadata_props[:]
+    onnx.save(model, str(out))
+    return out
+
+
+def test_foreign_onnx_takes_the_flags_in_profile_and_quantize(digits: dict[str, Path],
+                                                              tmp_path: Path) -> None:
+    bare = _foreign(digits["digits_cnn_plain"], tmp_path / "bare.onnx")
+    assert manifest.for_artifact(bare) is None
+    stated = Stated(resize=32, mean=(0.5,) * 3, std=(0.5,) * 3)
+    opts = pf.ProfileOptions(warmup=1, iterations=2, batches=(8,), data=digits["test"],
+                             preprocess=stated)
+    acc = pf.profile(str(bare), opts).results[0].accuracy
+    assert acc is not None and acc["top1"] == pytest.approx(torch_top1(digits["test"]), abs=1e-9)
+
+    r = run_cli("quantize", str(bare), "--fp16", "-o", str(tmp_path / "b16.onnx"),
+                "--resize", "32", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--json")
+    assert r.returncode == 0 and "not stated" not in r.stderr, r.stderr
+    assert manifest.read(tmp_path / "b16.onnx").preprocess == PREPROCESS
+    r = run_cli("quantize", str(bare), "--fp16", "-o", str(tmp_path / "a16.onnx"),
+                env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    assert [ln for ln in r.stderr.splitlines() if "not stated" in ln][0].count("resize 36") == 1
+    pp = manifest.read(tmp_path / "a16.onnx").preprocess
+    assert pp is not None and pp.assumed

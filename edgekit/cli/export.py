@@ -135,6 +135,9 @@ def quantize(
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
     fp16_rest: Fp16RestOpt = None,
+    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
+    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
+    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -148,7 +151,9 @@ def quantize(
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                         max_accuracy_drop=max_accuracy_drop, report=report,
-                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest)
+                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
+                        preprocess=stated(mean, std, resize, crop_pct, interpolation,
+                                          channel_order))
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))
 
