@@ -207,3 +207,16 @@ def test_foreign_onnx_takes_the_flags_in_profile_and_quantize(digits: dict[str, 
     assert [ln for ln in r.stderr.splitlines() if "not stated" in ln][0].count("resize 36") == 1
     pp = manifest.read(tmp_path / "a16.onnx").preprocess
     assert pp is not None and pp.assumed
+
+
+def test_engine_built_without_the_sidecar_carries_the_contract(use: Any, tmp_path: Path,
+                                                                digits: dict[str, Path]) -> None:
+    from trt_support import V10, build, onnx_copy
+
+    use(V10)  # the fake TensorRT (no GPU here)
+    src = onnx_copy(digits, tmp_path)
+    manifest.sidecar(src).unlink()
+    doc = build(src, workspace_mib=256)
+    m = json.loads(manifest.sidecar(Path(doc["path"])).read_text())
+    assert Preprocess.from_dict(m["preprocess"]) == PREPROCESS
+    assert m["model"]["num_classes"] == 10 and m["lineage"]["parent_manifest"] is False
