@@ -87,8 +87,7 @@ def test_the_32px_case(scripted: Path, digits: dict[str, Path], tmp_path: Path) 
     assert got == pytest.approx(ref, abs=1e-9) and ref >= 90.0
 
     assumed = tmp_path / "assumed.onnx"
-    r = run_cli("export", str(scripted), "-o", str(assumed), "--input-size", "32", "--json",
-                env={"COLUMNS": "400"})
+    r = run_cli("export", str(scripted), "-o", str(assumed), "--input-size", "32", "--json")
     assert r.returncode == 0, r.stderr
     warnings = [ln for ln in r.stderr.splitlines() if "not stated" in ln]
     assert len(warnings) == 1 and "--mean/--std" in warnings[0] and "resize 36" in warnings[0]
@@ -201,8 +200,7 @@ def test_foreign_onnx_takes_the_flags_in_profile_and_quantize(digits: dict[str, 
                 "--resize", "32", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--json")
     assert r.returncode == 0 and "not stated" not in r.stderr, r.stderr
     assert manifest.read(tmp_path / "b16.onnx").preprocess == PREPROCESS
-    r = run_cli("quantize", str(bare), "--fp16", "-o", str(tmp_path / "a16.onnx"),
-                env={"COLUMNS": "400"})
+    r = run_cli("quantize", str(bare), "--fp16", "-o", str(tmp_path / "a16.onnx"))
     assert r.returncode == 0, r.stderr
     assert [ln for ln in r.stderr.splitlines() if "not stated" in ln][0].count("resize 36") == 1
     pp = manifest.read(tmp_path / "a16.onnx").preprocess
