@@ -25,7 +25,7 @@ from edgekit import graph, manifest
 from edgekit._io import check_writable_dir
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
-from edgekit.images import Preprocess, photo_batch
+from edgekit.images import Preprocess, Stated, assumed_warning, photo_batch
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
@@ -51,6 +51,7 @@ class ExportOptions:
     exporter: Exporter = Exporter.AUTO
     simplify: bool = True
     verify: bool = True
+    preprocess: Stated = field(default_factory=Stated)  # what the user's flags state
 
 
 @dataclass(kw_only=True)
@@ -76,7 +77,9 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     check_writable_dir(out)
     if src.kind is Kind.ONNX:
         return _export_onnx_source(src, out, opts, rep)
-    pp = _input_preprocess(src, opts.input_size)
+    pp = stated_preprocess(src.preprocess.resized(*opts.input_size) if opts.input_size
+                           else src.preprocess, opts.preprocess, rep)
+    _check_min_size(src, pp)
     batch = opts.batch or VERIFY_IMAGES
     with rep.stage("reference"):
         x = _photos(pp, batch)
@@ -112,14 +115,21 @@ def default_output(src: Source) -> Path:
     return Path(stem.replace(":", "_").replace("/", "_") + ".onnx")
 
 
-def _input_preprocess(src: Source, size: tuple[int, int] | None) -> Preprocess:
-    pp = src.preprocess.resized(*size) if size else src.preprocess
+def stated_preprocess(pp: Preprocess, stated: Stated, rep: Reporter) -> Preprocess:
+    """``pp`` with what the flags state; when nothing stated it, one warning line says
+    ImageNet's recipe was assumed and which flags state it (and the manifest says so)."""
+    pp = stated.apply(pp)
+    if pp.assumed:
+        rep.warn(assumed_warning(pp))
+    return pp
+
+
+def _check_min_size(src: Source, pp: Preprocess) -> None:
     min_h, min_w = src.min_size
     if pp.height < min_h or pp.width < min_w:
         raise SourceError(f"input size {pp.height}x{pp.width} is smaller than {src.name}'s "
                           f"minimum {min_h}x{min_w}", f"use --input-size {max(min_h, min_w)} "
                           "or more", path=src.spec)
-    return pp
 
 
 def _photos(pp: Preprocess, batch: int) -> np.ndarray:
@@ -315,7 +325,7 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
                           f"the model's fixed {static_hw[0]}x{static_hw[1]}",
                           "drop --input-size", path=str(src.onnx_path))
     h, w = static_hw or opts.input_size or (src.preprocess.height, src.preprocess.width)
-    pp = src.preprocess.resized(int(h), int(w))
+    pp = stated_preprocess(src.preprocess.resized(int(h), int(w)), opts.preprocess, rep)
     nb = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
     if opts.batch and nb and opts.batch != nb:
         raise SourceError(f"--batch {opts.batch} conflicts with the model's fixed batch {nb}",
@@ -364,6 +374,7 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
         outputs=info["outputs"], preprocess=pp, lineage=manifest.Lineage(source=src.to_dict()),
         verification=manifest.Verification.from_dict(verification), stages=rep.stages,
         sections={"export": {**export_info, "simplify": simplify_info}})
+    manifest.embed(model, man)  # the contract travels inside the ONNX (ARCHITECTURE.md, rule 8)
     data = model.SerializeToString()
     with rep.stage("write") as st:
         doc = manifest.write(out, data, man)

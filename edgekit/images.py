@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit._data import data_path
-from edgekit.errors import CalibrationError
+from edgekit.errors import CalibrationError, ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-_INTERP = {"bilinear": 2, "bicubic": 3, "nearest": 0}  # PIL.Image.Resampling values
+_INTERP = {"bilinear": 2, "bicubic": 3, "nearest": 0, "area": 4}  # PIL.Image.Resampling values
+CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,16 @@ class Preprocess:
     channels: int = 3
     layout: str = "NCHW"
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    channel_order: str = "rgb"  # rgb | bgr: the order of the channels the model reads
+    assumed: bool = False  # ImageNet's defaults, assumed because nothing stated the recipe
 
     def resized(self, height: int, width: int) -> Preprocess:
         """The same recipe at another input size, keeping the crop ratio."""
+        if (height, width) == (self.height, self.width):
+            return self
         ratio = self.resize / max(self.height, self.width)
-        return Preprocess(height, width, int(math.floor(max(height, width) * ratio)),
-                          self.interpolation, self.mean, self.std, self.channels, self.layout)
+        return replace(self, height=height, width=width,
+                       resize=int(math.floor(max(height, width) * ratio)))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -56,16 +61,77 @@ class Preprocess:
         artifact whose manifest does not say how it was preprocessed."""
         dims = list(shape or ())[2:4] if shape and len(shape) == 4 else []
         h, w = (d if isinstance(d, int) and d > 0 else 224 for d in (dims or [224, 224]))
-        return cls().resized(h, w)
+        return cls(assumed=True).resized(h, w)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
-        keys = {"height", "width", "resize", "interpolation", "mean", "std", "channels", "layout"}
-        kw = {k: d[k] for k in keys if k in d}
+        keys = {"height", "width", "resize", "interpolation", "mean", "std", "channels", "layout",
+                "channel_order", "assumed"}
+        kw = {k: d[k] for k in keys if k in d}  # a dict written before a field existed loads
         for k in ("mean", "std"):
             if k in kw:
                 kw[k] = tuple(float(v) for v in kw[k])
         return cls(**kw)
+
+
+@dataclass(kw_only=True)
+class Stated:
+    """Preprocessing the user states with flags (--mean/--std/--resize/--crop-pct/
+    --interpolation/--channel-order); None leaves the model's own (or the default) value."""
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    resize: int | None = None
+    crop_pct: float | None = None
+    interpolation: str | None = None
+    channel_order: str | None = None
+
+    def any(self) -> bool:
+        return any(v is not None for v in vars(self).values())
+
+    def check(self) -> None:
+        """Values a recipe cannot hold are one error line (exit 2)."""
+        if self.resize is not None and self.crop_pct is not None:
+            raise ConfigError("--resize and --crop-pct conflict (both set the resize)",
+                              "pass one of them")
+        for name in ("mean", "std"):
+            v = getattr(self, name)
+            if v is not None and (len(v) != 3 or (name == "std" and min(v) <= 0)):
+                raise ConfigError(f"--{name} takes three values R,G,B"
+                                  + (" above 0" if name == "std" else ""),
+                                  f"e.g. --{name} 0.5,0.5,0.5 (0-1 units, as torchvision)")
+        if self.resize is not None and self.resize < 1:
+            raise ConfigError(f"--resize {self.resize} is not a positive size", "e.g. --resize 256")
+        if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
+            raise ConfigError(f"--crop-pct {self.crop_pct} is not in (0, 1]", "e.g. --crop-pct 0.875")
+        if self.interpolation is not None and self.interpolation not in _INTERP:
+            raise ConfigError(f"unknown --interpolation '{self.interpolation}'",
+                              f"use one of {', '.join(_INTERP)}")
+        if self.channel_order is not None and self.channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"unknown --channel-order '{self.channel_order}'", "use rgb or bgr")
+
+    def apply(self, pp: Preprocess) -> Preprocess:
+        """``pp`` (already at the model's input size) with the stated values; a recipe the
+        flags state is no longer assumed."""
+        self.check()
+        if not self.any():
+            return pp
+        size = max(pp.height, pp.width)
+        resize = (self.resize if self.resize is not None else
+                  int(math.floor(size / self.crop_pct)) if self.crop_pct is not None else pp.resize)
+        if resize < min(pp.height, pp.width):
+            raise ConfigError(f"--resize {resize} is smaller than the {pp.height}x{pp.width} input",
+                              f"use --resize {min(pp.height, pp.width)} (no crop) or more")
+        return replace(pp, resize=resize, mean=self.mean or pp.mean, std=self.std or pp.std,
+                       interpolation=self.interpolation or pp.interpolation,
+                       channel_order=self.channel_order or pp.channel_order, assumed=False)
+
+
+def assumed_warning(pp: Preprocess) -> str:
+    """The one warning line for a recipe nothing stated (ImageNet's, assumed)."""
+    return (f"preprocessing not stated: assumed ImageNet's (resize {pp.resize}, centre crop "
+            f"{pp.height}x{pp.width}, ImageNet mean/std, {pp.interpolation}, RGB); state it with "
+            "--mean/--std, --resize or --crop-pct, --interpolation, --channel-order")
 
 
 def load_rgb(path: Path) -> Any:
@@ -92,6 +158,8 @@ def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
     left, top = (nw - pp.width) // 2, (nh - pp.height) // 2
     image = image.crop((left, top, left + pp.width, top + pp.height))
     x = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    if pp.channel_order == "bgr":  # mean/std are given in the model's channel order
+        x = x[..., ::-1]
     mean, std = np.asarray(pp.mean, np.float32), np.asarray(pp.std, np.float32)
     return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1), dtype=np.float32)
 

@@ -291,13 +291,14 @@ class ManifestMismatch(ConfigError):
 
 
 def for_artifact(artifact: Path) -> Manifest | None:
-    """The manifest beside ``artifact`` (None without one), checked to describe this very file:
+    """The manifest beside ``artifact`` (else the contract inside an ONNX; None without
+    either), checked to describe this very file:
     a manifest left beside another file (a crash between the artifact's and the manifest's
     renames, a copied file) is refused rather than trusted."""
     from edgekit._io import sha256_file
 
     if not sidecar(artifact).is_file():
-        return None
+        return embedded(artifact) if artifact.suffix.lower() == ".onnx" else None
     man = read(artifact)
     recorded = man.artifact.sha256 if man.artifact else None
     if recorded and artifact.is_file() and recorded != sha256_file(artifact):
@@ -341,3 +342,53 @@ def preprocess_beside(artifact: Path) -> Preprocess | None:
     except ConfigError:
         return None
     return man.preprocess if man is not None else None
+
+
+CONTRACT_KEY = "edgekit.contract"  # one JSON value in an ONNX's metadata_props
+CONTRACT_SCHEMA = "edgekit.contract/1"
+
+
+def contract(man: Manifest) -> dict[str, Any]:
+    """What an ONNX carries inside itself, so it keeps its meaning without the sidecar: the
+    preprocessing, the input, the base model (class count) and the source (weights)."""
+    return {"schema": CONTRACT_SCHEMA, "kind": man.kind, "precision": man.precision.value,
+            "preprocess": man.preprocess.to_dict() if man.preprocess else None,
+            "model": {k: v for k, v in vars(man.model).items() if k != "published"},
+            "input": vars(man.input).copy() if man.input else None, "outputs": man.outputs,
+            "source": man.lineage.source}
+
+
+def embed(model: Any, man: Manifest) -> None:
+    """Write ``contract(man)`` into an ONNX ModelProto's metadata_props (replacing an old one)."""
+    kept = [p for p in model.metadata_props if p.key != CONTRACT_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CONTRACT_KEY, json.dumps(contract(man), default=str)
+
+
+def embedded(path: Path) -> Manifest | None:
+    """The manifest an ONNX's own contract gives (None when it has none, or a malformed one)."""
+    from edgekit._lazy import require
+
+    if not path.is_file():
+        return None
+    try:
+        model = require("onnx").load(str(path), load_external_data=False)
+    except Exception:  # not readable as ONNX: the loaders that need it say so
+        return None
+    value = next((p.value for p in model.metadata_props if p.key == CONTRACT_KEY), None)
+    try:
+        d = json.loads(value) if value else None
+        if not isinstance(d, dict) or d.get("schema") != CONTRACT_SCHEMA:
+            return None
+        pp = d.get("preprocess")
+        return Manifest(kind=str(d.get("kind", "onnx")),
+                        precision=Precision(d.get("precision") or "fp32"),
+                        model=ModelInfo.from_dict(d.get("model")),
+                        input=InputInfo.from_dict(d.get("input")),
+                        outputs=list(d.get("outputs") or []),
+                        preprocess=Preprocess.from_dict(pp) if isinstance(pp, dict) else None,
+                        lineage=Lineage(source=d.get("source")))
+    except (json.JSONDecodeError, TypeError, ValueError, KeyError):
+        return None

@@ -22,6 +22,8 @@ from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
     Preprocess,
+    Stated,
+    assumed_warning,
     bundled_photos,
     load_image_folder,
     photo_batch,
@@ -55,6 +57,7 @@ class ProfileOptions:
     tag: str | None = None
     uid: str | None = None  # the results' keys are UID/bBATCH: a retried write is not a new row
     lab: dict[str, Any] | None = None  # set by a lab agent: its kind, name and host
+    preprocess: Stated = field(default_factory=Stated)  # the flags, for a foreign ONNX
 
 
 @dataclass(kw_only=True)
@@ -149,9 +152,12 @@ def _image_input(spec: list[TensorSpec], name: str | None, target: str) -> Tenso
     return spec[0]
 
 
-def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec) -> Preprocess:
+def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec,
+                stated: Stated) -> Preprocess:
+    """The runner's own recipe, else the manifest's (or the ONNX's contract), else ImageNet's
+    at the input's size; what the flags state goes over it."""
     own = runner.preprocess()
-    return own if own is not None else manifest.preprocess_for(man, image.shape)
+    return stated.apply(own if own is not None else manifest.preprocess_for(man, image.shape))
 
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
@@ -191,7 +197,9 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             spec = r.input_spec()
             image = _image_input(spec, opts.input_name, target)
             _check_batches(image, opts.batches, target)
-            pp = _preprocess(r, man, image)
+            pp = _preprocess(r, man, image, opts.preprocess)
+            if pp.assumed:
+                rep.warn(assumed_warning(pp))
             st["note"] = f"{r.create_ms:.0f} ms"
             first_ms = 0.0
             for i, b in enumerate(opts.batches):
@@ -298,7 +306,7 @@ def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: n
     with backends.runner(spec, target, dataclasses.replace(ropts, dtype=Precision.FP32)) as r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        x = _probe_images(_preprocess(r, man, image))
+        x = _probe_images(_preprocess(r, man, image, opts.preprocess))
         ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target)
     assert probe is not None  # _measure made it for a --dtype run
     c = compare(ref, probe)
@@ -321,7 +329,8 @@ def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | 
     with r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        feeds = _feeds(ins, image, _preprocess(r, man, image), opts.batches[0], target)
+        feeds = _feeds(ins, image, _preprocess(r, man, image, opts.preprocess), opts.batches[0],
+                       target)
     best, trials = tune.search(spec, target, opts.runner, space, feeds)
     return (dataclasses.replace(opts.runner, **{space.field: best}),
             {"chosen": best.to_dict(), "trials": trials})

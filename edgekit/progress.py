@@ -80,4 +80,5 @@ class Reporter:
     def warn(self, message: str) -> None:
         """A warning the user must see (also when progress is off, unless quiet)."""
         if self._console is not None and not self.quiet:
-            self._console.print(f"[yellow]warning:[/] {message}", highlight=False)
+            self._console.print(f"[yellow]warning:[/] {message}", highlight=False,
+                                soft_wrap=True)  # one line, however narrow the terminal

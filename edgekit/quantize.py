@@ -20,7 +20,7 @@ from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import BackendUnavailable, CalibrationError, ConfigError, ExportError, SourceError
-from edgekit.images import LabelledSet, Preprocess, load_image_folder
+from edgekit.images import LabelledSet, Preprocess, Stated, assumed_warning, load_image_folder
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.verify import compare
@@ -66,6 +66,7 @@ class QuantOptions:
     max_memory_gb: float | None = None  # for the per-layer pass; None: half of physical RAM
     quantizer: QuantizerKind = QuantizerKind.AUTO
     fp16_rest: bool | None = None  # ModelOpt: unquantized layers in FP16; None: on for it
+    preprocess: Stated = field(default_factory=Stated)  # the flags, over the parent's recipe
 
 
 @dataclass(kw_only=True)
@@ -168,6 +169,9 @@ def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) 
     rep = rep or Reporter()
     preflight(opts)
     parent, pp, base = _load_parent(model_path)
+    pp = opts.preprocess.apply(pp)
+    if pp.assumed and base.preprocess is None:  # a foreign ONNX: calibration would use it
+        rep.warn(assumed_warning(pp))
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
     check_writable_dir(out)
@@ -395,6 +399,7 @@ def _child(base: manifest.Manifest, path: Path, precision: Precision, pp: Prepro
 def _write(model: Any, out: Path, body: manifest.Manifest, rep: Reporter) -> manifest.Manifest:
     onnx = require("onnx")
     onnx.checker.check_model(model)
+    manifest.embed(model, body)  # the contract travels inside the child ONNX too
     data = model.SerializeToString()
     with rep.stage("write") as st:
         doc = manifest.write(out, data, body)

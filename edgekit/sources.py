@@ -185,10 +185,11 @@ def _named(provider: str, name: str, spec: str, opts: Options, pp: Preprocess | 
 
 
 def module_preprocess(model: Any) -> Preprocess:
-    """Preprocessing a module declares timm-style (``pretrained_cfg``), else ImageNet's."""
+    """Preprocessing a module declares timm-style (``pretrained_cfg``), else ImageNet's
+    (marked ``assumed``)."""
     cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
     if not isinstance(cfg, dict) or "input_size" not in cfg:
-        return Preprocess()
+        return Preprocess(assumed=True)
     size = int(cfg["input_size"][-1])
     return Preprocess(int(cfg["input_size"][-2]), size,
                       int(size / float(cfg.get("crop_pct", 0.875))),
@@ -215,7 +216,7 @@ def _onnx(path: Path, opts: Options) -> Source:
     _no_torch_options(opts, path, "an ONNX file")
     from edgekit import manifest
 
-    pp = manifest.preprocess_beside(path) or Preprocess()
+    pp = manifest.preprocess_beside(path) or Preprocess(assumed=True)  # sidecar, else the contract
     return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
                   onnx_path=path, weights="embedded")
 
@@ -231,7 +232,7 @@ def _torchscript(path: Path, opts: Options) -> Source:
                           "save it with torch.jit.save; a state_dict goes to --weights with an "
                           "architecture name", path=str(path)) from e
     return Source(spec=str(path), kind=Kind.TORCHSCRIPT, provider="torchscript", name=path.stem,
-                  preprocess=Preprocess(), model=model, weights="embedded",
+                  preprocess=Preprocess(assumed=True), model=model, weights="embedded",
                   notes=["TorchScript runs the code saved in the file"])
 
 

@@ -23,6 +23,16 @@ LabOpt = Annotated[str, typer.Option(
     help="The lab's PostgreSQL store and queue: postgresql://USER@HOST/DB (password from "
          "PGPASSWORD or ~/.pgpass)")]
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
+MeanOpt = Annotated[str | None, typer.Option(
+    "--mean", help="Preprocessing: per-channel mean R,G,B in 0-1 units (default: the model's)")]
+StdOpt = Annotated[str | None, typer.Option("--std", help="Preprocessing: per-channel std R,G,B")]
+ResizeOpt = Annotated[int | None, typer.Option(
+    "--resize", help="Shorter side before the centre crop; the input size means no crop")]
+CropPctOpt = Annotated[float | None, typer.Option(
+    "--crop-pct", help="Input size / resize (timm's crop_pct); conflicts with --resize")]
+InterpOpt = Annotated[str | None, typer.Option(
+    "--interpolation", help="Resize filter: bilinear, bicubic, nearest or area")]
+ChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="rgb or bgr")]
 CalibOpt = Annotated[Path | None, typer.Option(
     "--calib", help="Image folder or preprocessed .npz; default: the bundled calibration/ photos")]
 
@@ -99,4 +109,26 @@ def parse_precisions(text: str) -> tuple[Precision, ...]:
         raise typer.BadParameter(str(e)) from None
     if not out:
         raise typer.BadParameter(f"'{text}': name one or more precisions, e.g. fp32,int8")
+    return out
+
+
+def stated(mean: str | None, std: str | None, resize: int | None, crop_pct: float | None,
+           interpolation: str | None, channel_order: str | None) -> Any:
+    """The preprocessing flags -> ``images.Stated``, checked (malformed values: one line)."""
+    from edgekit.errors import ConfigError
+    from edgekit.images import Stated
+
+    def triple(name: str, text: str | None) -> tuple[float, ...] | None:
+        if text is None:
+            return None
+        try:
+            return tuple(float(p) for p in text.split(","))
+        except ValueError:
+            raise ConfigError(f"--{name} '{text}' is not three numbers R,G,B",
+                              f"e.g. --{name} 0.5,0.5,0.5") from None
+
+    out = Stated(mean=triple("mean", mean), std=triple("std", std), resize=resize,
+                 crop_pct=crop_pct, interpolation=interpolation and interpolation.lower(),
+                 channel_order=channel_order and channel_order.lower())
+    out.check()
     return out

@@ -8,7 +8,22 @@ from typing import Annotated
 import typer
 
 from edgekit import render
-from edgekit.cli._common import CalibOpt, JsonOpt, LabelsOpt, QuietOpt, emit, parse_batch, parse_size
+from edgekit.cli._common import (
+    CalibOpt,
+    ChannelOrderOpt,
+    CropPctOpt,
+    InterpOpt,
+    JsonOpt,
+    LabelsOpt,
+    MeanOpt,
+    QuietOpt,
+    ResizeOpt,
+    StdOpt,
+    emit,
+    parse_batch,
+    parse_size,
+    stated,
+)
 from edgekit.export import Exporter, ExportOptions
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -67,6 +82,9 @@ def export(
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
     fp16_rest: Fp16RestOpt = None,
+    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
+    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
+    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -77,7 +95,9 @@ def export(
     rep = Reporter.for_cli(quiet, json_out)
     opts = ExportOptions(output=output, input_size=parse_size(input_size),
                          batch=parse_batch(batch), opset=opset, exporter=exporter,
-                         simplify=not no_simplify, verify=not no_verify)
+                         simplify=not no_simplify, verify=not no_verify,
+                         preprocess=stated(mean, std, resize, crop_pct, interpolation,
+                                           channel_order))
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
@@ -115,6 +135,9 @@ def quantize(
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
     fp16_rest: Fp16RestOpt = None,
+    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
+    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
+    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -128,7 +151,9 @@ def quantize(
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                         max_accuracy_drop=max_accuracy_drop, report=report,
-                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest)
+                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
+                        preprocess=stated(mean, std, resize, crop_pct, interpolation,
+                                          channel_order))
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))
 

@@ -11,14 +11,21 @@ import typer
 from edgekit import render
 from edgekit.backends import REGISTRY, Device, Provider, RunnerOptions
 from edgekit.cli._common import (
+    ChannelOrderOpt,
+    CropPctOpt,
+    InterpOpt,
     JsonOpt,
     LabelsOpt,
+    MeanOpt,
     QuietOpt,
+    ResizeOpt,
+    StdOpt,
     StoreOpt,
     emit,
     known_backend,
     parse_batches,
     parse_size,
+    stated,
 )
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -60,6 +67,9 @@ def profile(
     store: StoreOpt = "results",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
     tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
+    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
+    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
+    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -79,7 +89,9 @@ def profile(
                              warmup=warmup, iterations=iterations,
                              duration_s=3.0 if duration is None else duration, data=data,
                              labels=labels, tune=tune, input_name=input_name,
-                             store=None if no_store else store, tag=tag)
+                             store=None if no_store else store, tag=tag,
+                             preprocess=stated(mean, std, resize, crop_pct, interpolation,
+                                               channel_order))
     rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.profile_table(rep))
 
