@@ -198,7 +198,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             image = _image_input(spec, opts.input_name, target)
             _check_batches(image, opts.batches, target)
             pp = _preprocess(r, man, image, opts.preprocess)
-            if pp.assumed:
+            if pp.assumed and opts.data is not None:  # only accuracy depends on it
                 rep.warn(assumed_warning(pp))
             st["note"] = f"{r.create_ms:.0f} ms"
             first_ms = 0.0

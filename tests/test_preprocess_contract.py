@@ -218,3 +218,14 @@ def test_engine_built_without_the_sidecar_carries_the_contract(use: Any, tmp_pat
     m = json.loads(manifest.sidecar(Path(doc["path"])).read_text())
     assert Preprocess.from_dict(m["preprocess"]) == PREPROCESS
     assert m["model"]["num_classes"] == 10 and m["lineage"]["parent_manifest"] is False
+
+
+def test_profile_warns_about_assumed_preprocessing_only_when_it_measures_accuracy(
+        digits: dict[str, Path], tmp_path: Path) -> None:
+    bare = _foreign(digits["digits_cnn_plain"], tmp_path / "bare.onnx")
+    timing_only = run_cli("profile", str(bare), "--iterations", "3", "--no-store")
+    assert timing_only.returncode == 0 and "not stated" not in timing_only.stderr
+    with_data = run_cli("profile", str(bare), "--iterations", "3", "--no-store", "--data",
+                        str(digits["test"]))
+    assert with_data.returncode == 0
+    assert len([ln for ln in with_data.stderr.splitlines() if "not stated" in ln]) == 1
