@@ -296,8 +296,6 @@ class RunnerBase:
         return None
 
 
-Runner = RunnerBase
-
 
 def runner(spec: BackendSpec, target: Any, opts: RunnerOptions) -> RunnerBase:
     """The runner for ``target`` (a path, or a source spec for torch); not yet entered."""
