@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-Z95 = 1.959964
+Z95 = 1.959963984540054  # statistics.NormalDist().inv_cdf(0.975): two-sided 95 %
 KINDS = ("measured", "published", "lower_bound", "none")
 NONE_TEXT = "no accuracy figure: no --data labels and no check against an FP32 parent"
 
