@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import accuracy
 from edgekit.errors import ConfigError
 from edgekit.store import glob_match
 
@@ -74,6 +75,7 @@ class Check:
     value: float | None
     passed: bool
     note: str = ""
+    kind: str | None = None  # min_top1: the accuracy kind compared (edgekit.accuracy)
 
 
 @dataclass(kw_only=True)
@@ -239,6 +241,7 @@ def _runs(rows: list[dict[str, Any]], newest: dict[str, Any]) -> list[list[float
 def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | None,
           budgets_path: Path) -> list[Outcome]:
     """Each budget against the newest matching result (``rows``: Store.query(full=True))."""
+    claims = accuracy.claims(rows) if any(b.min_top1 is not None for b in budgets) else {}
     out = []
     for b in budgets:
         if b.max_regression_pct is not None and baseline is None:
@@ -257,6 +260,9 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
         for key, (column, label) in LIMITS.items():
             limit = getattr(b, key)
             if limit is None:
+                continue
+            if key == "min_top1":
+                o.checks.append(min_top1(limit, claims.get(row["id"]) or accuracy.Claim()))
                 continue
             v = row.get(column)
             ok = v is not None and (v >= limit if key.startswith("min_") else v <= limit)
@@ -281,12 +287,28 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
     return out
 
 
+def min_top1(limit: float, c: accuracy.Claim) -> Check:
+    """A top-1 floor against the figure the result may claim, saying which kind it compared:
+    a lower bound passes only when the bound itself is above the floor; nothing measured
+    fails."""
+    if c.kind == "none" or c.top1 is None:
+        return Check(name="top-1 (%)", limit=limit, value=None, passed=False, kind="none",
+                     note="no accuracy figure: nothing measured (profile with --data DIR)")
+    ok = c.top1 >= limit
+    note = f"{c.kind}: {c.text}"
+    if c.kind == "lower_bound" and not ok:
+        note += "; a bound, not a measurement: profile with --data DIR to settle it"
+    return Check(name="top-1 (%)", limit=limit, value=round(c.top1, 3), passed=ok, note=note,
+                 kind=c.kind)
+
+
 def _fail_text(c: Check) -> str:
     if c.value is None:
         return f"{c.name}: {c.note or 'not measured'}"
     if c.name.startswith("regression"):
         return f"regression {c.note}, limit {c.limit:g} %"
-    return f"{c.name} {c.value:g} breaks the limit {c.limit:g}"
+    kind = f" ({c.kind})" if c.kind else ""
+    return f"{c.name} {c.value:g} breaks the limit {c.limit:g}{kind}"
 
 
 def picked(rows: list[dict[str, Any]], max_accuracy_drop: float = 1.0) -> list[dict[str, Any]]:

@@ -253,3 +253,20 @@ def load_image_folder(folder: Path, pp: Preprocess, labels: Path | None = None) 
     classes, items, skipped = scan_image_folder(folder, labels)
     xs = np.stack([preprocess(load_rgb(p), pp) for p, _ in items])
     return LabelledSet(xs, np.asarray([y for _, y in items]), classes, str(folder), skipped)
+
+
+def unlabelled_paths(folder: Path) -> list[Path]:
+    """The images of an ``--agreement-data`` folder (any layout, recursive); checked before
+    any work."""
+    paths, skipped = list_images(folder) if folder.is_dir() else ([], 0)
+    if not paths:
+        raise CalibrationError("--agreement-data: " + ("folder not found" if not folder.exists()
+                               else f"no images found ({skipped} other files skipped)"),
+                               "pass a folder of .jpg/.png/.bmp/.webp images (labels are not "
+                               "needed)", path=str(folder))
+    return paths
+
+
+def load_unlabelled(folder: Path, pp: Preprocess) -> np.ndarray:
+    """Every image under ``folder`` preprocessed by ``pp`` (N x C x H x W, float32)."""
+    return np.stack(list(_preprocessed(unlabelled_paths(folder), pp)))

@@ -13,11 +13,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit import accuracy as acc
 from edgekit.errors import ConfigError
 
 X_METRICS = {"latency_p50_ms": "p50 latency (ms)", "latency_p99_ms": "p99 latency (ms)",
              "gmacs": "GMACs per image", "params_m": "parameters (M)", "size_mb": "size (MB)",
              "energy_mj": "energy per inference (mJ)"}
+MARKERS = {"measured": "o", "published": "s", "lower_bound": "^"}
+KIND_LEGEND = {"measured": "measured top-1 (--data)",
+               "published": "published (the catalog's FP32 weights)",
+               "lower_bound": "lower bound: FP32 - 95 % Wilson bound of the\n"
+                              "disagreement with it (bar: up to FP32's figure)"}
 Y_METRICS = {"top1": "top-1 (%)", "top5": "top-5 (%)", "agreement": "top-1 agreement with FP32 (%)",
              "latency_p50_ms": "p50 latency (ms)"}
 
@@ -35,6 +41,11 @@ class Point:
     x: float | None
     y: float | None
     on_frontier: bool = False
+    accuracy_kind: str | None = None  # top1/top5: measured | published | lower_bound | none
+    y_parent: float | None = None  # lower_bound: the FP32 parent's figure (the interval's top)
+    images: int | None = None  # the sample behind the figure
+    disagreements: int | None = None  # lower_bound: images whose top-1 differs from FP32's
+    accuracy_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,39 +88,55 @@ def x_value(row: dict[str, Any], x: str) -> float | None:
     return None if v is None else float(v)
 
 
-def y_value(row: dict[str, Any], y: str, accuracy: str) -> float | None:
+def y_value(row: dict[str, Any], y: str) -> float | None:
+    """A metric that is not a top-1/top-5 claim: latency, or agreement with FP32."""
     if y == "latency_p50_ms":
         return row.get("p50_ms")
-    result = row.get("result") or {}
-    if accuracy == "published":
-        pub = (result.get("model") or {}).get("published") or {}
-        v = pub.get(y)
-        return None if v is None else float(v)
     if y == "agreement":
         if row.get("precision") == "fp32":
             return 100.0  # an FP32 artifact (or torch itself) is its own reference
-        own = (result.get("settings") or {}).get("verification")  # a --dtype run's own check
-        man = result.get("manifest") or {}
-        same = man.get("precision", row.get("precision")) == row.get("precision")
-        ver = own or (man.get("verification") if same else None) or {}
+        ver = acc.verification(row.get("result") or {}) or {}
         return ver.get("top1_agreement")  # None where not measured
     v = row.get(y)
     return None if v is None else float(v)
 
 
-def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "measured",
+def _accuracy(p: Point, row: dict[str, Any], y: str, claim: acc.Claim, mode: str) -> None:
+    """The point's figure and its kind: top-1 takes the row's claim (a variant's lower bound,
+    never its parent's figure); top-5 only a measured or published one."""
+    if mode == "measured" and claim.kind != "measured":
+        claim = acc.Claim(text="not measured with --data (--accuracy measured)")
+    figure = claim.top1
+    if y == "top5":
+        man = ((row.get("result") or {}).get("manifest") or {}).get("model") or {}
+        figure = (row.get("top5") if claim.kind == "measured" else
+                  (man.get("published") or {}).get("top5") if claim.kind == "published" else None)
+        if figure is None:
+            claim = acc.Claim(text="no top-5 figure: a lower bound covers top-1 only")
+    p.accuracy_kind, p.accuracy_text, p.y = claim.kind, claim.text, figure
+    p.y_parent, p.images, p.disagreements = claim.parent_top1, claim.images, claim.disagreements
+
+
+def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
            device: str | None = None, backend: str | None = None,
            batch: int | None = None) -> tuple[list[Point], dict[str, Any]]:
     """Points from store rows (``Store.query(full=True)``, newest first): filtered, one per
-    artifact x precision x backend x device x batch (the newest), frontier marked."""
+    artifact x precision x backend x device x batch (the newest), frontier marked.
+    ``accuracy``: best (each point its best honest kind: measured, else published for the
+    catalog's FP32 weights, else a lower bound from its FP32 parent) or measured (only)."""
     if x not in X_METRICS:
         raise ConfigError(f"--x {x} is not a metric", f"use one of {', '.join(X_METRICS)}")
     if y not in Y_METRICS:
         raise ConfigError(f"--y {y} is not a metric", f"use one of {', '.join(Y_METRICS)}")
     if y == "latency_p50_ms" and x != "gmacs":
         raise ConfigError("--y latency_p50_ms is the FLOPs-vs-latency view", "use it with --x gmacs")
+    if accuracy not in ("best", "measured"):
+        raise ConfigError(f"--accuracy {accuracy}: a published figure is used only for the "
+                          "catalog's FP32 weights, and a variant gets a lower bound, never its "
+                          "parent's figure", "use --accuracy best (the default) or measured")
     if not rows:
         raise ConfigError("the store holds no results", "run edgekit profile first")
+    claims = acc.claims(rows)  # before filtering: a variant's parent may be on another runner
     rows = [r for r in rows if (backend is None or r["backend"] == backend)
             and (device is None or fnmatch.fnmatchcase(str(r["device_name"]), device)
                  or r["device"] == device)]
@@ -130,10 +157,15 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "measured
     points = []
     for r in sorted(newest.values(), key=lambda r: r["id"]):
         label = f"{r['model']} {r['precision']}" + (f" ({r['backend']})" if mixed else "")
-        points.append(Point(id=r["id"], label=label, model=str(r["model"]),
-                            family=str(r["family"] or r["model"]), precision=str(r["precision"]),
-                            backend=r["backend"], device_name=str(r["device_name"]),
-                            batch=r["batch"], x=x_value(r, x), y=y_value(r, y, accuracy)))
+        p = Point(id=r["id"], label=label, model=str(r["model"]),
+                  family=str(r["family"] or r["model"]), precision=str(r["precision"]),
+                  backend=r["backend"], device_name=str(r["device_name"]), batch=r["batch"],
+                  x=x_value(r, x), y=None)
+        if y in ("top1", "top5"):
+            _accuracy(p, r, y, claims[r["id"]], accuracy)
+        else:
+            p.y = y_value(r, y)
+        points.append(p)
     if x == "energy_mj" and all(p.x is None for p in points):
         raise ConfigError("no selected result has an energy figure",
                           "energy is measured on a Jetson (tegrastats); pick another --x")
@@ -144,7 +176,9 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "measured
     backends = sorted({p.backend for p in points})
     meta = {"x": x, "y": y, "accuracy": accuracy, "batch": batch, "devices": devices,
             "backends": backends, "mixed": mixed,
-            "missing": [p.id for p in points if p.x is None or p.y is None]}
+            "missing": [p.id for p in points if p.x is None or p.y is None],
+            "no_accuracy": [p.id for p in points if p.accuracy_kind == "none"],
+            "kinds": acc.summary([p.accuracy_kind for p in points if p.accuracy_kind])}
     return points, meta
 
 
@@ -184,17 +218,20 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
+    from matplotlib.lines import Line2D
 
     shown = [p for p in points if p.x is not None and p.y is not None]
     if not shown:
-        raise ConfigError(f"nothing to plot: no result has both {meta['x']} and {meta['y']}",
-                          "profile with --data DIR for measured accuracy, or use --accuracy "
-                          "published for catalog models")
+        none = (f" (no accuracy figure, nothing measured: ids "
+                f"{', '.join(map(str, meta['no_accuracy']))})" if meta.get("no_accuracy") else "")
+        raise ConfigError(f"nothing to plot: no result has both {meta['x']} and {meta['y']}"
+                          + none, "profile the FP32 model with --data DIR (labelled images): "
+                          "its variants then get lower bounds from it")
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=120)
     groups = sorted({getattr(p, color_by) for p in shown})
     cmap = plt.get_cmap("tab10")
     view = meta["y"] == "latency_p50_ms"
+    handles: list[Any] = []
     for gi, g in enumerate(groups):
         mine = [p for p in shown if getattr(p, color_by) == g]
         color = cmap(gi % 10)
@@ -202,14 +239,8 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
             ax.scatter(*_xy(mine), s=50, color=color, label=str(g),
                        zorder=3)
             continue
-        on = [p for p in mine if p.on_frontier]
-        off = [p for p in mine if not p.on_frontier]
-        if on:
-            ax.scatter(*_xy(on), s=70, color=color,
-                       edgecolors="black", label=str(g), zorder=3)
-        if off:
-            ax.scatter(*_xy(off), s=40, color=color, alpha=0.3,
-                       label=None if on else str(g), zorder=2)
+        _kinds(ax, mine, color)
+        handles.append(Line2D([], [], marker="o", linestyle="", color=color, label=str(g)))
     _place_labels(fig, ax, shown, view)
     if view:
         by_id = {p.id: p for p in shown}
@@ -221,34 +252,59 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
     else:
         front = sorted((p for p in shown if p.on_frontier), key=lambda p: p.x)  # type: ignore
         if front:
-            ax.step(*_xy(front), where="post", color="black",
-                    lw=1.4, label="Pareto frontier (faded: dominated)", zorder=1)
-    _decorate(fig, ax, meta, view, log_x, color_by)
+            handles += ax.step(*_xy(front), where="post", color="black",
+                               lw=1.4, label="Pareto frontier (faded: dominated)", zorder=1)
+        handles += [Line2D([], [], marker=MARKERS[k], linestyle="", color="dimgray",
+                           markerfacecolor="none" if k == "lower_bound" else "dimgray",
+                           label=KIND_LEGEND[k])
+                    for k in KIND_LEGEND if any(p.accuracy_kind == k for p in shown)]
+    _decorate(fig, ax, meta, view, log_x, color_by, handles)
     _save(fig, out)
     return fig
 
 
+def _kinds(ax: Any, mine: list[Point], color: Any) -> None:
+    """One group's points, a marker per accuracy kind (a lower bound: an open triangle with a
+    bar up to its FP32 parent's figure); dominated points faded."""
+    for kind in sorted({p.accuracy_kind or "" for p in mine}):
+        for front in (True, False):
+            pts = [p for p in mine if (p.accuracy_kind or "") == kind and p.on_frontier == front]
+            if not pts:
+                continue
+            hollow = kind == "lower_bound"
+            ax.scatter(*_xy(pts), s=70 if front else 40, marker=MARKERS.get(kind, "o"),
+                       facecolors="none" if hollow else color,
+                       edgecolors=color if hollow or not front else "black",
+                       linewidths=1.6 if hollow else 1.0, alpha=1.0 if front else 0.35,
+                       zorder=3 if front else 2)
+    bars = [p for p in mine if p.accuracy_kind == "lower_bound" and p.y_parent is not None]
+    if bars:
+        up = [float(p.y_parent or 0.0) - float(p.y or 0.0) for p in bars]
+        ax.errorbar(*_xy(bars), yerr=[[0.0] * len(bars), up],
+                    fmt="none", ecolor=color, elinewidth=1.0, capsize=3, alpha=0.7, zorder=2)
+
+
 def _decorate(fig: Any, ax: Any, meta: dict[str, Any], view: bool, log_x: bool,
-              color_by: str) -> None:
-    """Axes labels, title and legend, saying when the accuracy is published, not measured."""
+              color_by: str, handles: list[Any]) -> None:
+    """Axes labels, title and legend: which accuracy kinds the points have."""
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel(X_METRICS[meta["x"]] + (" — lower is better" if not view else ""))
     ylab = Y_METRICS[meta["y"]]
-    if meta["accuracy"] == "published" and not view:
-        ylab = "published ImageNet " + ylab + " (FP32 weights)"
     ax.set_ylabel(ylab + (" — higher is better" if not view else ""))
     ax.grid(True, alpha=0.3)
     where = ", ".join(meta["devices"]) if len(meta["devices"]) <= 2 else "several devices"
     ax.set_title(f"{where} · {'/'.join(meta['backends'])} · batch {meta['batch']}", fontsize=10)
+    lead = "Measured latency" if meta["x"].startswith("latency") else "Compute"
     fig.suptitle("FLOPs vs measured latency" if view else
-                 f"{'Measured latency' if meta['x'].startswith('latency') else 'Compute'} vs "
-                 f"{'published' if meta['accuracy'] == 'published' else 'measured'} accuracy",
-                 fontsize=13)
+                 f"{lead} vs top-1 agreement with FP32" if meta["y"] == "agreement" else
+                 f"{lead} vs accuracy ({meta.get('kinds') or 'no figures'})", fontsize=13)
     legend_title = {"precision": "precision", "family": "family"}[color_by]
-    if meta["accuracy"] == "published" and not view:
-        legend_title += "\n(accuracy: published, not measured)"
-    ax.legend(title=legend_title, fontsize=8, title_fontsize=8, loc="best")
+    if view:
+        ax.legend(title=legend_title, fontsize=8, title_fontsize=8, loc="best")
+    else:
+        ax.legend(handles=handles, title=legend_title, fontsize=8, title_fontsize=8,
+                  loc="best")
     fig.tight_layout()
 
 

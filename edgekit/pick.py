@@ -27,11 +27,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgekit import accuracy
+from edgekit.accuracy import Z95
 from edgekit.backends import REGISTRY
 from edgekit.errors import ConfigError
 from edgekit.reproduce import artifact_commands, profile_command
 
-Z95 = 1.959964
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # fewer moving parts first
 
 
@@ -59,6 +60,7 @@ class Variant:
     samples: int
     settings: dict[str, Any]  # what ran: threads, streams, inference precision, providers
     accuracy: dict[str, Any]  # kind, top1, drop_points, bound_points, images, text
+    claim: dict[str, Any]  # the top-1 it may claim (edgekit.accuracy.Claim): kind and figure
     eligible: bool
     why: str = ""  # why it was rejected, or how it was chosen
     commands: list[str] = field(default_factory=list)
@@ -78,7 +80,7 @@ class ModelPick:
     fp32_ort_p50_ms: float | None  # the baseline the speedup is against
     speedup: float | None  # FP32 on ONNX Runtime p50 / the pick's p50
     accuracy: float | None  # the model's accuracy, for choosing between models
-    accuracy_kind: str  # measured top-1 (FP32) | published top-1 | unknown
+    accuracy_kind: str  # of the FP32 top-1: measured | published | none (edgekit.accuracy)
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,16 +100,6 @@ class PickReport:
                 "choices": [c.to_dict() for c in self.choices], "unmet": self.unmet}
 
 
-def wilson_upper(k: int, n: int, z: float = Z95) -> float:
-    """The upper end of the Wilson score interval of a rate seen k times in n."""
-    if n <= 0:
-        return 1.0
-    p = k / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return min(1.0, (centre + spread) / (1 + z * z / n))
-
-
 def median_interval(samples: list[float], z: float = Z95) -> tuple[float, float]:
     """A distribution-free 95 % interval of the median: the order statistics n/2 -+ z*sqrt(n)/2."""
     xs = sorted(samples)
@@ -118,19 +110,6 @@ def median_interval(samples: list[float], z: float = Z95) -> tuple[float, float]
     lo = max(0, math.floor(n / 2 - half) - 1)
     hi = min(n - 1, math.ceil(n / 2 + half) - 1)
     return (xs[lo], xs[hi])
-
-
-def _verification(row: dict[str, Any]) -> dict[str, Any] | None:
-    """The variant's own check against FP32: profile's (a --dtype run), else its artifact's
-    (an INT8/FP16 ONNX; an FP32 artifact's manifest holds the export check, not this)."""
-    result = row.get("result") or {}
-    own = (result.get("settings") or {}).get("verification")
-    if isinstance(own, dict):
-        return own
-    man = result.get("manifest") or {}
-    if man.get("precision", row["precision"]) == row["precision"] != "fp32":
-        return man.get("verification")
-    return None
 
 
 def _data_key(row: dict[str, Any]) -> tuple[Any, Any] | None:
@@ -152,11 +131,10 @@ def judge(row: dict[str, Any], fp32_top1: dict[tuple[Any, Any], float],
                 "images": data[1], "text": f"top-1 {row['top1']:.2f} % vs FP32 "
                 f"{fp32_top1[data]:.2f} % on {data[1]} images: drop {drop:.2f} points"}, \
             drop <= budget
-    ver = _verification(row)
-    if ver and ver.get("top1_agreement") is not None and ver.get("images"):
-        n = int(ver["images"])
-        k = round((100.0 - float(ver["top1_agreement"])) / 100.0 * n)
-        bound = wilson_upper(k, n) * 100
+    kn = accuracy.disagreement(accuracy.verification(row.get("result") or {}))
+    if kn is not None:
+        k, n = kn
+        bound = accuracy.wilson_upper(k, n) * 100
         return {"kind": "bound", "bound_points": round(bound, 2), "images": n,
                 "disagreements": k, "text": f"not measured with labels; top-1 differs from "
                 f"FP32 on {k}/{n} images: the drop is at most {bound:.1f} points (95 % bound, "
@@ -193,6 +171,7 @@ def _variants(rows: list[dict[str, Any]], budget: float) -> list[Variant]:
         key = _data_key(r)
         if r["precision"] == "fp32" and key is not None:
             fp32_top1.setdefault(key, float(r["top1"]))
+    claims = accuracy.claims(rows)
     out = []
     for r in newest.values():
         if r["p50_ms"] is None:
@@ -204,7 +183,8 @@ def _variants(rows: list[dict[str, Any]], budget: float) -> list[Variant]:
                            precision=str(r["precision"]), device_name=str(r["device_name"]),
                            batch=r["batch"], artifact=str(r["artifact"]), p50_ms=r["p50_ms"],
                            p50_interval_ms=[round(lo, 4), round(hi, 4)], samples=len(samples),
-                           settings=_settings(r), accuracy=acc, eligible=ok,
+                           settings=_settings(r), accuracy=acc,
+                           claim=claims[r["id"]].to_dict(), eligible=ok,
                            commands=[*artifact_commands(r), profile_command(r)]))
     return sorted(out, key=lambda v: (v.p50_ms, _simplicity(v)))
 
@@ -225,14 +205,13 @@ def _choose(variants: list[Variant]) -> tuple[Variant | None, str]:
 
 
 def _model_accuracy(rows: list[dict[str, Any]]) -> tuple[float | None, str]:
-    fp32 = [r for r in rows if r["precision"] == "fp32" and r.get("top1") is not None]
-    if fp32:
-        return float(fp32[0]["top1"]), "measured top-1 (FP32)"
-    for r in rows:
-        pub = ((r.get("result") or {}).get("model") or {}).get("published") or {}
-        if pub.get("top1") is not None:
-            return float(pub["top1"]), "published top-1"
-    return None, "unknown"
+    """The model's FP32 top-1 and its kind: measured, else published (the catalog's weights)."""
+    claims = accuracy.claims([r for r in rows if r["precision"] == "fp32"])
+    for kind in ("measured", "published"):
+        for c in claims.values():
+            if c.kind == kind:
+                return c.top1, kind
+    return None, "none"
 
 
 def _pick_model(rows: list[dict[str, Any]], budget: float) -> ModelPick:
@@ -314,13 +293,14 @@ def describe(doc: dict[str, Any]) -> list[str]:
             speed = (f", {m['speedup']:.2f}x FP32 on ort ({m['fp32_ort_p50_ms']:.3f} ms)"
                      if m["speedup"] else "")
             out += [head + _variant_line(p) + speed,
-                    f"  accuracy: {p['accuracy']['text']}; {p['why']}"]
+                    f"  accuracy: {p['accuracy']['text']}; {p['why']}",
+                    f"  top-1 ({p['claim']['kind']}): {p['claim']['text']}"]
         out += [f"  rejected, faster: {_variant_line(v)}: {v['why']}" for v in m["rejected"]]
         if p is not None:
             out += [f"  reproduce: {c}" for c in p["commands"]]
     for c in doc["choices"]:
         out.append(f"under {o['max_latency_ms']:g} ms on {c['device_name']}: {c['model']} "
-                   f"({c['accuracy_kind']} {_fmt(c['accuracy'])}), {c['pick']['backend']} "
+                   f"(FP32 top-1 {c['accuracy_kind']} {_fmt(c['accuracy'])}), {c['pick']['backend']} "
                    f"{c['pick']['precision']} at {c['pick']['p50_ms']:.3f} ms")
     return out  # the devices nothing meets --max-latency-ms on are the caller's to say
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import backends, evaluate, manifest, timing
+from edgekit import accuracy, backends, evaluate, manifest, timing
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
@@ -26,14 +26,16 @@ from edgekit.images import (
     assumed_warning,
     bundled_photos,
     load_image_folder,
+    load_unlabelled,
     photo_batch,
     scan_image_folder,
+    unlabelled_paths,
 )
 from edgekit.manifest import Manifest
 from edgekit.memory import PeakRss
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
-from edgekit.result import Measured, Result, assemble
+from edgekit.result import Measured, Result, assemble, claim
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import open_store, store_preflight
 from edgekit.verify import compare
@@ -58,6 +60,7 @@ class ProfileOptions:
     uid: str | None = None  # the results' keys are UID/bBATCH: a retried write is not a new row
     lab: dict[str, Any] | None = None  # set by a lab agent: its kind, name and host
     preprocess: Stated = field(default_factory=Stated)  # the flags, for a foreign ONNX
+    agreement: Path | None = None  # unlabelled images: a variant's top-1 agreement with FP32
 
 
 @dataclass(kw_only=True)
@@ -86,15 +89,16 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
     if man is not None:
         _check_batches(man.input, opts.batches, target)
     _check_dtype(man, opts.runner, target)
+    reference = _reference(man, opts, target)
     ropts, tuned = opts.runner, None
     if opts.tune:
         with rep.stage("tune") as st:
             ropts, tuned = _tune(target, spec, opts, man)
             st["note"] = f"{len(tuned['trials'])} settings tried"
     measured = _measure(target, spec, ropts, opts, man, rep)
-    if ropts.dtype is not Precision.FP32:
-        with rep.stage(f"verify {ropts.dtype.value}") as st:
-            ver = _against_fp32(target, spec, ropts, measured.probe, opts, man)
+    if measured.probe is not None:
+        with rep.stage(f"verify {ropts.dtype.value if reference is None else 'vs FP32'}") as st:
+            ver = _against_fp32(target, spec, ropts, measured.probe, opts, man, reference)
             measured.settings["verification"] = ver
             st["note"] = (f"top-1 agreement {ver['top1_agreement']:.1f}% on {ver['images']} "
                           f"photos, cosine >= {ver['cosine_min']:.5f}")
@@ -104,6 +108,7 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
         r.lab = opts.lab
     store = open_store(opts.store) if opts.store is not None else None  # created on first save
     if store is not None:
+        _parents(results, store)
         with rep.stage("store") as st:
             for r in results:
                 r.id = store.add(r.to_dict())
@@ -125,6 +130,8 @@ def _check_request(target: str, kind: str, spec: BackendSpec, opts: ProfileOptio
         raise ConfigError("--labels needs --data DIR", "add --data or drop --labels")
     if opts.data is not None:
         scan_image_folder(opts.data, opts.labels)  # layout errors now, not after the timing
+    if opts.agreement is not None:
+        unlabelled_paths(opts.agreement)
     if opts.store is not None:
         store_preflight(opts.store)
 
@@ -223,9 +230,9 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
             accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep)
                         if opts.data else None)
-            probe = (_logits(r, spec, image, _probe_images(pp), image.static_batch or
-                             max(opts.batches), target)
-                     if ropts.dtype is not Precision.FP32 else None)
+            probe = (_logits(r, spec, image, _probe_images(pp, opts.agreement),
+                             image.static_batch or max(opts.batches), target)
+                     if ropts.dtype is not Precision.FP32 or opts.agreement else None)
             return Measured(per_batch=per_batch, create_ms=float(r.create_ms), first_ms=first_ms,
                             peak_rss_mb=peak, rss_method=mem.method, gpu_peak_mb=gpu,
                             settings=r.settings(), accuracy=accuracy,
@@ -283,8 +290,11 @@ def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Prep
     return {**scores, **data.to_dict(), "batch": step}
 
 
-def _probe_images(pp: Preprocess) -> np.ndarray:
-    """The bundled photos and their mirror images: what a --dtype run is checked on."""
+def _probe_images(pp: Preprocess, agreement: Path | None = None) -> np.ndarray:
+    """What a variant is checked against FP32 on: the --agreement-data images, else the
+    bundled photos and their mirror images."""
+    if agreement is not None:
+        return load_unlabelled(agreement, pp)
     x = photo_batch(pp, count=len(bundled_photos()))
     return np.ascontiguousarray(np.concatenate([x, x[..., ::-1]]))
 
@@ -300,20 +310,62 @@ def _check_dtype(man: Manifest | None, ropts: RunnerOptions, target: str) -> Non
 
 
 def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: np.ndarray | None,
-                  opts: ProfileOptions, man: Manifest | None) -> dict[str, Any]:
+                  opts: ProfileOptions, man: Manifest | None,
+                  reference: Path | None = None) -> dict[str, Any]:
     """A result computed in a --dtype is verified like an INT8 or FP16 artifact: its outputs on
-    the probe photos against the same runtime's FP32 outputs (and, with --data, measured)."""
-    with backends.runner(spec, target, dataclasses.replace(ropts, dtype=Precision.FP32)) as r:
+    the probe photos (or --agreement-data) against the same runtime's FP32 outputs; a variant
+    artifact with --agreement-data, against its FP32 parent's on the same runtime."""
+    ref_target = str(reference) if reference is not None else target
+    with backends.runner(spec, ref_target, dataclasses.replace(ropts, dtype=Precision.FP32)) as r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        x = _probe_images(_preprocess(r, man, image, opts.preprocess))
+        x = _probe_images(_preprocess(r, man, image, opts.preprocess), opts.agreement)
         ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target)
-    assert probe is not None  # _measure made it for a --dtype run
+    assert probe is not None  # _measure made it for a --dtype or --agreement-data run
     c = compare(ref, probe)
-    return {"reference": f"{spec.name} fp32", "held_out": "bundled photos and their mirror "
-            "images", "images": len(x), "top1_agreement": evaluate.agreement(probe, ref),
+    held = (f"--agreement-data {opts.agreement}" if opts.agreement is not None else
+            "bundled photos and their mirror images")
+    parent = man.lineage.parent if reference is not None and man is not None else None
+    return {"reference": f"{spec.name} fp32" + (f" parent {reference}" if parent else ""),
+            "reference_sha256": parent.sha256 if parent else None,
+            "held_out": held, "images": len(x), "top1_agreement": evaluate.agreement(probe, ref),
             "cosine_min": round(c.cosine_min, 6), "max_abs_diff": c.max_abs_diff,
             "rel_diff": c.rel_diff}
+
+
+def _reference(man: Manifest | None, opts: ProfileOptions, target: str) -> Path | None:
+    """The FP32 parent an --agreement-data run of a variant artifact is compared with (None:
+    no --agreement-data, or a --dtype run, compared with the artifact itself in FP32)."""
+    if opts.agreement is None or opts.runner.dtype is not Precision.FP32:
+        return None
+    par = man.lineage.parent if man is not None else None
+    if (man is None or man.kind != "onnx" or man.precision is Precision.FP32 or par is None
+            or man.lineage.parent_precision not in (None, Precision.FP32)):
+        raise ConfigError("--agreement-data compares a variant (an INT8/FP16 ONNX, or a --dtype "
+                          "run) with its FP32 parent; this artifact has none",
+                          "drop --agreement-data, or profile the variant", path=target)
+    for p in (Path(par.path), Path(target).parent / Path(par.path).name):
+        if p.is_file():
+            return p
+    raise SourceError(f"--agreement-data: the FP32 parent {par.path} is not there",
+                      "keep the parent ONNX beside the variant, or drop --agreement-data",
+                      path=target)
+
+
+def _parents(results: list[Result], store: Any) -> None:
+    """A variant's claim against its FP32 parent's measured top-1, where the store holds one
+    (else the catalog's published figure stands, where it applies)."""
+    from edgekit.store import Where
+
+    for r in results:
+        key = accuracy.parent_key(r.to_dict(samples=False))
+        if r.accuracy_kind == "measured" or not key:
+            continue
+        rows = [p for p in store.query([Where("artifact_sha256", "=", key)], full=True)
+                if p["precision"] == "fp32"]
+        parent = accuracy.parent_claim(rows, r.device_name, r.backend)
+        if parent is not None:
+            claim(r, parent)
 
 
 def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | None

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import calib, evaluate, graph, manifest, qdebug, qdq
+from edgekit import calib, evaluate, graph, images, manifest, qdebug, qdq
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
@@ -61,6 +61,7 @@ class QuantOptions:
     target: Target = Target.CPU
     val: Path | None = None
     labels: Path | None = None
+    agreement: Path | None = None  # unlabelled images for the check against FP32 (without --val)
     max_accuracy_drop: float | None = None  # top-1 points (agreement points without labels)
     report: int = 10  # worst tensors listed; 0 skips the per-layer pass
     max_memory_gb: float | None = None  # for the per-layer pass; None: half of physical RAM
@@ -108,6 +109,8 @@ def preflight(opts: QuantOptions) -> None:
         if p is not None and not p.exists():
             raise CalibrationError(f"{flag}: {'calibration data' if flag == '--calib' else 'path'}"
                                    " not found", "check the path", path=str(p))
+    if opts.agreement is not None:
+        images.unlabelled_paths(opts.agreement)
     if opts.precision is Precision.INT8:
         choose_quantizer(opts)
 
@@ -220,9 +223,14 @@ def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
     return load_image_folder(opts.val, pp, opts.labels)
 
 
-def _held_out(cs: calib.CalibSet, val: LabelledSet | None) -> tuple[np.ndarray, str]:
+def _held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | None,
+              pp: Preprocess) -> tuple[np.ndarray, str]:
+    """What the variant is checked against FP32 on: --val, else --agreement-data, else the
+    calibration images mirrored."""
     if val is not None:
         return val.x, f"--val {val.folder}"
+    if agreement is not None:
+        return images.load_unlabelled(agreement, pp), f"--agreement-data {agreement}"
     return np.ascontiguousarray(cs.data[..., ::-1]), "horizontally flipped calibration images"
 
 
@@ -266,7 +274,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     if unknown:
         raise CalibrationError(f"--exclude: no node named '{unknown[0]}'",
                                qdebug.suggest(unknown[0], q.node_names), path=str(path))
-    x_held, what = _held_out(cs, val)
+    x_held, what = _held_out(cs, val, opts.agreement, pp)
     parent_logits = evaluate.predict(parent, x_held)
     with rep.stage("quantize"):
         model = q.quantize(opts.exclude)
@@ -378,7 +386,7 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             raise ExportError(f"FP16 conversion failed ({type(e).__name__}: {str(e)[:160]})",
                               "report the model; use INT8 or FP32", path=str(path)) from e
     cs = calib.load(opts.calib, pp, opts.calib_size)
-    x_held, what = _held_out(cs, val)
+    x_held, what = _held_out(cs, val, opts.agreement, pp)
     with rep.stage("verify"):
         ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
     body = _child(base, path, Precision.FP16, pp, ver, rep, {

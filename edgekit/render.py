@@ -132,6 +132,8 @@ def profile_table(report: dict[str, Any]) -> Any:
     if acc:
         info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "
                      f"{acc['images']} images, {acc['classes']} classes ({acc['folder']})")
+    elif r0.get("accuracy_claim"):
+        info.add_row(f"top-1 ({r0['accuracy_kind']})", r0["accuracy_claim"]["text"])
     st = r0["settings"]
     knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
                                     "graph_optimization", "dtype", "threads", "cuda_graphs",
@@ -188,12 +190,20 @@ def pareto_table(doc: dict[str, Any]) -> Any:
                Column(header="backend", cell=lambda p: str(p["backend"]), priority=1),
                Column(header=doc["x"], cell=lambda p: _f(p["x"], ".4g"), priority=0,
                       justify="right"),
-               Column(header=doc["y"], cell=lambda p: _f(p["y"], ".4g"), priority=0,
-                      justify="right")]
+               Column(header=doc["y"], cell=lambda p: ("≥ " if p.get("accuracy_kind") ==
+                                                       "lower_bound" else "") + _f(p["y"], ".4g"),
+                      priority=0, justify="right"),
+               *([Column(header="kind", cell=lambda p: str(p.get("accuracy_kind") or "-"),
+                         priority=1)] if doc["y"] in ("top1", "top5") else [])]
     rows = sorted(pts, key=lambda p: (p["x"] is None, p["x"]))
     notes = [f"{len(doc['points'])} points, {len(doc['frontier'])} on the frontier"]
-    if doc["accuracy"] == "published":
-        notes.append("accuracy: the catalog's published ImageNet figures, not measured here")
+    if doc.get("kinds"):
+        notes.append(f"accuracy kinds: {doc['kinds']}")
+    notes += [f"id {p['id']} {p['label']}: {p['accuracy_text']}" for p in doc["points"]
+              if p.get("accuracy_kind") == "lower_bound"]
+    if doc.get("no_accuracy"):
+        notes.append("no accuracy figure (nothing measured; none borrowed): ids "
+                     f"{', '.join(map(str, doc['no_accuracy']))}")
     if doc["missing"]:
         notes.append(f"not plotted (no {doc['x']} or {doc['y']}): ids "
                      f"{', '.join(map(str, doc['missing']))}")
@@ -246,7 +256,9 @@ def sweep_table(doc: dict[str, Any]) -> Any:
                Column(header="backend", cell=lambda r: str(r["backend"]), priority=0),
                Column(header="status", cell=_status, plain=lambda r: r["status"], priority=0),
                Column(header="p50 ms", cell=num("p50_ms", ".3f"), priority=1, justify="right"),
-               Column(header="acc", cell=num("accuracy", ".2f"), priority=2, justify="right"),
+               Column(header="acc", cell=lambda r: ("≥" if r.get("accuracy_kind") == "lower_bound"
+                                                    else "") + _f(r["accuracy"], ".2f"),
+                      priority=2, justify="right"),
                Column(header="MB", cell=num("size_mb", ".1f"), priority=3, justify="right"),
                Column(header="p99 ms", cell=num("p99_ms", ".3f"), priority=4, justify="right"),
                Column(header="img/s", cell=num("images_per_s", ".0f"), priority=5,
@@ -259,8 +271,11 @@ def sweep_table(doc: dict[str, Any]) -> Any:
         if r["error"] and r["status"] != "unsupported":
             errors.setdefault(r["error"], []).append(f"{r['model']} {r['precision']}/{r['backend']}")
     lines = [f"[red]{', '.join(v)}[/]: {e}" for e, v in errors.items()]
-    kind = next((r["accuracy_kind"] for r in doc["table"] if r["accuracy_kind"]), None)
-    notes = [f"acc: {kind}"] if kind else []
+    from edgekit.accuracy import summary
+
+    kinds = summary([str(r.get("accuracy_kind")) for r in doc["table"]])
+    notes = [f"acc: top-1 % by kind: {kinds} (≥: a lower bound, FP32's figure minus the 95 % "
+             "bound of the disagreement with it; none: nothing measured)"] if kinds else []
     return FitTable(columns, doc["table"], title=f"sweep: {doc['ok']} ok, {doc['failed']} failed",
                     notes=[*notes, *lines, *_pick_lines(doc.get("picks"), doc["store"]),
                            f"report: {doc['files'].get('html')}"])

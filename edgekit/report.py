@@ -19,8 +19,8 @@ from edgekit._io import atomic_paths
 from edgekit.errors import ConfigError
 
 COLUMNS = ["model", "family", "precision", "backend", "status", "size_mb", "gmacs", "p50_ms",
-           "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "gflops", "pct_of_peak",
-           "picked", "result_id", "error"]
+           "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "accuracy_note", "agreement",
+           "gflops", "pct_of_peak", "picked", "result_id", "error"]
 
 
 @dataclass(kw_only=True)
@@ -38,10 +38,13 @@ class Page:
 def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_data: bool,
           peaks: dict[str, Any], picked: set[int] | None = None) -> list[dict[str, Any]]:
     """One line per variant (``model, backend, precision, status, error, result_id``), with
-    its stored result's figures; ``picked``: the result ids ``edgekit pick`` chose."""
+    its stored result's figures; ``picked``: the result ids ``edgekit pick`` chose. The
+    accuracy is the top-1 the result may claim, with its kind (``edgekit.accuracy``)."""
+    from edgekit.accuracy import claims
     from edgekit.pareto import y_value
     from edgekit.peak import percent_of_peak
 
+    judged = claims(list(rows.values()))
     out = []
     for v in variants:
         rid = v.get("result_id")
@@ -50,11 +53,11 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_d
                                                       "result_id", "error")}
         line["picked"] = "pick" if rid is not None and rid in (picked or set()) else None
         if r is not None:
-            acc = r["top1"] if has_data else y_value(r, "agreement", "measured")
+            c = judged[r["id"]]
             line.update(family=r["family"], size_mb=r["size_mb"], gmacs=r["gmacs"],
                         p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], images_per_s=r["images_per_s"],
-                        accuracy=acc, accuracy_kind="top-1 %" if has_data else
-                        "top-1 agreement with FP32 %", gflops=r["gflops"],
+                        accuracy=c.top1, accuracy_kind=c.kind, accuracy_note=c.text,
+                        agreement=y_value(r, "agreement"), gflops=r["gflops"],
                         pct_of_peak=percent_of_peak(r["gflops"], r["device"], peaks,
                                                     str(v["precision"])))
         out.append({k: line.get(k) for k in COLUMNS})
@@ -65,9 +68,8 @@ def _plots(store_rows: list[dict[str, Any]], out: Path, has_data: bool) -> dict[
     from edgekit import pareto
 
     files = {}
-    for name, x, y, acc in (("pareto.png", "latency_p50_ms", "top1",
-                             "measured" if has_data else "published"),
-                            ("flops-vs-latency.png", "gmacs", "latency_p50_ms", "measured")):
+    for name, x, y, acc in (("pareto.png", "latency_p50_ms", "top1", "best"),
+                            ("flops-vs-latency.png", "gmacs", "latency_p50_ms", "best")):
         try:
             points, meta = pareto.select(store_rows, x, y, acc)
             fig = pareto.plot(points, meta, out / name, log_x=x == "gmacs")
@@ -142,10 +144,15 @@ def _html(rows: list[dict[str, Any]], plots: dict[str, str], page: Page) -> str:
     imgs = "".join(
         f"<img alt='{html.escape(n)}' src='data:image/png;base64,"
         f"{base64.b64encode(Path(p).read_bytes()).decode()}'>" for n, p in plots.items())
-    acc_note = ("Accuracy: top-1 measured on " + html.escape(str(opts.data)) if opts.data else
-                "Accuracy in the table: top-1 agreement of each variant with its FP32 export on "
-                "held-out photos. The Pareto plot uses the catalog's <b>published</b> ImageNet "
-                "top-1 (FP32 weights), not a measurement on this machine.")
+    kinds = sorted({r["accuracy_kind"] for r in rows if r.get("accuracy_kind")})
+    acc_note = ("Accuracy (top-1 %), each figure labelled with its kind (" +
+                ", ".join(kinds or ["none"]) + "): <b>measured</b> on " +
+                (html.escape(str(opts.data)) if opts.data else "labelled data (none given)") +
+                "; <b>published</b> only for the catalog's exact FP32 weights; <b>lower_bound"
+                "</b> for a variant: its FP32 parent's figure minus the 95 % Wilson bound of "
+                "its top-1 disagreement with it (the sample is in accuracy_note); <b>none</b>: "
+                "nothing measured, no figure. The agreement column is the top-1 agreement with "
+                "FP32 on held-out photos.")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = "".join("<tr>" + "".join(_cell(k, r[k]) for k in COLUMNS) + "</tr>" for r in rows)
     return f"""<!doctype html><html><head><meta charset='utf-8'>

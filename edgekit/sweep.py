@@ -37,6 +37,7 @@ class SweepOptions:
     calib: Path | None = None
     data: Path | None = None
     labels: Path | None = None
+    agreement: Path | None = None  # unlabelled images: each variant's agreement with FP32
     store: Path | str = Path("results")  # a folder, sqlite:///PATH or postgresql://...
     out: Path = Path("report")
     resume: bool = False
@@ -89,7 +90,7 @@ def _safe(name: str) -> str:
 def _check(models: list[str], opts: SweepOptions) -> None:
     from edgekit._io import check_writable_dir
     from edgekit._lazy import need
-    from edgekit.images import scan_image_folder
+    from edgekit.images import scan_image_folder, unlabelled_paths
     from edgekit.store import store_preflight
 
     if not models:
@@ -107,6 +108,8 @@ def _check(models: list[str], opts: SweepOptions) -> None:
                                path=str(opts.calib))
     if opts.data is not None:
         scan_image_folder(opts.data, opts.labels)
+    if opts.agreement is not None:
+        unlabelled_paths(opts.agreement)
     store_preflight(opts.store)
     if not opts.out.exists() and opts.out.parent.is_dir():
         opts.out.mkdir()  # the last check: nothing is created before the others pass
@@ -143,7 +146,8 @@ class _Artifacts:
         out = self.fp32.with_name(f"{self.fp32.stem}.{precision.value}.onnx")
         if not self._have(out):
             quantize(self.fp32, QuantOptions(precision=precision, output=out,
-                                             calib=self.opts.calib), self.rep)
+                                             calib=self.opts.calib,
+                                             agreement=self.opts.agreement), self.rep)
             self.made.add(out)
         return out
 
@@ -166,7 +170,8 @@ def _profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision) ->
     return pf.ProfileOptions(backend=spec.name, runner=ropts, batches=(opts.batch,),
                              warmup=opts.warmup, iterations=opts.iterations,
                              duration_s=opts.duration_s, data=opts.data, labels=opts.labels,
-                             store=opts.store, tag=opts.tag)
+                             store=opts.store, tag=opts.tag,
+                             agreement=opts.agreement if dtype is not Precision.FP32 else None)
 
 
 def _already(target: str, backend: str, popts: Any) -> int | None:

@@ -119,8 +119,10 @@ CASES = [
     (["results", "--store", "{c}/store_one", "--where", "p50<3"], "unknown column 'p50'", None),
     (["pareto", "{c}/store_empty", "-o", "{c}/p.png"], "holds no results", None),
     # (was -o p.gif with an empty expected text: the .gif was never reached)
+    (["pareto", "{c}/store_one", "-o", "{c}/p.png"],
+     "nothing to plot: no result has both latency_p50_ms and top1 (no accuracy figure", None),
     (["pareto", "{c}/store_one", "-o", "{c}/p.png", "--accuracy", "published"],
-     "nothing to plot: no result has both latency_p50_ms and top1", None),
+     "published figure is used only for the catalog's FP32 weights", None),
     (["pareto", "{c}/store_one", "-o", "{c}/p.png", "--x", "speed"], "not a metric", None),
     # budget
     (["budget", "check", "{c}/typo.yaml", "--store", "{c}/store_one"], "did you mean max_p50_ms",

@@ -94,11 +94,16 @@ def test_select_takes_the_newest_run_at_batch_1_and_marks_the_frontier(store: St
     assert by[("d", "fp32")].y is None and meta["missing"] == [by[("d", "fp32")].id]
 
 
-def test_published_accuracy_and_agreement(store: Store) -> None:
+def test_no_borrowed_published_accuracy_and_agreement(store: Store) -> None:
+    """A figure in the result's model record is not the manifest's (the exact catalog
+    weights): d, never measured, gets no accuracy at all; agreement is unchanged."""
     rows = store.query(full=True)
-    pub, _ = pareto.select(rows, "latency_p50_ms", "top1", accuracy="published")
-    assert {p.model: p.y for p in pub if p.precision == "fp32"} == {"a": None, "b": 77.0,
-                                                                    "c": 73.0, "d": 60.0}
+    pts, meta = pareto.select(rows, "latency_p50_ms", "top1")
+    d = next(p for p in pts if p.model == "d")
+    assert d.y is None and d.accuracy_kind == "none" and meta["no_accuracy"] == [d.id]
+    assert {p.accuracy_kind for p in pts if p.model != "d"} == {"measured"}
+    with pytest.raises(ConfigError, match="published figure is used only for the catalog"):
+        pareto.select(rows, "latency_p50_ms", "top1", accuracy="published")
     agree, _ = pareto.select(rows, "gmacs", "agreement")
     assert {(p.model, p.precision): p.y for p in agree}[("a", "int8")] == 97.5
     assert {(p.model, p.precision): p.y for p in agree}[("b", "fp32")] == 100.0
@@ -133,13 +138,14 @@ def test_the_plot_has_every_point_and_the_frontier(store: Store, tmp_path: Path)
     assert not list(tmp_path.glob("*.tmp*"))
 
 
-def test_published_plot_says_so_and_svg_works(store: Store, tmp_path: Path) -> None:
-    points, meta = pareto.select(store.query(full=True), "latency_p50_ms", "top1",
-                                 accuracy="published")
+def test_the_plot_names_the_accuracy_kinds_and_svg_works(store: Store, tmp_path: Path) -> None:
+    points, meta = pareto.select(store.query(full=True), "latency_p50_ms", "top1")
     fig = pareto.plot(points, meta, tmp_path / "p.svg", log_x=True, color_by="family")
     ax = fig.axes[0]
-    assert "published" in ax.get_legend().get_title().get_text()
-    assert "published" in ax.get_ylabel() and ax.get_xscale() == "log"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert pareto.KIND_LEGEND["measured"] in legend and "family" in (
+        ax.get_legend().get_title().get_text())
+    assert "measured 4, none 1" in fig._suptitle.get_text() and ax.get_xscale() == "log"
     assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
     with pytest.raises(ConfigError, match="cannot write a .gif plot"):
         pareto.plot(points, meta, tmp_path / "p.gif")

@@ -42,7 +42,11 @@ def test_two_models_three_precisions_six_rows_and_a_report(tmp_path: Path) -> No
     assert page.count("<tr>") == 7 and "data:image/png;base64," in page and "addEventListener" in page
     doc = json.loads((out / "results.json").read_text())
     assert doc["schema"] == "edgekit.sweep/1" and doc["ok"] == 6 and doc["failed"] == 0
-    assert all(t["p50_ms"] > 0 and t["accuracy"] is not None for t in doc["table"])
+    assert all(t["p50_ms"] > 0 and t["agreement"] is not None for t in doc["table"])
+    # no --data and no catalog weights: nothing measured, so no accuracy figure is claimed
+    assert {(t["precision"], t["accuracy_kind"]) for t in doc["table"]} == {
+        ("fp32", "none"), ("fp16", "none"), ("int8", "none")}
+    assert all(t["accuracy"] is None for t in doc["table"]) and "lower_bound</b>" in page
     assert doc["peaks"]["cpu"]["peak_gflops"] and all(
         t["pct_of_peak"] is not None for t in doc["table"])
 

@@ -22,6 +22,9 @@ LabOpt = Annotated[str, typer.Option(
     "--lab", envvar="EDGEKIT_LAB", show_envvar=True,
     help="The lab's PostgreSQL store and queue: postgresql://USER@HOST/DB (password from "
          "PGPASSWORD or ~/.pgpass)")]
+AgreementOpt = Annotated[Path | None, typer.Option(
+    "--agreement-data", help="Unlabelled images: the variant's top-1 agreement with its FP32 "
+                             "parent on them bounds its accuracy (default: the bundled photos)")]
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
 MeanOpt = Annotated[str | None, typer.Option(
     "--mean", help="Preprocessing: per-channel mean R,G,B in 0-1 units (default: the model's)")]

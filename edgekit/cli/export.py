@@ -9,6 +9,7 @@ import typer
 
 from edgekit import render
 from edgekit.cli._common import (
+    AgreementOpt,
     CalibOpt,
     ChannelOrderOpt,
     CropPctOpt,
@@ -77,6 +78,7 @@ def export(
     target: TargetOpt = Target.CPU,
     val: ValOpt = None,
     labels: LabelsOpt = None,
+    agreement_data: AgreementOpt = None,
     max_accuracy_drop: DropOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
@@ -101,7 +103,7 @@ def export(
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                             max_accuracy_drop=max_accuracy_drop, report=report,
+                             agreement=agreement_data, max_accuracy_drop=max_accuracy_drop, report=report,
                              max_memory_gb=max_memory_gb, quantizer=quantizer,
                              fp16_rest=fp16_rest)
                 for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
@@ -130,6 +132,7 @@ def quantize(
     target: TargetOpt = Target.CPU,
     val: ValOpt = None,
     labels: LabelsOpt = None,
+    agreement_data: AgreementOpt = None,
     max_accuracy_drop: DropOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
@@ -150,7 +153,7 @@ def quantize(
     opts = QuantOptions(precision=prec, output=output, calib=calib, calib_size=calib_size,
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                        max_accuracy_drop=max_accuracy_drop, report=report,
+                        agreement=agreement_data, max_accuracy_drop=max_accuracy_drop, report=report,
                         max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
                         preprocess=stated(mean, std, resize, crop_pct, interpolation,
                                           channel_order))

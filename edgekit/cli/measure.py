@@ -11,6 +11,7 @@ import typer
 from edgekit import render
 from edgekit.backends import REGISTRY, Device, Provider, RunnerOptions
 from edgekit.cli._common import (
+    AgreementOpt,
     ChannelOrderOpt,
     CropPctOpt,
     InterpOpt,
@@ -49,6 +50,7 @@ def profile(
         min=0.0, help="Seconds of timed runs per batch (default 3, at least 10 runs)")] = None,
     data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
     labels: LabelsOpt = None,
+    agreement_data: AgreementOpt = None,
     tune: Annotated[bool, typer.Option("--tune", help="Search the runtime's settings (ort: threads, "
                                                       "modes, opt levels; openvino: hint, threads, "
                                                       "streams)")] = False,
@@ -88,7 +90,8 @@ def profile(
     opts = pf.ProfileOptions(backend=backend, runner=ropts, batches=parse_batches(batch),
                              warmup=warmup, iterations=iterations,
                              duration_s=3.0 if duration is None else duration, data=data,
-                             labels=labels, tune=tune, input_name=input_name,
+                             labels=labels, agreement=agreement_data, tune=tune,
+                             input_name=input_name,
                              store=None if no_store else store, tag=tag,
                              preprocess=stated(mean, std, resize, crop_pct, interpolation,
                                                channel_order))
@@ -133,7 +136,9 @@ def pareto(
     device: Annotated[str | None, typer.Option(help="Glob on the device name, or cpu/cuda")] = None,
     backend: Annotated[str | None, typer.Option(callback=known_backend)] = None,
     batch: Annotated[int | None, typer.Option(min=1, help="Default: 1 if stored")] = None,
-    accuracy: Annotated[str, typer.Option(help="measured|published")] = "measured",
+    accuracy: Annotated[str, typer.Option(
+        help="best: each point its best honest kind (measured, published for the catalog's FP32 "
+             "weights, else a lower bound from its FP32 parent); measured: only measured")] = "best",
     color: Annotated[str, typer.Option(help="precision|family")] = "precision",
     log_x: Annotated[bool, typer.Option("--log-x")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Every point as CSV on stdout")] = False,
@@ -145,8 +150,6 @@ def pareto(
 
     if csv_out and json_out:
         raise typer.BadParameter("--csv and --json conflict; give one")
-    if accuracy not in ("measured", "published"):
-        raise typer.BadParameter(f"--accuracy {accuracy}: use measured or published")
     if color not in ("precision", "family"):
         raise typer.BadParameter(f"--color {color}: use precision or family")
     rows = open_store(store, create=False).query(full=True)

@@ -10,6 +10,7 @@ import typer
 from edgekit import render
 from edgekit.backends import REGISTRY
 from edgekit.cli._common import (
+    AgreementOpt,
     CalibOpt,
     JsonOpt,
     LabelsOpt,
@@ -38,6 +39,7 @@ def sweep(
     calib: CalibOpt = None,
     data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
     labels: LabelsOpt = None,
+    agreement_data: AgreementOpt = None,
     store: StoreOpt = "results",
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
     resume: Annotated[bool, typer.Option("--resume", help="Skip variants already stored")] = False,
@@ -60,7 +62,8 @@ def sweep(
     opts = sw.SweepOptions(precisions=parse_precisions(precisions),
                            backends=parse_backends(backends_) if backends_ else None,
                            batch=batch, input_size=input_size, calib=calib, data=data,
-                           labels=labels, store=store, out=out, resume=resume,
+                           labels=labels, agreement=agreement_data, store=store, out=out,
+                           resume=resume,
                            duration_s=duration, threads=threads, tag=tag)
     if (lab is None) != (device_kinds is None):
         raise typer.BadParameter("--lab and --device-kinds go together")
@@ -94,8 +97,9 @@ def quickstart(
                                  "published accuracy")
     rep = sw.sweep(list(QUICKSTART), opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.group([render.sweep_table(rep), "latency: measured here; accuracy "
-                                      "on the report's Pareto plot: published ImageNet top-1, "
-                                      "not measured"]))
+                                      "(no --data): FP32 published ImageNet top-1 where the "
+                                      "weights are the catalog's, INT8 a lower bound below it "
+                                      "(its disagreement with FP32), otherwise none"]))
 
 
 @app.command()
