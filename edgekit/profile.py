@@ -26,6 +26,7 @@ from edgekit.images import (
     assumed_warning,
     bundled_photos,
     load_image_folder,
+    mirrored,
     photo_batch,
     scan_image_folder,
 )
@@ -162,7 +163,8 @@ def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec,
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
            target: str) -> dict[str, np.ndarray]:
-    """The image input gets real photos (bundled), other inputs zeros of their shape."""
+    """The image input gets real photos (bundled; uint8 pixels for a fused model), other
+    inputs zeros of their shape."""
     x = photo_batch(pp, count=min(batch, 8))
     return {image.name: np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])),
                                              dtype=image.dtype),
@@ -286,7 +288,7 @@ def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Prep
 def _probe_images(pp: Preprocess) -> np.ndarray:
     """The bundled photos and their mirror images: what a --dtype run is checked on."""
     x = photo_batch(pp, count=len(bundled_photos()))
-    return np.ascontiguousarray(np.concatenate([x, x[..., ::-1]]))
+    return np.ascontiguousarray(np.concatenate([x, mirrored(x, pp)]))
 
 
 def _check_dtype(man: Manifest | None, ropts: RunnerOptions, target: str) -> None:

@@ -20,7 +20,7 @@ from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import BackendUnavailable, CalibrationError, ConfigError, ExportError, SourceError
-from edgekit.images import LabelledSet, Preprocess, Stated, assumed_warning, load_image_folder
+from edgekit.images import LabelledSet, Preprocess, Stated, assumed_warning, load_image_folder, mirrored
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.verify import compare
@@ -220,10 +220,11 @@ def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
     return load_image_folder(opts.val, pp, opts.labels)
 
 
-def _held_out(cs: calib.CalibSet, val: LabelledSet | None) -> tuple[np.ndarray, str]:
+def _held_out(cs: calib.CalibSet, val: LabelledSet | None, pp: Preprocess
+              ) -> tuple[np.ndarray, str]:
     if val is not None:
         return val.x, f"--val {val.folder}"
-    return np.ascontiguousarray(cs.data[..., ::-1]), "horizontally flipped calibration images"
+    return mirrored(cs.data, pp), "horizontally flipped calibration images"
 
 
 def _verify(parent_logits: np.ndarray, model: Any, x: np.ndarray, what: str,
@@ -266,7 +267,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     if unknown:
         raise CalibrationError(f"--exclude: no node named '{unknown[0]}'",
                                qdebug.suggest(unknown[0], q.node_names), path=str(path))
-    x_held, what = _held_out(cs, val)
+    x_held, what = _held_out(cs, val, pp)
     parent_logits = evaluate.predict(parent, x_held)
     with rep.stage("quantize"):
         model = q.quantize(opts.exclude)
@@ -356,7 +357,7 @@ def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str,
     name = sessions["fp32"].get_inputs()[0].name
     dim0 = sessions["fp32"].get_inputs()[0].shape[0]
     n = dim0 if isinstance(dim0, int) and dim0 > 0 else 1
-    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=np.float32)}
+    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=x.dtype)}
     p50 = timing.blocked_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
     return {"batch": n, "p50_ms": {k: round(v, 4) for k, v in p50.items()},
             "mixed_vs_int8": round(p50["mixed"] / p50["int8"], 3),
@@ -378,7 +379,7 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             raise ExportError(f"FP16 conversion failed ({type(e).__name__}: {str(e)[:160]})",
                               "report the model; use INT8 or FP32", path=str(path)) from e
     cs = calib.load(opts.calib, pp, opts.calib_size)
-    x_held, what = _held_out(cs, val)
+    x_held, what = _held_out(cs, val, pp)
     with rep.stage("verify"):
         ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
     body = _child(base, path, Precision.FP16, pp, ver, rep, {

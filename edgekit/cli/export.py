@@ -85,6 +85,9 @@ def export(
     mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
     crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
     channel_order: ChannelOrderOpt = None,
+    fuse_preprocess: Annotated[bool, typer.Option(
+        "--fuse-preprocess", help="The ONNX takes resized/cropped uint8 N x H x W x 3 pixels "
+                                  "and normalises inside the graph")] = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -97,7 +100,7 @@ def export(
                          batch=parse_batch(batch), opset=opset, exporter=exporter,
                          simplify=not no_simplify, verify=not no_verify,
                          preprocess=stated(mean, std, resize, crop_pct, interpolation,
-                                           channel_order))
+                                           channel_order), fuse_preprocess=fuse_preprocess)
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
