@@ -366,8 +366,8 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
         model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)
         st["note"] = (f"{simplify_info['nodes_before']} -> {simplify_info.get('nodes_after')} nodes"
                       if simplify_info["applied"] else "kept the graph as it was")
-    model, pp, cmp = _fused(model, pp, ref, cmp, opts, rep, str(src.onnx_path), base)
-    return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info,
+    model, pp, fcmp = _fused(model, pp, ref, cmp, opts, rep, str(src.onnx_path), base)
+    return _finish(src, model, pp, out, opts, rep, base, fcmp, simplify_info,
                    "onnxruntime (the input ONNX)", graph.count_params(model), int(ref.shape[-1]))
 
 

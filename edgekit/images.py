@@ -181,12 +181,12 @@ def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
     image = image.resize((nw, nh), Image.Resampling(_INTERP.get(pp.interpolation, 2)))
     left, top = (nw - pp.width) // 2, (nh - pp.height) // 2
     image = image.crop((left, top, left + pp.width, top + pp.height))
-    x = np.asarray(image, dtype=np.uint8)
+    pixels = np.asarray(image, dtype=np.uint8)
     if pp.channel_order == "bgr":  # mean/std are given in the model's channel order
-        x = x[..., ::-1]
+        pixels = pixels[..., ::-1]
     if pp.fused:  # the graph does the rest
-        return np.ascontiguousarray(x)
-    x = x.astype(np.float32) / np.float32(255.0)
+        return np.ascontiguousarray(pixels)
+    x = pixels.astype(np.float32) / np.float32(255.0)
     mean, std = np.asarray(pp.mean, np.float32), np.asarray(pp.std, np.float32)
     return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1), dtype=np.float32)
 

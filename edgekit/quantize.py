@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import calib, evaluate, graph, manifest, qdebug, qdq
+from edgekit import calib, evaluate, fuse, graph, manifest, qdebug, qdq
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
@@ -373,7 +373,7 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         warnings.simplefilter("always")  # "truncated to 1e-07" per clamped constant: counted
         try:
             model = f16.convert_float_to_float16(
-                parent, keep_io_types=True,
+                parent, keep_io_types=True, node_block_list=fuse.nodes_of(parent),  # in FP32
                 op_block_list=sorted(set(f16.DEFAULT_OP_BLOCK_LIST) | set(FP16_BLOCK)))
         except Exception as e:  # the converter raises many types
             raise ExportError(f"FP16 conversion failed ({type(e).__name__}: {str(e)[:160]})",

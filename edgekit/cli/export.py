@@ -46,6 +46,9 @@ QuantizerOpt = Annotated[QuantizerKind, typer.Option(
                         "else ONNX Runtime's")]
 Fp16RestOpt = Annotated[bool | None, typer.Option(
     "--fp16-rest/--fp32-rest", help="ModelOpt: unquantized layers in FP16 (default for it)")]
+FuseOpt = Annotated[bool, typer.Option(
+    "--fuse-preprocess", help="The ONNX takes resized/cropped uint8 N x H x W x 3 pixels and "
+                              "casts, scales, normalises and transposes inside the graph")]
 MemOpt = Annotated[float | None, typer.Option(
     "--max-memory-gb", min=0.0001, help="Memory for the per-layer pass (default: half the RAM)")]
 
@@ -85,9 +88,7 @@ def export(
     mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
     crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
     channel_order: ChannelOrderOpt = None,
-    fuse_preprocess: Annotated[bool, typer.Option(
-        "--fuse-preprocess", help="The ONNX takes resized/cropped uint8 N x H x W x 3 pixels "
-                                  "and normalises inside the graph")] = False,
+    fuse_preprocess: FuseOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
