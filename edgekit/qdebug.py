@@ -171,8 +171,9 @@ class QuantizerBase:
         rows = []
         for node in self.float_model.graph.node:
             outs = [sqnr[t] for t in node.output if t in sqnr]
-            if not outs:  # fused away in the INT8 graph: counted at the node that ends the fusion
-                continue
+            if not outs or node.name in self.kept_float:  # fused away in the INT8 graph
+                continue  # (counted where the fusion ends); fused preprocessing: its output is
+                # the unfused model's input, whose Q/DQ no node is charged with either
             before = min((upstream(t) for t in node.input if t), default=100.0)
             rows.append({"node": node.name or f"(unnamed, output {node.output[0]})",
                          "op_type": node.op_type, "tensor": node.output[0],

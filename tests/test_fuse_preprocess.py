@@ -77,6 +77,8 @@ def test_digits_fused_equals_unfused_and_its_int8_works(pair: dict[str, Path],
     int8 = doc["int8"]["manifest"]
     assert int8["precision"] == "int8" and int8["preprocess"]["fused"] is True
     assert int8["verification"]["top1_agreement"] >= 90.0
+    assert int8["layer_report"] and not any(  # charged to no node, as the unfused input's
+        r["node"].startswith(fuse.PREFIX) for r in int8["layer_report"])
     q = onnx.load(str(pair["int8"]))  # the pixels and the folded scale/bias stay in float
     quantized = {i for n in q.graph.node if n.op_type == "QuantizeLinear" for i in n.input}
     assert not quantized & {"pixels", fuse.PREFIX + "float", fuse.PREFIX + "nchw",
