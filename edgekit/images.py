@@ -63,12 +63,19 @@ class Preprocess:
         return d
 
     @classmethod
-    def for_input(cls, shape: Sequence[int | str] | None) -> Preprocess:
+    def for_input(cls, shape: Sequence[int | str] | None, dtype: str | None = None
+                  ) -> Preprocess:
         """ImageNet's recipe at an NCHW input's static size (224 where it is dynamic): for an
-        artifact whose manifest does not say how it was preprocessed."""
+        artifact whose manifest does not say how it was preprocessed. A uint8 N x H x W x 3
+        input takes pixels and normalises inside its graph: fed as a fused model."""
+        pixels = dtype == "uint8" and shape is not None and len(shape) == 4 and shape[-1] == 3
+        if pixels:
+            assert shape is not None
+            shape = [shape[0], 3, shape[1], shape[2]]
         dims = list(shape or ())[2:4] if shape and len(shape) == 4 else []
         h, w = (d if isinstance(d, int) and d > 0 else 224 for d in (dims or [224, 224]))
-        return cls(assumed=True).resized(h, w)
+        pp = cls(assumed=True).resized(h, w)
+        return pp.fused_form() if pixels else pp
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:

@@ -158,7 +158,8 @@ def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec,
     """The runner's own recipe, else the manifest's (or the ONNX's contract), else ImageNet's
     at the input's size; what the flags state goes over it."""
     own = runner.preprocess()
-    return stated.apply(own if own is not None else manifest.preprocess_for(man, image.shape))
+    pp = own if own is not None else manifest.preprocess_for(man, image.shape, image.dtype)
+    return stated.apply(pp)
 
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,

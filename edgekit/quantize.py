@@ -209,7 +209,7 @@ def _load_parent(path: Path) -> tuple[Any, Preprocess, manifest.Manifest]:
         man = manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name=path.stem),
                                 input=manifest.InputInfo(**io["inputs"][0]),
                                 outputs=io["outputs"])
-    return model, manifest.preprocess_for(man, inp[0]["shape"]), man
+    return model, manifest.preprocess_for(man, inp[0]["shape"], inp[0]["dtype"]), man
 
 
 def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:

@@ -110,6 +110,21 @@ def test_without_the_sidecar_the_contract_keeps_it_fused(pair: dict[str, Path],
     assert _top1(f16.path, digits["test"]) == pytest.approx(_top1(bare, digits["test"]), abs=0.5)
 
 
+def test_a_foreign_uint8_onnx_is_fed_pixels(pair: dict[str, Path], digits: dict[str, Path],
+                                            tmp_path: Path) -> None:
+    """No sidecar, no contract: a uint8 N x H x W x 3 input is read as a graph that normalises
+    itself; with its resize stated, the same top-1 as the fused export."""
+    model = onnx.load(str(pair["fused"]))
+    del model.metadata_props[:]
+    bare = tmp_path / "foreign.onnx"
+    onnx.save(model, str(bare))
+    assert manifest.for_artifact(bare) is None
+    pp = manifest.preprocess_for(None, ["batch", 32, 32, 3], "uint8")
+    assert pp.fused and pp.assumed and (pp.height, pp.width) == (32, 32)
+    got = _top1(bare, digits["test"], preprocess=Stated(resize=32))
+    assert got == _top1(pair["fused"], digits["test"])
+
+
 @pytest.mark.parametrize("kw", [
     {"mean": (0.5,) * 3, "std": (0.5,) * 3},
     {"channel_order": "bgr", "mean": (0.406, 0.456, 0.485), "std": (0.225, 0.224, 0.229)},
