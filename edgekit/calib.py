@@ -22,7 +22,7 @@ from edgekit.images import Preprocess, list_images, load_rgb, preprocess
 
 @dataclass(frozen=True)
 class CalibSet:
-    data: np.ndarray  # N x C x H x W float32
+    data: np.ndarray  # N x C x H x W float32; N x H x W x C uint8 for a fused model
     source: str
     kind: str  # images | npz | bundled
     skipped: int = 0
@@ -80,11 +80,18 @@ def _from_npz(path: Path, pp: Preprocess) -> CalibSet:
         raise CalibrationError(f"holds {len(arrays)} arrays, expected one N x C x H x W array",
                                "save one array: numpy.savez(PATH, inputs=ARRAY)", path=str(path))
     a = arrays[0]
-    want = (pp.channels, pp.height, pp.width)
+    want = ((pp.height, pp.width, pp.channels) if pp.fused else
+            (pp.channels, pp.height, pp.width))
     if a.ndim != 4 or tuple(a.shape[1:]) != want or len(a) == 0:
         raise CalibrationError(f"array shape {tuple(a.shape)} does not fit the model's input "
                                f"N x {want[0]} x {want[1]} x {want[2]}",
                                "preprocess the inputs to the model's size", path=str(path))
+    if pp.fused:  # the graph normalises: the pixels themselves
+        if a.dtype != np.uint8:
+            raise CalibrationError(f"array must be uint8 pixels for a model with fused "
+                                   f"preprocessing, got {a.dtype}", "store the resized/cropped "
+                                   "uint8 N x H x W x 3 pixels", path=str(path))
+        return CalibSet(np.ascontiguousarray(a), str(path), "npz")
     if not np.issubdtype(a.dtype, np.floating) or not np.isfinite(a).all():
         raise CalibrationError(f"array must be finite floats, got {a.dtype}",
                                "store preprocessed float32 inputs", path=str(path))

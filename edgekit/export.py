@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import graph, manifest
+from edgekit import fuse, graph, manifest
 from edgekit._io import check_writable_dir
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
@@ -52,6 +52,7 @@ class ExportOptions:
     simplify: bool = True
     verify: bool = True
     preprocess: Stated = field(default_factory=Stated)  # what the user's flags state
+    fuse_preprocess: bool = False  # uint8 NHWC input, normalised inside the graph (fuse.py)
 
 
 @dataclass(kw_only=True)
@@ -102,6 +103,7 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
                           path=spec)
     base = {"exporter": attempts[-1]["exporter"], "opset": opts.opset,
             "batch": opts.batch or "dynamic", "attempts": attempts}
+    model, pp, cmp = _fused(model, pp, ref, cmp, opts, rep, src.spec, base)
     return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info, "torch", params,
                    int(ref.shape[-1]))
 
@@ -303,6 +305,28 @@ def _simplified_and_checked(model: Any, x: np.ndarray, ref: np.ndarray, opts: Ex
     return model, original, info
 
 
+def _fused(model: Any, pp: Preprocess, ref: np.ndarray, cmp: Comparison | None,
+           opts: ExportOptions, rep: Reporter, where: str, info: dict[str, Any]
+           ) -> tuple[Any, Preprocess, Comparison | None]:
+    """With --fuse-preprocess: the graph with the normalisation inside, verified on the same
+    photos as uint8 pixels against the unfused reference (torch, or the input ONNX) fed them
+    normalised; the unfused ONNX's own check is kept in the export section."""
+    if not opts.fuse_preprocess:
+        return model, pp, cmp
+    fpp = pp.fused_form()
+    with rep.stage("fuse preprocess") as st:
+        fused = fuse.fuse(model, pp, where)
+        fcmp = _check_outputs(fused, _photos(fpp, len(ref)), ref)
+        st["note"] = f"uint8 N x {pp.height} x {pp.width} x 3 input; {_cmp_note(fcmp)}"
+    info["fuse_preprocess"] = {"nodes": fuse.nodes_of(fused), "input": fuse.INPUT,
+                               "unfused_verification": cmp.to_dict() if cmp else None}
+    if opts.verify and not fcmp.passes(EXPORT_TOLERANCE):
+        raise ExportError("the fused graph's outputs differ from the unfused model's: "
+                          + fcmp.failure(EXPORT_TOLERANCE), "export without --fuse-preprocess",
+                          path=where)
+    return fused, fpp, fcmp
+
+
 def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
                         rep: Reporter) -> ExportResult:
     assert src.onnx_path is not None  # set by sources._onnx
@@ -319,7 +343,10 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
     if len(shape) != 4:
         raise SourceError(f"input '{inp[0]['name']}' has shape {shape}, not N x C x H x W",
                           "export an NCHW image model", path=str(src.onnx_path))
-    static_hw = tuple(shape[2:]) if all(isinstance(d, int) and d > 0 for d in shape[2:]) else None
+    if opts.fuse_preprocess:  # refused now (one line), not after the simplification
+        fuse.check_input(model, str(src.onnx_path))
+    hw = shape[1:3] if src.preprocess.fused else shape[2:]  # a fused ONNX takes N x H x W x 3
+    static_hw = tuple(hw) if all(isinstance(d, int) and d > 0 for d in hw) else None
     if static_hw and opts.input_size and tuple(opts.input_size) != static_hw:
         raise SourceError(f"--input-size {opts.input_size[0]}x{opts.input_size[1]} conflicts with "
                           f"the model's fixed {static_hw[0]}x{static_hw[1]}",
@@ -339,7 +366,8 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
         model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)
         st["note"] = (f"{simplify_info['nodes_before']} -> {simplify_info.get('nodes_after')} nodes"
                       if simplify_info["applied"] else "kept the graph as it was")
-    return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info,
+    model, pp, fcmp = _fused(model, pp, ref, cmp, opts, rep, str(src.onnx_path), base)
+    return _finish(src, model, pp, out, opts, rep, base, fcmp, simplify_info,
                    "onnxruntime (the input ONNX)", graph.count_params(model), int(ref.shape[-1]))
 
 

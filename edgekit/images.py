@@ -40,6 +40,13 @@ class Preprocess:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     channel_order: str = "rgb"  # rgb | bgr: the order of the channels the model reads
     assumed: bool = False  # ImageNet's defaults, assumed because nothing stated the recipe
+    # --fuse-preprocess: the graph casts, scales, normalises and transposes, so the model takes
+    # the resized/cropped pixels as uint8 NHWC, in ``channel_order`` (ARCHITECTURE.md, rule 8)
+    fused: bool = False
+
+    def fused_form(self) -> Preprocess:
+        """The same recipe with the normalisation inside the graph: uint8 NHWC input."""
+        return replace(self, fused=True, layout="NHWC")
 
     def resized(self, height: int, width: int) -> Preprocess:
         """The same recipe at another input size, keeping the crop ratio."""
@@ -56,17 +63,24 @@ class Preprocess:
         return d
 
     @classmethod
-    def for_input(cls, shape: Sequence[int | str] | None) -> Preprocess:
+    def for_input(cls, shape: Sequence[int | str] | None, dtype: str | None = None
+                  ) -> Preprocess:
         """ImageNet's recipe at an NCHW input's static size (224 where it is dynamic): for an
-        artifact whose manifest does not say how it was preprocessed."""
+        artifact whose manifest does not say how it was preprocessed. A uint8 N x H x W x 3
+        input takes pixels and normalises inside its graph: fed as a fused model."""
+        pixels = dtype == "uint8" and shape is not None and len(shape) == 4 and shape[-1] == 3
+        if pixels:
+            assert shape is not None
+            shape = [shape[0], 3, shape[1], shape[2]]
         dims = list(shape or ())[2:4] if shape and len(shape) == 4 else []
         h, w = (d if isinstance(d, int) and d > 0 else 224 for d in (dims or [224, 224]))
-        return cls(assumed=True).resized(h, w)
+        pp = cls(assumed=True).resized(h, w)
+        return pp.fused_form() if pixels else pp
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         keys = {"height", "width", "resize", "interpolation", "mean", "std", "channels", "layout",
-                "channel_order", "assumed"}
+                "channel_order", "assumed", "fused"}
         kw = {k: d[k] for k in keys if k in d}  # a dict written before a field existed loads
         for k in ("mean", "std"):
             if k in kw:
@@ -116,6 +130,8 @@ class Stated:
         self.check()
         if not self.any():
             return pp
+        if pp.fused:
+            _check_fused(self, pp)
         size = max(pp.height, pp.width)
         resize = (self.resize if self.resize is not None else
                   int(math.floor(size / self.crop_pct)) if self.crop_pct is not None else pp.resize)
@@ -125,6 +141,19 @@ class Stated:
         return replace(pp, resize=resize, mean=self.mean or pp.mean, std=self.std or pp.std,
                        interpolation=self.interpolation or pp.interpolation,
                        channel_order=self.channel_order or pp.channel_order, assumed=False)
+
+
+def _check_fused(stated: Stated, pp: Preprocess) -> None:
+    """Mean, std and channel order are inside a fused graph: a flag that says otherwise would
+    describe another model (resize, crop and interpolation still happen outside)."""
+    for flag, said, has in (("--mean", stated.mean, pp.mean), ("--std", stated.std, pp.std),
+                            ("--channel-order", stated.channel_order, pp.channel_order)):
+        if said is not None and (tuple(said) != tuple(has) if flag != "--channel-order"
+                                 else said != has):
+            shown = ",".join(f"{v:g}" for v in has) if flag != "--channel-order" else has
+            raise ConfigError(f"{flag}: the model's preprocessing is fused into its graph "
+                              f"({flag.lstrip('-')} {shown}); a flag cannot change it",
+                              f"drop {flag}, or re-export with --fuse-preprocess {flag} VALUE")
 
 
 def assumed_warning(pp: Preprocess) -> str:
@@ -148,7 +177,9 @@ def load_rgb(path: Path) -> Any:
 
 
 def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
-    """One PIL image -> float32 CHW array, exactly as ``pp`` says."""
+    """One PIL image -> the model's input for one image, exactly as ``pp`` says: float32 CHW,
+    or for a fused model (``pp.fused``) the resized/cropped uint8 HWC pixels. Every reader
+    (export, calibration, profile, evaluation, verification) goes through here."""
     from PIL import Image
 
     w, h = image.size
@@ -157,11 +188,19 @@ def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
     image = image.resize((nw, nh), Image.Resampling(_INTERP.get(pp.interpolation, 2)))
     left, top = (nw - pp.width) // 2, (nh - pp.height) // 2
     image = image.crop((left, top, left + pp.width, top + pp.height))
-    x = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    pixels = np.asarray(image, dtype=np.uint8)
     if pp.channel_order == "bgr":  # mean/std are given in the model's channel order
-        x = x[..., ::-1]
+        pixels = pixels[..., ::-1]
+    if pp.fused:  # the graph does the rest
+        return np.ascontiguousarray(pixels)
+    x = pixels.astype(np.float32) / np.float32(255.0)
     mean, std = np.asarray(pp.mean, np.float32), np.asarray(pp.std, np.float32)
     return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+
+
+def mirrored(x: np.ndarray, pp: Preprocess) -> np.ndarray:
+    """A batch of model inputs flipped left-right (the width axis of NCHW or, fused, NHWC)."""
+    return np.ascontiguousarray(np.flip(x, axis=2 if pp.fused else 3))
 
 
 def list_images(folder: Path) -> tuple[list[Path], int]:
@@ -187,7 +226,8 @@ def bundled_photos() -> list[Path]:
 
 
 def photo_batch(pp: Preprocess, count: int = 4, paths: Sequence[Path] | None = None) -> np.ndarray:
-    """A batch of ``count`` real photos preprocessed by ``pp`` (N x C x H x W, float32)."""
+    """A batch of ``count`` real photos preprocessed by ``pp`` (N x C x H x W float32, or
+    N x H x W x C uint8 for a fused model)."""
     chosen = list(paths or bundled_photos())[:count]
     return np.stack(list(_preprocessed(chosen, pp)))
 
@@ -268,5 +308,5 @@ def unlabelled_paths(folder: Path) -> list[Path]:
 
 
 def load_unlabelled(folder: Path, pp: Preprocess) -> np.ndarray:
-    """Every image under ``folder`` preprocessed by ``pp`` (N x C x H x W, float32)."""
+    """Every image under ``folder`` as model input (``preprocess``: NCHW float32, or fused NHWC uint8)."""
     return np.stack(list(_preprocessed(unlabelled_paths(folder), pp)))

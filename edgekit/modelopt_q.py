@@ -80,7 +80,7 @@ class ModelOptQuantizer(qdebug.QuantizerBase):
         self._done: dict[tuple[str, ...], Path] = {}
 
     def quantize(self, exclude: list[str] | tuple[str, ...]) -> Any:
-        key = tuple(sorted(set(exclude)))
+        key = tuple(sorted(set(self.excluded(exclude))))
         if key not in self._done:
             out = self.tmp / f"modelopt-int8-{len(self._done) + 1}.onnx"
             with _stdout_to_noise(), _ort_restored():

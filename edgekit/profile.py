@@ -27,6 +27,7 @@ from edgekit.images import (
     bundled_photos,
     load_image_folder,
     load_unlabelled,
+    mirrored,
     photo_batch,
     scan_image_folder,
     unlabelled_paths,
@@ -164,12 +165,14 @@ def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec,
     """The runner's own recipe, else the manifest's (or the ONNX's contract), else ImageNet's
     at the input's size; what the flags state goes over it."""
     own = runner.preprocess()
-    return stated.apply(own if own is not None else manifest.preprocess_for(man, image.shape))
+    pp = own if own is not None else manifest.preprocess_for(man, image.shape, image.dtype)
+    return stated.apply(pp)
 
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
            target: str) -> dict[str, np.ndarray]:
-    """The image input gets real photos (bundled), other inputs zeros of their shape."""
+    """The image input gets real photos (bundled; uint8 pixels for a fused model), other
+    inputs zeros of their shape."""
     x = photo_batch(pp, count=min(batch, 8))
     return {image.name: np.ascontiguousarray(np.resize(x, (batch, *x.shape[1:])),
                                              dtype=image.dtype),
@@ -296,7 +299,7 @@ def _probe_images(pp: Preprocess, agreement: Path | None = None) -> np.ndarray:
     if agreement is not None:
         return load_unlabelled(agreement, pp)
     x = photo_batch(pp, count=len(bundled_photos()))
-    return np.ascontiguousarray(np.concatenate([x, x[..., ::-1]]))
+    return np.ascontiguousarray(np.concatenate([x, mirrored(x, pp)]))
 
 
 def _check_dtype(man: Manifest | None, ropts: RunnerOptions, target: str) -> None:

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import calib, evaluate, graph, images, manifest, qdebug, qdq
+from edgekit import calib, evaluate, fuse, graph, images, manifest, qdebug, qdq
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import BackendUnavailable, CalibrationError, ConfigError, ExportError, SourceError
-from edgekit.images import LabelledSet, Preprocess, Stated, assumed_warning, load_image_folder
+from edgekit.images import LabelledSet, Preprocess, Stated, assumed_warning, load_image_folder, mirrored
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.verify import compare
@@ -212,7 +212,7 @@ def _load_parent(path: Path) -> tuple[Any, Preprocess, manifest.Manifest]:
         man = manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name=path.stem),
                                 input=manifest.InputInfo(**io["inputs"][0]),
                                 outputs=io["outputs"])
-    return model, manifest.preprocess_for(man, inp[0]["shape"]), man
+    return model, manifest.preprocess_for(man, inp[0]["shape"], inp[0]["dtype"]), man
 
 
 def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
@@ -231,7 +231,7 @@ def _held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | Non
         return val.x, f"--val {val.folder}"
     if agreement is not None:
         return images.load_unlabelled(agreement, pp), f"--agreement-data {agreement}"
-    return np.ascontiguousarray(cs.data[..., ::-1]), "horizontally flipped calibration images"
+    return images.mirrored(cs.data, pp), "horizontally flipped calibration images"
 
 
 def _verify(parent_logits: np.ndarray, model: Any, x: np.ndarray, what: str,
@@ -364,7 +364,7 @@ def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str,
     name = sessions["fp32"].get_inputs()[0].name
     dim0 = sessions["fp32"].get_inputs()[0].shape[0]
     n = dim0 if isinstance(dim0, int) and dim0 > 0 else 1
-    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=np.float32)}
+    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=x.dtype)}
     p50 = timing.blocked_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
     return {"batch": n, "p50_ms": {k: round(v, 4) for k, v in p50.items()},
             "mixed_vs_int8": round(p50["mixed"] / p50["int8"], 3),
@@ -380,7 +380,7 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         warnings.simplefilter("always")  # "truncated to 1e-07" per clamped constant: counted
         try:
             model = f16.convert_float_to_float16(
-                parent, keep_io_types=True,
+                parent, keep_io_types=True, node_block_list=fuse.nodes_of(parent),  # in FP32
                 op_block_list=sorted(set(f16.DEFAULT_OP_BLOCK_LIST) | set(FP16_BLOCK)))
         except Exception as e:  # the converter raises many types
             raise ExportError(f"FP16 conversion failed ({type(e).__name__}: {str(e)[:160]})",

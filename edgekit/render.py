@@ -77,6 +77,9 @@ def export_table(man: Manifest, path: Path) -> Any:
     t.add_row("model", f"{model.name} ({src.get('provider')}, {src.get('weights')})")
     if inp is not None:
         t.add_row("input", f"{inp.name} {inp.shape} {inp.dtype}")
+    if man.preprocess is not None and man.preprocess.fused:
+        t.add_row("preprocess", "fused: resized/cropped uint8 pixels in; cast, 1/255, mean/std "
+                  f"and NHWC->NCHW in the graph ({man.preprocess.channel_order.upper()} input)")
     if art is not None:
         t.add_row("size", f"{(art.size_bytes or 0) / 1e6:.2f} MB, sha256 {(art.sha256 or '')[:12]}")
     t.add_row("params / GMACs", f"{(model.params or 0) / 1e6:.2f} M / {model.gmacs or 0:.3f}")

@@ -21,8 +21,12 @@ def _export_line(man: dict[str, Any], out: str) -> str | None:
         return None
     parts = ["edgekit", "export", _q(spec), "-o", _q(out)]
     shape = (man.get("input") or {}).get("shape") or []
-    if len(shape) == 4 and all(isinstance(d, int) for d in shape[2:]):
-        parts += ["--input-size", f"{shape[2]},{shape[3]}"]
+    fused = bool((man.get("preprocess") or {}).get("fused"))
+    hw = shape[1:3] if fused else shape[2:]  # a fused ONNX takes N x H x W x 3 pixels
+    if len(shape) == 4 and all(isinstance(d, int) for d in hw):
+        parts += ["--input-size", f"{hw[0]},{hw[1]}"]
+    if fused:
+        parts.append("--fuse-preprocess")
     if shape and isinstance(shape[0], int) and shape[0] > 0:
         parts += ["--batch", str(shape[0])]
     weights = str(src.get("weights") or "")

@@ -47,6 +47,9 @@ QuantizerOpt = Annotated[QuantizerKind, typer.Option(
                         "else ONNX Runtime's")]
 Fp16RestOpt = Annotated[bool | None, typer.Option(
     "--fp16-rest/--fp32-rest", help="ModelOpt: unquantized layers in FP16 (default for it)")]
+FuseOpt = Annotated[bool, typer.Option(
+    "--fuse-preprocess", help="The ONNX takes resized/cropped uint8 N x H x W x 3 pixels and "
+                              "casts, scales, normalises and transposes inside the graph")]
 MemOpt = Annotated[float | None, typer.Option(
     "--max-memory-gb", min=0.0001, help="Memory for the per-layer pass (default: half the RAM)")]
 
@@ -87,6 +90,7 @@ def export(
     mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
     crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
     channel_order: ChannelOrderOpt = None,
+    fuse_preprocess: FuseOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -99,7 +103,7 @@ def export(
                          batch=parse_batch(batch), opset=opset, exporter=exporter,
                          simplify=not no_simplify, verify=not no_verify,
                          preprocess=stated(mean, std, resize, crop_pct, interpolation,
-                                           channel_order))
+                                           channel_order), fuse_preprocess=fuse_preprocess)
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,

@@ -112,16 +112,18 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
                     cudart.invalidate_capture(stream)
             self.ran.add(shape)
             src, dst = self.addresses[name], self.addresses["logits"]
+            u8 = self.engine.input_dtype == "UINT8"  # N x H x W x 3 pixels (fused preprocessing)
 
             def run() -> None:
-                x = cudart.read(src, shape, np.float32)
-                cudart.write(dst, x.reshape(shape[0], shape[1], -1).mean(axis=2)
-                             .astype(np.float32))
+                x = cudart.read(src, shape, np.uint8 if u8 else np.float32)
+                per_channel = (x.reshape(shape[0], -1, shape[-1]).mean(axis=1) if u8 else
+                               x.reshape(shape[0], shape[1], -1).mean(axis=2))
+                cudart.write(dst, per_channel.astype(np.float32))
 
             cudart.enqueue(stream, run)
             return True
 
-    engine_slots = ("input_name", "input_shape", "profile", "meta")
+    engine_slots = ("input_name", "input_shape", "profile", "meta", "input_dtype")
     if v >= (10, 1):
         engine_slots += ("device_memory_size_v2",)
     if v < (11,):
@@ -131,8 +133,9 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
         __slots__ = engine_slots
 
         def __init__(self, meta: dict[str, Any]) -> None:
-            name, shape, prof = meta["inputs"][0]
+            name, shape, prof, dtype = meta["inputs"][0]
             self.input_name, self.input_shape, self.profile = name, shape, prof
+            self.input_dtype = dtype
             self.meta = meta
             if v >= (10, 1):
                 self.device_memory_size_v2 = 1 << 20
@@ -148,6 +151,8 @@ def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int =
             return m.TensorIOMode.INPUT if name == self.input_name else m.TensorIOMode.OUTPUT
 
         def get_tensor_dtype(self, name: str) -> Any:
+            if name == self.input_name and self.input_dtype == "UINT8":
+                return m.DataType.UINT8
             return getattr(m.DataType, io_dtype)
 
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:

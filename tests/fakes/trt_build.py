@@ -52,10 +52,10 @@ def run_calibrator(cal: Any, names: list[str], calls: list[tuple[str, Any]]) -> 
 def network_classes(m: Any, v: trt_versions.Version, calls: list[tuple[str, Any]],
                     parse_errors: int) -> tuple[type, type]:
     class Tensor:
-        __slots__ = ("name", "shape")
+        __slots__ = ("name", "shape", "dtype")
 
-        def __init__(self, name: str, shape: list[int]) -> None:
-            self.name, self.shape = name, shape
+        def __init__(self, name: str, shape: list[int], dtype: str = "FLOAT") -> None:
+            self.name, self.shape, self.dtype = name, shape, dtype
 
     class Layer:
         __slots__ = ("name", "type")
@@ -125,7 +125,11 @@ def network_classes(m: Any, v: trt_versions.Version, calls: list[tuple[str, Any]
                 if val.name not in inits:
                     dims = [d.dim_value if d.HasField("dim_value") else -1
                             for d in val.type.tensor_type.shape.dim]
-                    net.inputs.append(Tensor(val.name, dims))
+                    u8 = val.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+                    if u8 and not any(n.op_type == "Cast" and n.input[0] == val.name
+                                      for n in g.node):  # TensorRT converts uint8 by a cast only
+                        raise AssertionError(f"UINT8 input {val.name} does not feed a Cast")
+                    net.inputs.append(Tensor(val.name, dims, "UINT8" if u8 else "FLOAT"))
             net.layers = [Layer(n.name or n.op_type, n.op_type) for n in g.node]
             net.qdq = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in g.node)
             net.fp16 = any(i.data_type == onnx.TensorProto.FLOAT16 for i in g.initializer)
@@ -167,7 +171,7 @@ def build(m: Any, v: trt_versions.Version, calls: list[tuple[str, Any]], network
     if cal is not None and "INT8" in flags:
         calibrated = run_calibrator(cal, [t.name for t in network.inputs], calls)
     meta = {"version": ".".join(map(str, v)), "plugins": plugins,
-            "inputs": [(t.name, t.shape, prof.get(t.name)) for t in network.inputs],
+            "inputs": [(t.name, t.shape, prof.get(t.name), t.dtype) for t in network.inputs],
             "version_compatible": "VERSION_COMPATIBLE" in flags,
             "precision": _precision(m, v, network, config, calibrated),
             "dla": on_dla and "GPU_FALLBACK" not in flags,

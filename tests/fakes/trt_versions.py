@@ -44,7 +44,8 @@ def add_enums(m: Any, v: Version) -> None:
     m.LayerInformationFormat = enum.Enum("LayerInformationFormat", ["ONELINE", "JSON"])
     m.DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])
     m.TensorIOMode = enum.Enum("TensorIOMode", ["NONE", "INPUT", "OUTPUT"])
-    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL"]
+    # UINT8 (network I/O, converted to float by a Cast/Identity layer) is in 8.5 and later
+    m.DataType = enum.Enum("DataType", ["FLOAT", "HALF", "INT8", "INT32", "BOOL", "UINT8"]
                            + (["BF16"] if v >= (9,) else []))
 
 
