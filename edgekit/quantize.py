@@ -231,7 +231,7 @@ def _held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | Non
         return val.x, f"--val {val.folder}"
     if agreement is not None:
         return images.load_unlabelled(agreement, pp), f"--agreement-data {agreement}"
-    return images.mirrored(cs.data, pp), "horizontally flipped calibration images"
+    return mirrored(cs.data, pp), "horizontally flipped calibration images"
 
 
 def _verify(parent_logits: np.ndarray, model: Any, x: np.ndarray, what: str,
