@@ -148,7 +148,7 @@ def weights_options(models: list[str], opts: SweepOptions, rep: Reporter
     if not failed:
         return out, []
     notice = RANDOM_NOTICE.format(models=", ".join(m for m, _ in failed),
-                                  why=failed[0][1].message.split(" (")[0])
+                                  why=failed[0][1].cause)
     rep.warn(notice)
     return out, [notice]
 

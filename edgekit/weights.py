@@ -10,8 +10,11 @@ nothing is left in the cache. Every build records what it used as a ``WeightsRec
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,11 @@ class WeightsUnavailable(SourceError):
     """Pretrained weights could not be downloaded (no network, a bad download) and are not
     cached; ``sweep --allow-random`` and ``quickstart`` fall back to random weights on it."""
 
+    def __init__(self, message: str, hint: str = "", *, path: str | None = None,
+                 cause: str = "") -> None:
+        super().__init__(message, hint, path=path)
+        self.cause = cause or message  # short: "offline", "sha256 mismatch"
+
 
 def _why(e: BaseException) -> str:
     reason = getattr(e, "reason", None) or e
@@ -81,11 +89,12 @@ def fetch_url(url: str, name: str, progress: bool) -> WeightsRecord:
             raise WeightsUnavailable(
                 f"the download of {name} from {url} does not match its sha256 ({e}); nothing "
                 "was cached", f"try again, or put a good copy in {folder}{RANDOM_FIX}",
-                path=file.name) from e
+                path=file.name, cause="a download that failed its sha256 check") from e
         except Exception as e:  # urllib's URLError/HTTPError, socket and SSL errors
             raise WeightsUnavailable(
                 f"cannot download the pretrained weights {name} ({_why(e)}) and they are not "
-                f"cached", f"put {url} in {folder}{RANDOM_FIX}", path=file.name) from e
+                f"cached", f"put {url} in {folder}{RANDOM_FIX}", path=file.name,
+                cause=_why(e)) from e
     sha = sha256_file(file)
     if prefix and not sha.startswith(prefix.group(1)):
         raise SourceError(f"the cached weights do not match the sha256 prefix in their name "
@@ -129,7 +138,8 @@ def fetch_hf(hub_id: str, filename: str | None) -> WeightsRecord:
     for i, fn in enumerate(names):
         url = hub.hf_hub_url(repo, fn, revision=rev or None)
         try:
-            path = Path(hub.hf_hub_download(repo, fn, revision=rev or None))
+            with _quiet_logger("huggingface_hub"):  # its retry warnings: the error says it all
+                path = Path(hub.hf_hub_download(repo, fn, revision=rev or None))
         except hub.errors.RemoteEntryNotFoundError as e:
             if i + 1 < len(names):
                 continue
@@ -143,9 +153,20 @@ def fetch_hf(hub_id: str, filename: str | None) -> WeightsRecord:
             raise WeightsUnavailable(
                 f"cannot download the pretrained weights {repo} ({why}) and they are not "
                 f"cached", f"fetch {url} into the Hugging Face cache {hub.constants.HF_HUB_CACHE} "
-                f"(`hf download {repo} {fn}` does it){RANDOM_FIX}", path=fn) from e
+                f"(`hf download {repo} {fn}` does it){RANDOM_FIX}", path=fn, cause=why) from e
         return _checked_blob(path, WeightsRecord(kind="pretrained", name=hub_id, url=url))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _checked_blob(path: Path, rec: WeightsRecord) -> WeightsRecord:
@@ -159,6 +180,6 @@ def _checked_blob(path: Path, rec: WeightsRecord) -> WeightsRecord:
         raise WeightsUnavailable(f"the download of {rec.name} from {rec.url} does not match its "
                                  f"sha256 (expected {blob.name[:12]}..., got {sha[:12]}...); "
                                  "removed from the cache", f"try again{RANDOM_FIX}",
-                                 path=path.name)
+                                 path=path.name, cause="a download that failed its sha256 check")
     rec.sha256, rec.file = sha, str(path)
     return rec
