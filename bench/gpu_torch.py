@@ -52,8 +52,10 @@ def edgekit_ms(spec: str, x: np.ndarray, runs: int, dtype: str, graphs: bool) ->
     from edgekit.backends import Device, RunnerOptions
     from edgekit.backends.pt import TorchRunner
     from edgekit.precision import Precision
+    from edgekit.sources import Options
 
-    opts = RunnerOptions(device=Device.CUDA, dtype=Precision(dtype), cuda_graphs=graphs)
+    opts = RunnerOptions(device=Device.CUDA, dtype=Precision(dtype), cuda_graphs=graphs,
+                         source=Options(random_weights=True))  # as the bare model below
     with TorchRunner(spec, opts) as r:
         ms = timing.sample(partial(r.infer, {"input": x}), warmup=20, iterations=runs, sync=r.sync)
     return float(np.median(ms))

@@ -26,7 +26,7 @@ MODELS = "timm:deit_tiny_patch16_224,timm:swin_tiny_patch4_window7_224,torchvisi
 
 def run(spec: str, int8: bool, folder: Path) -> dict[str, object]:
     out = folder / (spec.split(":")[-1] + (".int8" if int8 else "") + ".onnx")
-    cmd = [sys.executable, "-m", "edgekit", "export", spec, "-o", str(out), "-q",
+    cmd = [sys.executable, "-m", "edgekit", "export", spec, "-o", str(out), "-q", "--random-weights",
            *(["--int8"] if int8 else [])]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

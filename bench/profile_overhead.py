@@ -28,6 +28,7 @@ from edgekit.backends import RunnerOptions
 from edgekit.backends.ort import OrtRunner
 from edgekit.device import cpu_info
 from edgekit.export import ExportOptions, export
+from edgekit.sources import Options
 
 
 def bare_loop(sess: object, feeds: dict[str, np.ndarray], runs: int) -> tuple[list[float], float]:
@@ -65,7 +66,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            path = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
+            path = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx"),
+                          Options(random_weights=True)).path
             with OrtRunner(path, RunnerOptions()) as r:
                 spec = r.input_spec()[0]
                 x = np.random.default_rng(0).normal(size=(1, *spec.shape[1:])).astype(np.float32)

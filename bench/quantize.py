@@ -36,6 +36,7 @@ from edgekit.device import cpu_info
 from edgekit.export import ExportOptions, export
 from edgekit.precision import Precision
 from edgekit.quantize import QuantOptions, quantize
+from edgekit.sources import Options
 
 
 def median_ms(path: Path, x: np.ndarray, warmup: int = 10, runs: int = 50) -> float:
@@ -80,7 +81,8 @@ def tensorrt_target(models: list[str], note: str) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
-            fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
+            fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx"),
+                          Options(random_weights=True)).path
             for quantizer in ("ort", "modelopt"):
                 r = {"model": name, **quantize_in_a_process(fp32, quantizer, Path(tmp))}
                 print(r, flush=True)
@@ -106,7 +108,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx")).path
+            fp32 = export(name, ExportOptions(output=Path(tmp) / f"{name}.onnx"),
+                          Options(random_weights=True)).path
             i8 = quantize(fp32, QuantOptions(report=3))
             f16 = quantize(fp32, QuantOptions(precision=Precision.FP16))
             x = np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)

@@ -43,7 +43,8 @@ def main() -> None:
                                          ExportOptions(output=Path(d) / "digits.onnx"),
                                          Options(weights=fix / "digits_cnn.pth")).path,
             "resnet18 (64 px)": export("resnet18", ExportOptions(output=Path(d) / "r18.onnx",
-                                                                 input_size=(64, 64))).path,
+                                                                 input_size=(64, 64)),
+                                         Options(random_weights=True)).path,
         }
         for name, path in models.items():
             for threads in (0, 1):

@@ -36,6 +36,9 @@ from edgekit.export import ExportOptions, export
 from edgekit.images import Preprocess, photo_batch
 from edgekit.precision import Precision
 from edgekit.quantize import QuantOptions, quantize
+from edgekit.sources import Options
+
+RANDOM = Options(random_weights=True)  # the figures below are for random weights
 
 QUIET_LOAD = 0.6  # 1-minute load average under which the machine counts as quiet
 
@@ -46,7 +49,7 @@ def engines(fp32: Path, int8: Path, name: str) -> dict[str, tuple[str, Any, Runn
            "openvino f32": ("openvino", fp32, RunnerOptions())}
     if has_bf16():
         out["openvino bf16"] = ("openvino", fp32, RunnerOptions(dtype=Precision.BF16))
-    out["torch fp32"] = ("torch", name, RunnerOptions())
+    out["torch fp32"] = ("torch", name, RunnerOptions(source=RANDOM))
     out["ort int8"] = ("ort", int8, RunnerOptions())
     out["openvino int8"] = ("openvino", int8, RunnerOptions())
     return out
@@ -67,7 +70,7 @@ def bench_model(name: str, tmp: Path, rounds: int, block: int) -> dict[str, Any]
     import torch
 
     torch.manual_seed(0)  # torch builds the same random weights as the export below
-    fp32 = export(name, ExportOptions(output=tmp / f"{name}.onnx")).path
+    fp32 = export(name, ExportOptions(output=tmp / f"{name}.onnx"), RANDOM).path
     int8 = quantize(fp32, QuantOptions()).path
     x = photo_batch(Preprocess.for_input((1, 3, 224, 224)), count=1)
     load = os.getloadavg()[0]

@@ -1,6 +1,7 @@
-"""Building torch models and loading weights into them, safely and offline.
+"""Building torch models and loading weights into them, safely.
 
-- Pretrained weights only from the local torch hub / Hugging Face cache; never downloaded.
+- Pretrained weights by default, through the libraries' own download-and-cache paths
+  (``edgekit/weights.py``); ``--random-weights`` asks for random initialisation.
 - ``--weights`` checkpoints load with ``weights_only=True`` unless ``--trust-checkpoint``.
 - ``file.py:factory`` imports and runs the user's file (said plainly in the README).
 """
@@ -9,16 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgekit import weights
 from edgekit._lazy import require
 from edgekit.errors import SourceError
 from edgekit.images import Preprocess
+from edgekit.weights import WeightsRecord
 
 _HEAD_KEYS = ("fc.", "classifier", "head", "last_linear")
 
@@ -30,33 +32,31 @@ def _quiet_warnings() -> Iterator[None]:
         yield
 
 
-def _torch_hub_checkpoint(url: str) -> Path:
-    torch = require("torch")
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url.split("?")[0])
-
-
-def build_torchvision(name: str, opts: Any) -> tuple[Any, str, Preprocess, list[str]]:
+def build_torchvision(name: str, opts: Any, exact: str | None = None
+                      ) -> tuple[Any, WeightsRecord, Preprocess, list[str]]:
+    """A torchvision model with pretrained weights (the catalog entry's ``exact`` ones, else
+    DEFAULT) through its weights enum, or random ones (``--random-weights``, ``--weights``)."""
     tvm = require("torchvision.models")
     notes: list[str] = []
-    weights = "random"
-    if opts.pretrained:
-        enum = tvm.get_model_weights(name).DEFAULT
-        cached = _torch_hub_checkpoint(enum.url)
-        if not cached.is_file():
-            raise SourceError(f"pretrained weights for {name} are not in the local cache",
-                              f"put {os.path.basename(cached)} in {cached.parent} (edgekit never "
-                              "downloads) or drop --pretrained", path=str(cached))
-        with _quiet_warnings():  # torch.hub loads the cached file; no download
-            model = tvm.get_model(name, weights=enum)
-        weights = f"pretrained:{cached}"
-        if opts.num_classes and opts.num_classes != len(enum.meta["categories"]):
-            replace_head(model, opts.num_classes)
-            notes.append(f"classifier head re-initialised for {opts.num_classes} classes")
-    else:
+    if opts.random_weights or opts.weights:
         kw = {"num_classes": opts.num_classes} if opts.num_classes else {}
         with _quiet_warnings():  # e.g. GoogLeNet's FutureWarning about init_weights
             model = tvm.get_model(name, weights=None, **kw)
-    return model.eval(), weights, _torchvision_preprocess(tvm, name), notes
+        return model.eval(), _random(opts), _torchvision_preprocess(tvm, name), notes
+    enum = weights.torchvision_enum(tvm, name, exact)
+    record = weights.fetch_torchvision(enum, opts.progress)
+    with _quiet_warnings():  # cached now: torch.hub loads the file, no download
+        model = tvm.get_model(name, weights=enum)
+    if opts.num_classes and opts.num_classes != len(enum.meta["categories"]):
+        replace_head(model, opts.num_classes)
+        record.head = f"re-initialised for {opts.num_classes} classes"
+        notes.append(f"classifier head {record.head}")
+    return model.eval(), record, _torchvision_preprocess(tvm, name), notes
+
+
+def _random(opts: Any) -> WeightsRecord:
+    reason = opts.random_reason or ("--weights" if opts.weights else "--random-weights")
+    return WeightsRecord(kind="random", reason=reason)
 
 
 def _torchvision_preprocess(tvm: Any, name: str) -> Preprocess:
@@ -68,42 +68,31 @@ def _torchvision_preprocess(tvm: Any, name: str) -> Preprocess:
     return Preprocess(crop, crop, resize, t.interpolation.value, tuple(t.mean), tuple(t.std))
 
 
-def _timm_cached_file(cfg: Any) -> Path | None:
-    if getattr(cfg, "hf_hub_id", None):
-        hub = require("huggingface_hub")
-        for fn in ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
-            hit = hub.try_to_load_from_cache(cfg.hf_hub_id, fn)
-            if isinstance(hit, str):
-                return Path(hit)
-    if getattr(cfg, "url", None):
-        p = _torch_hub_checkpoint(cfg.url)
-        return p if p.is_file() else None
-    return None
-
-
-def build_timm(name: str, opts: Any) -> tuple[Any, str, Preprocess, list[str]]:
+def build_timm(name: str, opts: Any, exact: str | None = None
+               ) -> tuple[Any, WeightsRecord, Preprocess, list[str]]:
+    """A timm model with pretrained weights (downloaded through huggingface_hub, or torch.hub
+    for older URL weights), loaded by timm (which re-initialises a head of another size)."""
     timm = require("timm")
     kw: dict[str, Any] = {"exportable": True}
     if opts.num_classes:
         kw["num_classes"] = opts.num_classes
-    weights = "random"
-    if opts.pretrained:
-        cfg = timm.models.get_pretrained_cfg(name)
-        cached = _timm_cached_file(cfg) if cfg else None
-        if cached is None:
-            hf = os.environ.get("HF_HOME", "~/.cache/huggingface")
-            raise SourceError(f"pretrained weights for timm:{name} are not in the local cache",
-                              f"place them in the Hugging Face cache ({hf}/hub) or the torch hub "
-                              "cache (edgekit never downloads), or drop --pretrained", path=name)
-        kw.update(pretrained=True, pretrained_cfg_overlay={"file": str(cached)})
-        weights = f"pretrained:{cached}"
+    notes: list[str] = []
+    if opts.random_weights or opts.weights:
+        record = _random(opts)
+    else:
+        name, record = weights.fetch_timm(timm, name, exact, opts.progress)
+        kw.update(pretrained=True, pretrained_cfg_overlay={"file": record.file})
+        classes = timm.models.get_pretrained_cfg(name).num_classes
+        if opts.num_classes and opts.num_classes != classes:
+            record.head = f"re-initialised for {opts.num_classes} classes"
+            notes.append(f"classifier head {record.head}")
     with _quiet_warnings():
         model = timm.create_model(name, **kw).eval()
     c = timm.data.resolve_model_data_config(model)
     size = int(c["input_size"][-1])
     pp = Preprocess(size, size, int(size / c.get("crop_pct", 0.875)), c["interpolation"],
                     tuple(c["mean"]), tuple(c["std"]))
-    return model, weights, pp, []
+    return model, record, pp, notes
 
 
 def replace_head(model: Any, num_classes: int) -> None:
@@ -142,7 +131,7 @@ def read_state_dict(path: Path, trust: bool) -> dict[str, Any]:
     return {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in obj.items()}
 
 
-def load_into(model: Any, path: Path, trust: bool, what: str) -> str:
+def load_into(model: Any, path: Path, trust: bool, what: str) -> WeightsRecord:
     """Load a state_dict strictly; a mismatch names counts and an example of each kind."""
     sd = read_state_dict(path, trust)
     own = model.state_dict()
@@ -162,7 +151,9 @@ def load_into(model: Any, path: Path, trust: bool, what: str) -> str:
         raise SourceError(f"checkpoint does not fit {what}: keys "
                           + ", ".join(p for p in parts if p), hint, path=str(path))
     model.load_state_dict(sd, strict=True)
-    return f"checkpoint:{path}"
+    from edgekit._io import sha256_file
+
+    return WeightsRecord(kind="checkpoint", sha256=sha256_file(path), file=str(path))
 
 
 def call_factory(path: Path, factory: str, num_classes: int | None) -> Any:

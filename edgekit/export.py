@@ -71,9 +71,12 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     rep = rep or Reporter()
     if not spec.lower().endswith(".onnx"):
         need("torch", "export")  # one line naming the extra, before any work
+    if opts.output is not None:
+        check_writable_dir(opts.output)  # before any download
     with rep.stage("resolve") as st:
         src = resolve(spec, source_opts)
-        st["note"] = f"{src.provider}:{src.name}"
+        rec = src.weights_record
+        st["note"] = f"{src.provider}:{src.name}, {rec.name or rec.kind} weights"
     out = opts.output or default_output(src)
     check_writable_dir(out)
     if src.kind is Kind.ONNX:
@@ -396,7 +399,7 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
         model=manifest.ModelInfo(name=entry.short if entry else src.name, family=src.family,
                                  num_classes=num_classes, params=params,
                                  gmacs=round(graph.count_macs(model) / 1e9, 4),
-                                 published=entry.to_dict() if entry else None),
+                                 published=src.published()),
         input=manifest.InputInfo(**info["inputs"][0], dynamic_axes={"0": "batch"} if opts.batch
                                  is None and src.kind is not Kind.ONNX else {}),
         outputs=info["outputs"], preprocess=pp, lineage=manifest.Lineage(source=src.to_dict()),

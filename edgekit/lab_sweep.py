@@ -19,7 +19,16 @@ from edgekit.errors import ConfigError, EdgekitError
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.store_pg import PgStore
-from edgekit.sweep import SweepOptions, SweepReport, Variant, _Artifacts, _backends, _check, _report
+from edgekit.sweep import (
+    SweepOptions,
+    SweepReport,
+    Variant,
+    _Artifacts,
+    _backends,
+    _check,
+    _report,
+    weights_options,
+)
 
 
 @dataclass(kw_only=True)
@@ -81,14 +90,14 @@ def _job(v: Variant, art: dict[str, Any], dtype: Precision, opts: SweepOptions, 
 
 
 def _plan(models: list[str], opts: SweepOptions, lopts: LabOptions, store: PgStore,
-          rep: Reporter) -> tuple[list[Variant], dict[str, dict[str, Any]]]:
+          rep: Reporter, sources: dict[str, Any]) -> tuple[list[Variant], dict[str, dict[str, Any]]]:
     """Variants (one per model x backend x precision x kind), artifacts made and published once;
     the jobs to enqueue, by uid."""
     from edgekit import artifacts
 
     variants, jobs, sweep_id = [], {}, uuid.uuid4().hex
     for m in models:
-        arts = _Artifacts(m, opts, rep.quiet_copy())
+        arts = _Artifacts(m, opts, rep.quiet_copy(), sources[m])
         for spec in _backends(opts):
             for p in opts.precisions:
                 art_p, dtype = spec.sweep_target(Precision(p))
@@ -181,11 +190,12 @@ def lab_sweep(models: list[str], opts: SweepOptions, lopts: LabOptions,
         if "onnx" not in spec.artifacts and "engine" not in spec.artifacts:
             raise ConfigError(f"--lab: {spec.name} runs model specs, not artifacts",
                               "sweep ONNX runtimes (ort, tensorrt) in the lab")
-    variants, jobs = _plan(models, opts, lopts, store, rep)
+    sources, notices = weights_options(models, opts, rep)
+    variants, jobs = _plan(models, opts, lopts, store, rep, sources)
     _enqueue(store, jobs)
     if jobs:
         _follow(store, jobs, lopts, rep)
     with rep.stage("report") as st:
-        out = _report(variants, opts)
+        out = _report(variants, opts, notices)
         st["note"] = str(out.files.get("html"))
     return out

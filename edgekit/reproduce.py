@@ -32,8 +32,8 @@ def _export_line(man: dict[str, Any], out: str) -> str | None:
     weights = str(src.get("weights") or "")
     if weights.startswith("checkpoint:"):
         parts += ["--weights", _q(weights.removeprefix("checkpoint:"))]
-    elif weights.startswith("pretrained"):
-        parts.append("--pretrained")
+    elif weights == "random" and src.get("kind") in ("catalog", "torchvision", "timm"):
+        parts.append("--random-weights")  # pretrained weights are the default
     return " ".join(parts)
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import checkpoints
+from edgekit import checkpoints, weights
 from edgekit._lazy import require
 from edgekit.catalog import Entry, load_catalog
 from edgekit.errors import SourceError
 from edgekit.images import Preprocess
+from edgekit.weights import WeightsRecord
 
 ENGINE_SUFFIXES = {".engine", ".plan", ".trt"}
 TORCHSCRIPT_SUFFIXES = {".pt", ".ts", ".jit", ".pth", ".torchscript"}
@@ -37,10 +38,12 @@ class Kind(str, enum.Enum):
 class Options:
     """What the user asked for beside the spec (validated at the CLI boundary)."""
 
-    weights: Path | None = None
+    weights: Path | None = None  # a state_dict checkpoint (wins over pretrained weights)
     num_classes: int | None = None
-    pretrained: bool = False
+    random_weights: bool = False  # named models: random initialisation instead of pretrained
+    random_reason: str | None = None  # recorded with random weights (why they are random)
     trust_checkpoint: bool = False
+    progress: bool = False  # the libraries' download progress bars on stderr
 
 
 @dataclass(kw_only=True)
@@ -55,15 +58,30 @@ class Source:
     entry: Entry | None = None
     min_size: tuple[int, int] = (1, 1)
     notes: list[str] = field(default_factory=list)
-    weights: str = "random"  # random | pretrained:<file> | checkpoint:<file> | embedded
+    weights_record: WeightsRecord = field(default_factory=lambda: WeightsRecord(kind="random"))
+
+    @property
+    def weights(self) -> str:
+        """random | pretrained:<file> | checkpoint:<file> | embedded (the string before
+        ``weights_record``, kept for readers of older manifests)."""
+        return self.weights_record.legacy
 
     @property
     def family(self) -> str:
         return self.entry.family if self.entry else self.provider
 
+    def published(self) -> dict[str, Any] | None:
+        """The catalog entry's published figures, only when the model holds exactly the
+        weights they describe (not random, a checkpoint, other weights or a new head)."""
+        rec, entry = self.weights_record, self.entry
+        if entry is None or rec.kind != "pretrained" or rec.head:
+            return None
+        return entry.to_dict() if entry.weights in (rec.name, rec.url) else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec, "kind": self.kind.value, "provider": self.provider,
                 "name": self.name, "family": self.family, "weights": self.weights,
+                "weights_record": self.weights_record.to_dict(),
                 "catalog": self.entry.short if self.entry else None, "notes": self.notes}
 
 
@@ -89,10 +107,42 @@ def resolve(spec: str, options: Options | None = None) -> Source:
                           "write timm:NAME or torchvision:NAME", path=spec)
     entry = None if provider else load_catalog().get(bare)
     if entry is not None:
-        src = _named(entry.provider, entry.name, spec, opts, entry.preprocess)
+        src = _named(entry.provider, entry.name, spec, opts, entry)
         src.kind, src.entry, src.min_size = Kind.CATALOG, entry, entry.min_size
         return src
     return _named(provider or _which_provider(bare), bare, spec, opts, None)
+
+
+def is_named(spec: str) -> bool:
+    """Whether ``spec`` names a catalog/torchvision/timm model (as ``resolve`` reads it)."""
+    path = Path(spec.split(":")[0] if ".py:" in spec else spec)
+    suffix = path.suffix.lower()
+    return not (suffix in ENGINE_SUFFIXES | TORCHSCRIPT_SUFFIXES | {".onnx", ".py"}
+                or path.exists() or (("/" in spec or "\\" in spec) and suffix))
+
+
+def prefetch(spec: str, opts: Options) -> WeightsRecord | None:
+    """Download (into the library's cache) the pretrained weights ``resolve(spec, opts)`` would
+    use; None where it uses none. Raises ``WeightsUnavailable`` when they cannot be fetched;
+    an unknown name is left for ``resolve`` to report."""
+    if not is_named(spec) or opts.random_weights or opts.weights:
+        return None
+    provider, _, bare = spec.rpartition(":")
+    entry = None if provider else load_catalog().get(bare)
+    try:
+        provider, name = (entry.provider, entry.name) if entry else (
+            provider or _which_provider(bare), bare)
+    except SourceError:
+        return None
+    known = _torchvision_names() if provider == "torchvision" else _timm_names()
+    if provider not in ("torchvision", "timm") or name not in known:
+        return None
+    exact = entry.weights if entry else None
+    if provider == "torchvision":
+        tvm = require("torchvision.models")
+        return weights.fetch_torchvision(weights.torchvision_enum(tvm, name, exact),
+                                         opts.progress)
+    return weights.fetch_timm(require("timm"), name, exact, opts.progress)[1]
 
 
 ACCEPTED = ("SPEC takes a catalog name (edgekit models), timm:NAME, torchvision:NAME, "
@@ -168,7 +218,7 @@ def _all_names() -> list[str]:
     return [*load_catalog().names(), *_torchvision_names(), *_timm_names()]
 
 
-def _named(provider: str, name: str, spec: str, opts: Options, pp: Preprocess | None) -> Source:
+def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | None) -> Source:
     known = _torchvision_names() if provider == "torchvision" else _timm_names()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
@@ -176,11 +226,13 @@ def _named(provider: str, name: str, spec: str, opts: Options, pp: Preprocess | 
                           f"did you mean {', '.join(close)}?" if close
                           else f"list them with {provider}'s list_models()", path=spec)
     build = checkpoints.build_torchvision if provider == "torchvision" else checkpoints.build_timm
-    model, weights, default_pp, notes = build(name, opts)
+    model, record, default_pp, notes = build(name, opts, entry.weights if entry else None)
     src = Source(spec=spec, kind=Kind(provider), provider=provider, name=name,
-                 preprocess=pp or default_pp, model=model, weights=weights, notes=notes)
+                 preprocess=entry.preprocess if entry else default_pp, model=model,
+                 weights_record=record, notes=notes)
     if opts.weights:
-        src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, name)
+        src.weights_record = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint,
+                                                   name)
     return src
 
 
@@ -206,8 +258,8 @@ def _require_file(path: Path, what: str) -> None:
 
 
 def _no_torch_options(opts: Options, path: Path, what: str) -> None:
-    if opts.weights or opts.num_classes or opts.pretrained:
-        raise SourceError(f"--weights/--num-classes/--pretrained do not apply to {what}",
+    if opts.weights or opts.num_classes or opts.random_weights:
+        raise SourceError(f"--weights/--num-classes/--random-weights do not apply to {what}",
                           "drop them; the file already holds its weights", path=str(path))
 
 
@@ -218,7 +270,7 @@ def _onnx(path: Path, opts: Options) -> Source:
 
     pp = manifest.preprocess_beside(path) or Preprocess(assumed=True)  # sidecar, else the contract
     return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
-                  onnx_path=path, weights="embedded")
+                  onnx_path=path, weights_record=WeightsRecord(kind="embedded"))
 
 
 def _torchscript(path: Path, opts: Options) -> Source:
@@ -232,7 +284,8 @@ def _torchscript(path: Path, opts: Options) -> Source:
                           "save it with torch.jit.save; a state_dict goes to --weights with an "
                           "architecture name", path=str(path)) from e
     return Source(spec=str(path), kind=Kind.TORCHSCRIPT, provider="torchscript", name=path.stem,
-                  preprocess=Preprocess(assumed=True), model=model, weights="embedded",
+                  preprocess=Preprocess(assumed=True), model=model,
+                  weights_record=WeightsRecord(kind="embedded"),
                   notes=["TorchScript runs the code saved in the file"])
 
 
@@ -244,7 +297,9 @@ def _factory(spec: str, opts: Options) -> Source:
     _require_file(path, "Python file")
     model = checkpoints.call_factory(path, factory, opts.num_classes)
     src = Source(spec=spec, kind=Kind.FILE, provider="file", name=f"{path.stem}:{factory}",
-                 preprocess=module_preprocess(model), model=model, notes=["file.py:factory runs your code"])
+                 preprocess=module_preprocess(model), model=model,
+                 weights_record=WeightsRecord(kind="embedded"),  # whatever the factory made
+                 notes=["file.py:factory runs your code"])
     if opts.weights:
-        src.weights = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, spec)
+        src.weights_record = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint, spec)
     return src

@@ -47,6 +47,8 @@ class SweepOptions:
     threads: int = 0
     tag: str | None = None
     title: str = "edgekit sweep"
+    random_weights: bool = False  # named models with random initialisation
+    allow_random: bool = False  # pretrained weights that cannot be fetched: random, with a notice
 
 
 @dataclass(kw_only=True)
@@ -74,9 +76,11 @@ class SweepReport:
     rows: list[dict[str, Any]] = field(default_factory=list)
     peaks: dict[str, Any] = field(default_factory=dict)
     picks: dict[str, Any] | None = None  # edgekit.pick over this sweep's results
+    notices: list[str] = field(default_factory=list)  # e.g. random weights after a failed download
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "edgekit.sweep/1", "store": self.store, "out": self.out,
+                "notices": self.notices,
                 "files": self.files, "variants": [v.to_dict() for v in self.variants],
                 "table": self.rows, "peaks": self.peaks, "picks": self.picks,
                 "ok": sum(v.status in ("ok", "resumed") for v in self.variants),
@@ -116,11 +120,47 @@ def _check(models: list[str], opts: SweepOptions) -> None:
     check_writable_dir(opts.out / "index.html")
 
 
+RANDOM_NOTICE = ("pretrained weights could not be fetched for {models} ({why}); they run with "
+                 "RANDOM weights, so their accuracy figures are meaningless")
+
+
+def weights_options(models: list[str], opts: SweepOptions, rep: Reporter
+                    ) -> tuple[dict[str, Any], list[str]]:
+    """Each model's source options, its pretrained weights fetched first (one download per
+    model, before any work). A model whose weights cannot be fetched stops the sweep with the
+    offline error line, or with ``allow_random`` runs with random weights (recorded as such)
+    under ONE notice, returned and shown once."""
+    from edgekit.sources import Options, is_named, prefetch
+    from edgekit.weights import WeightsUnavailable
+
+    out, failed = {}, []
+    for m in models:
+        o = Options(random_weights=opts.random_weights and is_named(m))
+        try:
+            with rep.stage("weights") as st:
+                rec = prefetch(m, o)
+                st["note"] = f"{m}: {rec.name if rec else 'no download'}"
+        except WeightsUnavailable as e:
+            if not opts.allow_random:
+                raise
+            o = Options(random_weights=True, random_reason=f"download failed: {e.line()}")
+            failed.append((m, e))
+        except SourceError:
+            pass  # an unknown name: its variants say so (resolve's error)
+        out[m] = o
+    if not failed:
+        return out, []
+    notice = RANDOM_NOTICE.format(models=", ".join(m for m, _ in failed),
+                                  why=failed[0][1].cause)
+    rep.warn(notice)
+    return out, [notice]
+
+
 class _Artifacts:
     """The ONNX files of one model, made on first use and shared by its variants."""
 
-    def __init__(self, model: str, opts: SweepOptions, rep: Reporter) -> None:
-        self.model, self.opts, self.rep = model, opts, rep
+    def __init__(self, model: str, opts: SweepOptions, rep: Reporter, source: Any = None) -> None:
+        self.model, self.opts, self.rep, self.source = model, opts, rep, source
         self.folder = opts.out / "artifacts"
         self.fp32 = self.folder / f"{_safe(model)}.onnx"
         self.error: EdgekitError | None = None
@@ -136,7 +176,8 @@ class _Artifacts:
         size = (self.opts.input_size,) * 2 if self.opts.input_size else None
         if not self._have(self.fp32):
             try:
-                export(self.model, ExportOptions(output=self.fp32, input_size=size), rep=self.rep)
+                export(self.model, ExportOptions(output=self.fp32, input_size=size), self.source,
+                       rep=self.rep)
             except EdgekitError as e:
                 self.error = e
                 raise
@@ -161,12 +202,14 @@ def _ready(path: Path) -> bool:
     return path.is_file() and manifest.sidecar(path).is_file()
 
 
-def _profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision) -> Any:
+def _profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision,
+                     source: Any = None) -> Any:
     from edgekit import profile as pf
 
     size = ((opts.input_size,) * 2 if opts.input_size and "input_size" in spec.options
             else None)
-    ropts = RunnerOptions(device=Device.CPU, threads=opts.threads, dtype=dtype, input_size=size)
+    ropts = RunnerOptions(device=Device.CPU, threads=opts.threads, dtype=dtype, input_size=size,
+                          source=source)
     return pf.ProfileOptions(backend=spec.name, runner=ropts, batches=(opts.batch,),
                              warmup=opts.warmup, iterations=opts.iterations,
                              duration_s=opts.duration_s, data=opts.data, labels=opts.labels,
@@ -217,7 +260,7 @@ def run_variant(v: Variant, arts: _Artifacts, opts: SweepOptions, rep: Reporter)
             target = v.model
         v.artifact = target
         stage = "profile"
-        popts = _profile_options(opts, spec, dtype)
+        popts = _profile_options(opts, spec, dtype, arts.source)
         done = _already(target, spec.name, popts) if opts.resume else None
         if done is not None:
             v.status, v.result_id = "resumed", done
@@ -245,7 +288,8 @@ def sweep(models: list[str], opts: SweepOptions, rep: Reporter | None = None) ->
     variants = [Variant(model=m, backend=b.name, precision=p.value) for m in models
                 for b in specs for p in opts.precisions
                 if opts.backends is not None or p in b.sweep]
-    arts = {m: _Artifacts(m, opts, rep.quiet_copy()) for m in models}
+    sources, notices = weights_options(models, opts, rep)
+    arts = {m: _Artifacts(m, opts, rep.quiet_copy(), sources[m]) for m in models}
     with rep.progress(len(variants), "sweep") as advance:
         for v in variants:
             advance(f"{v.model} {v.precision} {v.backend}")
@@ -255,7 +299,7 @@ def sweep(models: list[str], opts: SweepOptions, rep: Reporter | None = None) ->
                 continue
             run_variant(v, arts[v.model], opts, rep.quiet_copy())
     with rep.stage("report") as st:
-        out = _report(variants, opts)
+        out = _report(variants, opts, notices)
         st["note"] = str(out.files.get("html"))
     return out
 
@@ -269,7 +313,8 @@ def _backends(opts: SweepOptions) -> tuple[BackendSpec, ...]:
     return specs
 
 
-def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
+def _report(variants: list[Variant], opts: SweepOptions,
+            notices: list[str] | None = None) -> SweepReport:
     """Write the report folder from plain data: the variants' rows and the stored results."""
     from edgekit import pick, report
     from edgekit.device import fingerprint
@@ -285,7 +330,7 @@ def _report(variants: list[Variant], opts: SweepOptions) -> SweepReport:
     rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored},
                         opts.data is not None, peaks, picked)
     out = SweepReport(variants=variants, store=display(opts.store), out=str(opts.out), rows=rows,
-                      peaks=peaks, picks=picks)
+                      peaks=peaks, picks=picks, notices=list(notices or []))
     page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,
                        peaks=peaks, picks=pick.describe(picks) if picks else [])
     out.files = report.write(rows, stored, page, opts.out, out.to_dict())

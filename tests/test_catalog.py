@@ -16,7 +16,7 @@ import torchvision.models as tvm
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgekit.catalog import load_catalog
-from edgekit.sources import resolve
+from edgekit.sources import Options, resolve
 
 ENTRIES = list(load_catalog().entries.values())
 
@@ -50,7 +50,7 @@ def test_published_params_and_gmacs_match_the_architecture(entry) -> None:  # ty
 def test_aliases_point_at_entries_and_short_names_resolve() -> None:
     cat = load_catalog()
     assert all(target in cat.entries for target in cat.aliases.values())
-    src = resolve("mobilenetv3")
+    src = resolve("mobilenetv3", Options(random_weights=True))
     assert src.entry is not None and src.entry.short == "mobilenet_v3_large"
     assert src.preprocess == src.entry.preprocess
 

@@ -37,7 +37,7 @@ def test_importing_the_cli_imports_no_heavy_library() -> None:
 
 def test_python_m_edgekit_help_and_a_real_export(tmp_path: Path) -> None:
     assert run_cli("--help").returncode == 0
-    r = run_cli("export", "mobilenetv3", "-o", str(tmp_path / "m.onnx"), "--json")
+    r = run_cli("export", "mobilenetv3", "--random-weights", "-o", str(tmp_path / "m.onnx"), "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)  # exactly one JSON object on stdout
     assert doc["schema"] == "edgekit.export/1" and Path(doc["path"]).is_file()
@@ -84,11 +84,12 @@ def _bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
          "checkpoint does not fit"),
         (["export", "squeezenet1_1", "--weights", str(tmp / "sq3.pth"), *out],
          "--num-classes 3"),
-        (["export", "inception_v3", "--input-size", "32", *out], "minimum 75x75"),
+        (["export", "inception_v3", "--random-weights", "--input-size", "32", *out], "minimum 75x75"),
         (["export", "resnet18", "-o", str(tmp / "nodir" / "r.onnx")], "does not exist"),
         (["export", "resnet18", "-o", str(tmp / "notes.txt" / "r.onnx")], "does not exist"),
         (["export", "resnet18", "-o", "/proc/r.onnx"], "is not writable"),
-        (["export", "resnet18", "--pretrained", *out], "not in the local cache"),
+        (["export", "resnet18", "--pretrained", "--random-weights", *out], "conflict"),
+        (["export", "resnet18", "--pretrained", *out], "cannot download the pretrained weights"),
         (["export", "resnet18", "--batch", "zero", *out], "not 'dynamic' or a positive"),
         (["export", "resnet18", "--input-size", "a,b", *out], "not H or H,W"),
         (["export", "foo:resnet18", *out], "unknown provider"),

@@ -21,6 +21,7 @@ from edgekit.manifest import SCHEMA, read
 from edgekit.sources import Options
 
 USER = ROOT / "tests" / "fixtures" / "user_models.py"
+RANDOM = Options(random_weights=True)  # no downloads in tests: tests/test_weights.py has those
 
 # one model of every catalog family, at a small input the architecture accepts
 FAMILIES = {"alexnet": 64, "vgg11": 32, "googlenet": 64, "inception_v3": 80, "resnet18": 64,
@@ -49,7 +50,7 @@ def _check_artifact(path: Path) -> dict:
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_every_family_exports_and_verifies(name: str, tmp_path: Path) -> None:
     size = FAMILIES[name]
-    res = export(name, ExportOptions(output=tmp_path / f"{name}.onnx", input_size=(size, size)))
+    res = export(name, ExportOptions(output=tmp_path / f"{name}.onnx", input_size=(size, size)), RANDOM)
     m = _check_artifact(res.path)
     entry = load_catalog().get(name)
     assert entry is not None
@@ -68,14 +69,15 @@ def test_every_family_exports_and_verifies(name: str, tmp_path: Path) -> None:
 
 def test_gmacs_are_computed_from_the_graph_and_match_published(tmp_path: Path) -> None:
     for name in ("resnet18", "mobilenet_v2"):
-        m = export(name, ExportOptions(output=tmp_path / f"{name}.onnx")).manifest.to_dict()
+        m = export(name, ExportOptions(output=tmp_path / f"{name}.onnx"), RANDOM).manifest.to_dict()
         pub = load_catalog().get(name).gmacs  # type: ignore[union-attr]
         assert m["model"]["gmacs"] == pytest.approx(pub, rel=0.02)
 
 
 def test_auto_falls_back_to_dynamo_when_torchscript_fails_and_records_both(tmp_path: Path) -> None:
     # AlexNet's adaptive pool at 64 px is not exportable by the TorchScript exporter
-    m = export("alexnet", ExportOptions(output=tmp_path / "a.onnx", input_size=(64, 64))).manifest.to_dict()
+    m = export("alexnet", ExportOptions(output=tmp_path / "a.onnx", input_size=(64, 64)),
+               RANDOM).manifest.to_dict()
     attempts = m["export"]["attempts"]
     assert [a["exporter"] for a in attempts] == ["torchscript", "dynamo"]
     assert not attempts[0]["ok"] and "torchscript exporter failed" in attempts[0]["error"]
@@ -84,18 +86,20 @@ def test_auto_falls_back_to_dynamo_when_torchscript_fails_and_records_both(tmp_p
 
 def test_dynamo_exporter_with_fixed_batch(tmp_path: Path) -> None:
     res = export("resnet18", ExportOptions(output=tmp_path / "r.onnx", input_size=(32, 32), batch=2,
-                                           exporter=Exporter.DYNAMO))
+                                           exporter=Exporter.DYNAMO), RANDOM)
     m = _check_artifact(res.path)
     assert m["input"]["shape"] == [2, 3, 32, 32] and m["export"]["exporter"] == "dynamo"
 
 
 def test_timm_name_and_explicit_provider(tmp_path: Path) -> None:
-    m = export("timm:test_efficientnet", ExportOptions(output=tmp_path / "t.onnx")).manifest.to_dict()
+    m = export("timm:test_efficientnet", ExportOptions(output=tmp_path / "t.onnx"),
+               RANDOM).manifest.to_dict()
     src = m["lineage"]["source"]
     assert src["provider"] == "timm" and src["name"] == "test_efficientnet"
     assert m["preprocess"]["height"] == 160  # from timm's pretrained config
     m = export("torchvision:squeezenet1_1", ExportOptions(output=tmp_path / "s.onnx",
-                                                          input_size=(48, 48))).manifest.to_dict()
+                                                          input_size=(48, 48)),
+               RANDOM).manifest.to_dict()
     assert m["lineage"]["source"]["kind"] == "torchvision"
 
 
@@ -120,7 +124,8 @@ def test_torchscript_file(tmp_path: Path) -> None:
 
 
 def test_onnx_file_is_checked_simplified_and_keeps_preprocessing(tmp_path: Path) -> None:
-    first = export("timm:test_resnet", ExportOptions(output=tmp_path / "r.onnx", simplify=False))
+    first = export("timm:test_resnet", ExportOptions(output=tmp_path / "r.onnx", simplify=False),
+                   RANDOM)
     res = export(str(first.path), ExportOptions(output=tmp_path / "r2.onnx"))
     m = _check_artifact(res.path)
     assert m["lineage"]["source"]["kind"] == "onnx" and m["export"]["simplify"]["applied"]
@@ -144,22 +149,25 @@ def test_checkpoint_weights_are_really_loaded(tmp_path: Path) -> None:
     assert res.manifest.to_dict()["lineage"]["source"]["weights"] == f"checkpoint:{ckpt}"
 
 
-def test_cached_pretrained_weights_are_used_and_missing_ones_name_the_cache(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(EdgekitError, match="not in the local cache") as e:
-        export("squeezenet1_1", ExportOptions(output=tmp_path / "p.onnx"), Options(pretrained=True))
-    assert "checkpoints" in e.value.line()
-    # put a (random) state dict where torch.hub would have cached it: used, not downloaded
+def test_missing_pretrained_weights_name_the_cache_and_a_bad_cached_copy_is_refused(
+        tmp_path: Path) -> None:
     import torchvision
 
-    url = torchvision.models.SqueezeNet1_1_Weights.DEFAULT.url
+    url = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
     cache = Path(torch.hub.get_dir()) / "checkpoints"
-    cache.mkdir(parents=True)
-    torch.save(torchvision.models.squeezenet1_1().state_dict(), cache / url.rsplit("/", 1)[1])
-    res = export("squeezenet1_1", ExportOptions(output=tmp_path / "p.onnx", input_size=(48, 48)),
-                 Options(pretrained=True, num_classes=3))
-    assert res.manifest.to_dict()["lineage"]["source"]["weights"].startswith("pretrained:")
-    assert res.manifest.to_dict()["model"]["num_classes"] == 3
+    with pytest.raises(EdgekitError, match="cannot download the pretrained weights") as e:
+        export("squeezenet1_1", ExportOptions(output=tmp_path / "p.onnx"))
+    assert str(cache) in e.value.line() and url in e.value.line()
+    # a file put in the cache whose sha256 does not start with the prefix in its name
+    cache.mkdir(parents=True, exist_ok=True)
+    bad = cache / url.rsplit("/", 1)[1]
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), bad)
+    try:
+        with pytest.raises(EdgekitError, match="do not match the sha256 prefix in their name"):
+            export("squeezenet1_1", ExportOptions(output=tmp_path / "p.onnx"))
+    finally:
+        bad.unlink()
+    assert not (tmp_path / "p.onnx").exists()
 
 
 def test_simplifier_that_changes_outputs_is_rejected_loudly(
@@ -176,7 +184,8 @@ def test_simplifier_that_changes_outputs_is_rejected_loudly(
         return out
 
     monkeypatch.setattr(onnxslim, "slim", broken)
-    m = export("resnet18", ExportOptions(output=tmp_path / "r.onnx", input_size=(32, 32))).manifest.to_dict()
+    m = export("resnet18", ExportOptions(output=tmp_path / "r.onnx", input_size=(32, 32)),
+               RANDOM).manifest.to_dict()
     simp = m["export"]["simplify"]
     assert simp["applied"] is False and "differ" in simp["reason"]
     assert m["verification"]["passed"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from edgekit.quantize import QuantizerKind, QuantOptions, Target, quantize
+from edgekit.sources import Options
 
 
 @pytest.mark.gpu
@@ -21,7 +22,8 @@ def test_modelopt_engine_fuses_and_is_not_slower_than_orts(tmp_path: Path) -> No
     from edgekit.profile import ProfileOptions, profile
     from edgekit.trt import engine
 
-    fp32 = export("torchvision:resnet18", ExportOptions(output=tmp_path / "r18.onnx")).path
+    fp32 = export("torchvision:resnet18", ExportOptions(output=tmp_path / "r18.onnx"),
+                  Options(random_weights=True)).path
     built: dict[str, dict[str, Any]] = {}
     for kind in (QuantizerKind.ORT, QuantizerKind.MODELOPT):
         q = quantize(fp32, QuantOptions(output=tmp_path / f"r18.{kind.value}.int8.onnx",

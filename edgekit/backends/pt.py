@@ -74,7 +74,7 @@ class TorchRunner(RunnerBase):
         params = (sum(int(p.numel()) for p in src.model.parameters())
                   if hasattr(src.model, "parameters") else None)
         return {"name": src.entry.short if src.entry else src.name, "family": src.family,
-                "params": params, "published": src.entry.to_dict() if src.entry else None}
+                "params": params, "published": src.published()}
 
     def input_spec(self) -> list[TensorSpec]:
         pp = self.source.preprocess

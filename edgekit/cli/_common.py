@@ -36,6 +36,9 @@ CropPctOpt = Annotated[float | None, typer.Option(
 InterpOpt = Annotated[str | None, typer.Option(
     "--interpolation", help="Resize filter: bilinear, bicubic, nearest or area")]
 ChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="rgb or bgr")]
+RandomWeightsOpt = Annotated[bool, typer.Option(
+    "--random-weights", help="Named models: random initialisation instead of the pretrained "
+                             "weights (downloaded into torch's/Hugging Face's cache by default)")]
 CalibOpt = Annotated[Path | None, typer.Option(
     "--calib", help="Image folder or preprocessed .npz; default: the bundled calibration/ photos")]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +18,7 @@ from edgekit.cli._common import (
     LabelsOpt,
     MeanOpt,
     QuietOpt,
+    RandomWeightsOpt,
     ResizeOpt,
     StdOpt,
     emit,
@@ -50,6 +51,8 @@ Fp16RestOpt = Annotated[bool | None, typer.Option(
 FuseOpt = Annotated[bool, typer.Option(
     "--fuse-preprocess", help="The ONNX takes resized/cropped uint8 N x H x W x 3 pixels and "
                               "casts, scales, normalises and transposes inside the graph")]
+PretrainedOpt = Annotated[bool, typer.Option("--pretrained", hidden=True,
+                                           help="The default now; kept for old scripts")]
 MemOpt = Annotated[float | None, typer.Option(
     "--max-memory-gb", min=0.0001, help="Memory for the per-layer pass (default: half the RAM)")]
 
@@ -68,7 +71,8 @@ def export(
     no_verify: Annotated[bool, typer.Option("--no-verify")] = False,
     weights: Annotated[Path | None, typer.Option(help="state_dict checkpoint to load")] = None,
     num_classes: Annotated[int | None, typer.Option(min=1, help="Adapt the head")] = None,
-    pretrained: Annotated[bool, typer.Option(help="Use cached pretrained weights")] = False,
+    random_weights: RandomWeightsOpt = False,
+    pretrained: PretrainedOpt = False,
     trust_checkpoint: Annotated[bool, typer.Option(
         help="Unpickle --weights fully (runs code in it)")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Also write NAME.int8.onnx")] = False,
@@ -96,7 +100,6 @@ def export(
 ) -> None:
     """Export a model to simplified, verified ONNX with a manifest (and INT8/FP16 from it)."""
     from edgekit import quantize as qz
-    from edgekit.sources import Options
 
     rep = Reporter.for_cli(quiet, json_out)
     opts = ExportOptions(output=output, input_size=parse_size(input_size),
@@ -111,15 +114,26 @@ def export(
                              max_memory_gb=max_memory_gb, quantizer=quantizer,
                              fp16_rest=fp16_rest)
                 for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
-    source_opts = Options(weights=weights, num_classes=num_classes, pretrained=pretrained,
-                          trust_checkpoint=trust_checkpoint)
-    res, quantized = qz.export_and_quantize(spec, opts, source_opts, variants, rep)
+    source = _source_options(weights, num_classes, random_weights, pretrained, trust_checkpoint,
+                             progress=not (quiet or json_out))
+    res, quantized = qz.export_and_quantize(spec, opts, source, variants, rep)
     doc = res.to_dict()
     for q in quantized:
         doc[q.manifest.precision.value] = q.to_dict()
     emit(doc, json_out, render.group([
         render.export_table(res.manifest, res.path),
         *(render.quant_table(q.manifest, q.path) for q in quantized)]))
+
+
+def _source_options(weights: Path | None, num_classes: int | None, random_weights: bool,
+                    pretrained: bool, trust_checkpoint: bool, progress: bool) -> Any:
+    from edgekit.sources import Options
+
+    if pretrained and random_weights:
+        raise typer.BadParameter("--pretrained and --random-weights conflict; pretrained weights "
+                                 "are the default, drop --pretrained")
+    return Options(weights=weights, num_classes=num_classes, random_weights=random_weights,
+                   trust_checkpoint=trust_checkpoint, progress=progress)
 
 
 @app.command()

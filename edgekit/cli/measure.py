@@ -19,6 +19,7 @@ from edgekit.cli._common import (
     LabelsOpt,
     MeanOpt,
     QuietOpt,
+    RandomWeightsOpt,
     ResizeOpt,
     StdOpt,
     StoreOpt,
@@ -66,6 +67,7 @@ def profile(
     input_size: Annotated[str | None, typer.Option(help="torch: H[,W] instead of the model's")] = None,
     weights: Annotated[Path | None, typer.Option(help="torch: state_dict to load")] = None,
     num_classes: Annotated[int | None, typer.Option(min=1, help="torch: adapt the head")] = None,
+    random_weights: RandomWeightsOpt = False,
     store: StoreOpt = "results",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
     tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
@@ -85,7 +87,9 @@ def profile(
         device = Device.CUDA if pf.artifact_kind(artifact) == "engine" else Device.CPU
     ropts = RunnerOptions(device=device, threads=threads, dtype=dtype, cuda_graphs=cuda_graphs,
                           compile=compile_, provider=provider,
-                          source=Options(weights=weights, num_classes=num_classes),
+                          source=Options(weights=weights, num_classes=num_classes,
+                                         random_weights=random_weights,
+                                         progress=not (quiet or json_out)),
                           input_size=parse_size(input_size), ov_device=ov_device)
     opts = pf.ProfileOptions(backend=backend, runner=ropts, batches=parse_batches(batch),
                              warmup=warmup, iterations=iterations,
