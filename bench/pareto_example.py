@@ -20,34 +20,22 @@ INT8/FP16 artifact is also measured with the labels in a separate store (never p
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures"
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-STATED = ["--input-size", "32", "--resize", "32", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]
-
-
-def edgekit(*args: str) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "edgekit", *args, "--json"]
-    print("$ edgekit " + " ".join(str(a) for a in args), file=sys.stderr)
-    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
-    if p.returncode != 0:
-        raise SystemExit(f"edgekit {' '.join(args)} failed ({p.returncode}): {p.stderr[-800:]}")
-    return dict(json.loads(p.stdout))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=300)
     args = ap.parse_args()
+    from _cli import DIGITS_STATED as STATED
+    from _cli import edgekit
     from _results import write
     from digits import write_split
 

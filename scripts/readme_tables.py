@@ -138,8 +138,29 @@ def runtimes(doc: dict[str, Any]) -> str:
                    "ORT FP32 / best FP32-or-bf16", "ORT FP32 / best of all", "load avg"], rows)
 
 
+def pareto_example(doc: dict[str, Any]) -> str:
+    def check(v: float | None) -> str:
+        return "—" if v is None else f"{v:.2f}"
+
+    rows = [[r["label"].split(":", 1)[1], f"{r['p50_ms']:.4f}", r["accuracy_kind"],
+             ("≥ " if r["accuracy_kind"] == "lower_bound" else "") + f"{r['top1']:.2f}",
+             "—" if r["disagreements"] is None else f"{r['disagreements']}/{r['images']}",
+             "yes" if r["on_frontier"] else "no", check(r["measured_top1_check"])]
+            for r in doc["rows"]]
+    return _table(["artifact", "p50 ms", "accuracy_kind", "top-1 % (claimed)",
+                   "disagree / n", "on frontier", "top-1 % with labels (check, not plotted)"],
+                  rows)
+
+
+def fuse_preprocess(doc: dict[str, Any]) -> str:
+    rows = [[r["artifact"], r["input"], f"{r['max_abs_diff']:.2g}", f"{r['top1']:.2f}",
+             str(r["images"]), f"{r['p50_ms']:.4f}"] for r in doc["rows"]]
+    return _table(["artifact", "input", "max abs logit diff vs its reference", "top-1 %",
+                   "images", "p50 ms"], rows)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "runtimes": runtimes,
+    "runtimes": runtimes, "pareto_example": pareto_example, "fuse_preprocess": fuse_preprocess,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
     "profile_overhead": profile_overhead, "performance": performance, "memory": memory}
 
