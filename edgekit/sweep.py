@@ -24,6 +24,7 @@ from edgekit.errors import (
     SourceError,
     Unsupported,
 )
+from edgekit.images import Stated
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 
@@ -49,6 +50,7 @@ class SweepOptions:
     title: str = "edgekit sweep"
     random_weights: bool = False  # named models with random initialisation
     allow_random: bool = False  # pretrained weights that cannot be fetched: random, with a notice
+    preprocess: Stated = field(default_factory=Stated)  # the preprocessing flags, for every model
 
 
 @dataclass(kw_only=True)
@@ -176,8 +178,9 @@ class _Artifacts:
         size = (self.opts.input_size,) * 2 if self.opts.input_size else None
         if not self._have(self.fp32):
             try:
-                export(self.model, ExportOptions(output=self.fp32, input_size=size), self.source,
-                       rep=self.rep)
+                export(self.model, ExportOptions(output=self.fp32, input_size=size,
+                                                 preprocess=self.opts.preprocess),
+                       self.source, rep=self.rep)
             except EdgekitError as e:
                 self.error = e
                 raise

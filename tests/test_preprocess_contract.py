@@ -21,6 +21,7 @@ from edgekit.export import ExportOptions, export
 from edgekit.images import Preprocess, Stated, bundled_photos, load_rgb, preprocess
 from edgekit.quantize import QuantOptions, quantize
 from edgekit.sources import Options
+from edgekit.store import open_store
 
 STATED = ("--input-size", "32", "--resize", "32", "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5")
 
@@ -229,3 +230,20 @@ def test_profile_warns_about_assumed_preprocessing_only_when_it_measures_accurac
                         str(digits["test"]))
     assert with_data.returncode == 0
     assert len([ln for ln in with_data.stderr.splitlines() if "not stated" in ln]) == 1
+
+
+def test_sweep_states_the_preprocessing_of_a_foreign_onnx(digits: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    """``sweep`` takes the same flags: a foreign ONNX swept with them measures torch's top-1."""
+    bare = _foreign(digits["digits_cnn_plain"], tmp_path / "bare.onnx")
+    r = run_cli("sweep", str(bare), "--precisions", "fp32", "--backends", "ort", "--data",
+                str(digits["test"]), "--duration", "0.05", "--store", str(tmp_path / "results"),
+                "--out", str(tmp_path / "report"), "--json", "--resize", "32",
+                "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5")
+    assert r.returncode == 0 and "not stated" not in r.stderr, r.stderr
+    doc = json.loads(r.stdout)
+    assert [v["status"] for v in doc["variants"]] == ["ok"]
+    row = open_store(str(tmp_path / "results")).query(full=True)[0]
+    assert row["result"]["manifest"]["preprocess"]["resize"] == 32
+    assert row["top1"] == pytest.approx(torch_top1(digits["test"]), abs=1e-9)
+    assert row["result"]["accuracy_kind"] == "measured"

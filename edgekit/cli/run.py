@@ -12,14 +12,21 @@ from edgekit.backends import REGISTRY
 from edgekit.cli._common import (
     AgreementOpt,
     CalibOpt,
+    ChannelOrderOpt,
+    CropPctOpt,
+    InterpOpt,
     JsonOpt,
     LabelsOpt,
+    MeanOpt,
     QuietOpt,
     RandomWeightsOpt,
+    ResizeOpt,
+    StdOpt,
     StoreOpt,
     emit,
     parse_backends,
     parse_precisions,
+    stated,
 )
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -58,6 +65,9 @@ def sweep(
     allow_random: Annotated[bool, typer.Option(
         "--allow-random", help="Pretrained weights that cannot be downloaded: go on with random "
                                "ones (one notice; their accuracy is then meaningless)")] = False,
+    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
+    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
+    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -69,7 +79,9 @@ def sweep(
                            batch=batch, input_size=input_size, calib=calib, data=data,
                            labels=labels, agreement=agreement_data, store=store, out=out,
                            resume=resume, duration_s=duration, threads=threads, tag=tag,
-                           random_weights=random_weights, allow_random=allow_random)
+                           random_weights=random_weights, allow_random=allow_random,
+                           preprocess=stated(mean, std, resize, crop_pct, interpolation,
+                                             channel_order))
     if (lab is None) != (device_kinds is None):
         raise typer.BadParameter("--lab and --device-kinds go together")
     if lab is not None and device_kinds is not None:
