@@ -29,6 +29,9 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+    hub = sys.modules.get("huggingface_hub.constants")  # read HF_HUB_OFFLINE when imported
+    if hub is not None:  # (by a test module at collection, before this fixture set it)
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
