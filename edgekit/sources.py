@@ -101,16 +101,24 @@ def resolve(spec: str, options: Options | None = None) -> Source:
         raise SourceError(f"is {_what_is(path)}, not a model", ACCEPTED, path=spec)
     if suffix in TORCHSCRIPT_SUFFIXES or (("/" in spec or "\\" in spec) and suffix):
         return _torchscript(path, opts)
+    provider, name, entry = _named_target(spec)
+    src = _named(provider, name, spec, opts, entry)
+    if entry is not None:
+        src.kind, src.entry, src.min_size = Kind.CATALOG, entry, entry.min_size
+    return src
+
+
+def _named_target(spec: str) -> tuple[str, str, Entry | None]:
+    """(provider, name, catalog entry) of a named model: ``timm:NAME``/``torchvision:NAME``,
+    a catalog short name, or a bare name found in exactly one of the two libraries."""
     provider, _, bare = spec.rpartition(":")
     if provider and provider not in ("timm", "torchvision"):
         raise SourceError(f"unknown provider '{provider}'",
                           "write timm:NAME or torchvision:NAME", path=spec)
     entry = None if provider else load_catalog().get(bare)
     if entry is not None:
-        src = _named(entry.provider, entry.name, spec, opts, entry)
-        src.kind, src.entry, src.min_size = Kind.CATALOG, entry, entry.min_size
-        return src
-    return _named(provider or _which_provider(bare), bare, spec, opts, None)
+        return entry.provider, entry.name, entry
+    return provider or _which_provider(bare), bare, None
 
 
 def is_named(spec: str) -> bool:
@@ -127,15 +135,12 @@ def prefetch(spec: str, opts: Options) -> WeightsRecord | None:
     an unknown name is left for ``resolve`` to report."""
     if not is_named(spec) or opts.random_weights or opts.weights:
         return None
-    provider, _, bare = spec.rpartition(":")
-    entry = None if provider else load_catalog().get(bare)
     try:
-        provider, name = (entry.provider, entry.name) if entry else (
-            provider or _which_provider(bare), bare)
+        provider, name, entry = _named_target(spec)
     except SourceError:
         return None
     known = _torchvision_names() if provider == "torchvision" else _timm_names()
-    if provider not in ("torchvision", "timm") or name not in known:
+    if name not in known:
         return None
     exact = entry.weights if entry else None
     if provider == "torchvision":
