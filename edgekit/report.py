@@ -35,7 +35,7 @@ class Page:
     picks: list[str] = field(default_factory=list)  # edgekit.pick.describe() lines
 
 
-def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_data: bool,
+def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
           peaks: dict[str, Any], picked: set[int] | None = None) -> list[dict[str, Any]]:
     """One line per variant (``model, backend, precision, status, error, result_id``), with
     its stored result's figures; ``picked``: the result ids ``edgekit pick`` chose. The
@@ -64,7 +64,7 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]], has_d
     return out
 
 
-def _plots(store_rows: list[dict[str, Any]], out: Path, has_data: bool) -> dict[str, str]:
+def _plots(store_rows: list[dict[str, Any]], out: Path) -> dict[str, str]:
     from edgekit import pareto
 
     files = {}
@@ -86,8 +86,7 @@ def write(rows: list[dict[str, Any]], stored: list[dict[str, Any]], page: Page, 
           doc: dict[str, Any]) -> dict[str, str]:
     """Plots, then ``results.csv``, ``results.json`` (``doc`` with the files and the device)
     and ``index.html`` together (atomic); returns the files written by kind."""
-    has_data = page.data is not None
-    files = _plots(stored, out, has_data)
+    files = _plots(stored, out)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS)
     w.writeheader()

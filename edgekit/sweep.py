@@ -330,8 +330,8 @@ def _report(variants: list[Variant], opts: SweepOptions,
     peaks = estimate(fp)
     picks = pick.pick(stored, pick.PickOptions(batch=opts.batch)).to_dict() if stored else None
     picked = {m["pick"]["id"] for m in (picks or {}).get("models", []) if m["pick"]}
-    rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored},
-                        opts.data is not None, peaks, picked)
+    rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored}, peaks,
+                        picked)
     out = SweepReport(variants=variants, store=display(opts.store), out=str(opts.out), rows=rows,
                       peaks=peaks, picks=picks, notices=list(notices or []))
     page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,

@@ -181,7 +181,7 @@ def test_budget_and_the_sweep_report_label_the_kinds(store: Path) -> None:
     assert tight.status == "fail" and "a bound, not a measurement" in tight.checks[0].note
     variants = [{"model": r["model"], "precision": r["precision"], "backend": "ort",
                  "status": "ok", "result_id": r["id"], "error": None} for r in rows]
-    table = report.table(variants, {r["id"]: r for r in rows}, False,
+    table = report.table(variants, {r["id"]: r for r in rows},
                          {"cpu": {"peak_gflops": None}, "gpus": []})
     assert {(t["precision"], t["accuracy_kind"]) for t in table} == {
         ("fp32", "measured"), ("int8", "lower_bound")}
