@@ -146,14 +146,17 @@ class Stated:
 def _check_fused(stated: Stated, pp: Preprocess) -> None:
     """Mean, std and channel order are inside a fused graph: a flag that says otherwise would
     describe another model (resize, crop and interpolation still happen outside)."""
-    for flag, said, has in (("--mean", stated.mean, pp.mean), ("--std", stated.std, pp.std),
-                            ("--channel-order", stated.channel_order, pp.channel_order)):
-        if said is not None and (tuple(said) != tuple(has) if flag != "--channel-order"
-                                 else said != has):
-            shown = ",".join(f"{v:g}" for v in has) if flag != "--channel-order" else has
-            raise ConfigError(f"{flag}: the model's preprocessing is fused into its graph "
-                              f"({flag.lstrip('-')} {shown}); a flag cannot change it",
-                              f"drop {flag}, or re-export with --fuse-preprocess {flag} VALUE")
+    for flag, said, has in (("--mean", stated.mean, pp.mean), ("--std", stated.std, pp.std)):
+        if said is not None and tuple(said) != tuple(has):
+            _fused_refusal(flag, ",".join(f"{v:g}" for v in has))
+    if stated.channel_order is not None and stated.channel_order != pp.channel_order:
+        _fused_refusal("--channel-order", pp.channel_order)
+
+
+def _fused_refusal(flag: str, shown: str) -> None:
+    raise ConfigError(f"{flag}: the model's preprocessing is fused into its graph "
+                      f"({flag.lstrip('-')} {shown}); a flag cannot change it",
+                      f"drop {flag}, or re-export with --fuse-preprocess {flag} VALUE")
 
 
 def assumed_warning(pp: Preprocess) -> str:
