@@ -29,7 +29,8 @@ def run(spec: str, int8: bool, folder: Path) -> dict[str, object]:
     cmd = [sys.executable, "-m", "edgekit", "export", spec, "-o", str(out), "-q", "--random-weights",
            *(["--int8"] if int8 else [])]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=folder)  # never the checkout: ORT's scratch lands in cwd
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read() if proc.stderr else ""

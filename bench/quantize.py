@@ -59,7 +59,7 @@ def quantize_in_a_process(fp32: Path, quantizer: str, folder: Path) -> dict[str,
            "--quantizer", quantizer, "--report", "0", "-o", str(out), "--json"]
     t0 = time.perf_counter()
     with doc.open("w") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.DEVNULL, cwd=folder)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:

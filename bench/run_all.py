@@ -151,7 +151,7 @@ def main() -> None:
             t0 = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "edgekit", "quickstart", "--quiet",
                                 "--store", str(tmp / "qs-results"), "--out", str(tmp / "qs-report")],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, cwd=tmp)
             wall = time.perf_counter() - t0
             status = "ok" if r.returncode == 0 else f"exit {r.returncode}: {r.stderr[-200:]}"
             print(f"\nP4 `edgekit quickstart`: {wall:.0f} s wall ({wall / 60:.1f} min), {status}")

@@ -133,3 +133,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def scratch_cwd(folder: Path | str) -> Iterator[Path]:
+    """Run a third-party step with ``folder`` (a temporary directory) as the working directory,
+    so the scratch files some libraries drop into it (ONNX Runtime's symbolic shape inference
+    saves ``sym_shape_infer_temp.onnx`` plus a uuid-named ``.data`` file when it fails; ORT's
+    calibrators, onnxslim and ModelOpt write beside relative names) never land in the user's
+    folder (ARCHITECTURE.md, rule 12). Paths handed to the step must be absolute."""
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield Path(folder)
+    finally:
+        os.chdir(before)

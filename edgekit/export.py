@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import fuse, graph, manifest
-from edgekit._io import check_writable_dir
+from edgekit._io import check_writable_dir, scratch_cwd
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
 from edgekit.images import Preprocess, Stated, assumed_warning, photo_batch
@@ -224,7 +224,8 @@ def _torch_to_onnx(exporter: Exporter, module: Any, x: np.ndarray, opts: ExportO
         if opts.batch is None:
             kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
     try:
-        with warnings.catch_warnings(), torch.no_grad(), silenced_fds():
+        path = Path(path).resolve()
+        with warnings.catch_warnings(), torch.no_grad(), silenced_fds(), scratch_cwd(path.parent):
             warnings.simplefilter("ignore")
             torch.onnx.export(module, example, str(path), **kw)
         return onnx.load(str(path))
@@ -291,7 +292,7 @@ def _simplified_and_checked(model: Any, x: np.ndarray, ref: np.ndarray, opts: Ex
         return model, _check_outputs(model, x, ref), info
     try:
         slim = require("onnxslim")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp, scratch_cwd(tmp):
             warnings.simplefilter("ignore")
             simple = slim.slim(model)
         cmp = _check_outputs(simple, x, ref)

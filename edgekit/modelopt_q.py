@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import calib, noise, qdebug
+from edgekit._io import scratch_cwd
 from edgekit._lazy import require
 
 INSTALL = "pip install 'edgekit[modelopt]'"
@@ -72,6 +73,7 @@ class ModelOptQuantizer(qdebug.QuantizerBase):
         with _stdout_to_noise(), _ort_restored():  # its logger prints on stdout when imported
             self.mq = require("modelopt.onnx.quantization")
         self.method, self.fp16_rest = METHODS[method], fp16_rest
+        tmp = Path(tmp).resolve()  # ModelOpt runs with it as the working directory
         pre = tmp / "modelopt-float.onnx"  # ModelOpt writes its opset-19 copy beside its input
         onnx = require("onnx")
         onnx.save(_with_shapes(onnx, onnx.load(str(path))), str(pre))
@@ -83,7 +85,7 @@ class ModelOptQuantizer(qdebug.QuantizerBase):
         key = tuple(sorted(set(self.excluded(exclude))))
         if key not in self._done:
             out = self.tmp / f"modelopt-int8-{len(self._done) + 1}.onnx"
-            with _stdout_to_noise(), _ort_restored():
+            with _stdout_to_noise(), _ort_restored(), scratch_cwd(self.tmp):
                 self.mq.quantize(
                     str(self.pre), quantize_mode="int8", calibration_data=self.data,
                     calibration_method=self.method, calibration_eps=list(CALIBRATION_EPS),

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import calib, fuse
+from edgekit._io import scratch_cwd
 from edgekit._lazy import require
 
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -199,22 +200,37 @@ class Quantizer(QuantizerBase):
                  settings: dict[str, Any]) -> None:
         self.q = require("onnxruntime.quantization")
         self.settings, self.method = settings, method
+        path, tmp = Path(path).resolve(), Path(tmp).resolve()
         pre = tmp / "pre.onnx"
+        with scratch_cwd(tmp):  # ORT's scratch files land in tmp, never the user's folder
+            self.pre_process_note = self._pre_process(path, pre)
+            self._use_float(pre, tmp, cs)
+            self.ranges = tmp / "ranges.json"
+            self._count = 0
+            cal = self.q.create_calibrator(
+                self.pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
+                calibrate_method=self._method_enum(), extra_options=_EXTRA.get(method, {}))
+            for i in range(0, len(self.feeds), CALIB_CHUNK):  # ranges/histograms accumulate
+                cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))
+            self.q.calibrate.save_tensors_data(cal.compute_data(), self.ranges)
+
+    def _pre_process(self, path: Path, pre: Path) -> str:
+        """ORT's ``quant_pre_process``. Its symbolic shape inference fails on some graphs
+        (swin, PP-OCR's detector; microsoft/onnxruntime#21330): then again without it (ONNX's
+        own shape inference and ORT's optimisation), and only if that fails too, the model as
+        it is."""
         try:
             self.q.quant_pre_process(str(path), str(pre))
-            self.pre_process_note = "quant_pre_process: shape inference + ORT optimisation"
-        except Exception as e:  # symbolic shape inference fails on some graphs
+            return "quant_pre_process: shape inference + ORT optimisation"
+        except Exception as e:
+            first = f"{type(e).__name__}: {str(e)[:120]}"
+        try:
+            self.q.quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+            return (f"quant_pre_process without symbolic shape inference ({first}): ONNX shape "
+                    "inference + ORT optimisation")
+        except Exception as e:
             shutil.copyfile(path, pre)
-            self.pre_process_note = f"skipped ({type(e).__name__}: {str(e)[:120]})"
-        self._use_float(pre, tmp, cs)
-        self.ranges = tmp / "ranges.json"
-        self._count = 0
-        cal = self.q.create_calibrator(
-            self.pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
-            calibrate_method=self._method_enum(), extra_options=_EXTRA.get(method, {}))
-        for i in range(0, len(self.feeds), CALIB_CHUNK):  # ranges/histograms accumulate
-            cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))
-        self.q.calibrate.save_tensors_data(cal.compute_data(), self.ranges)
+            return f"skipped ({first}; without it: {type(e).__name__}: {str(e)[:120]})"
 
     def _method_enum(self) -> Any:
         return getattr(self.q.CalibrationMethod, _METHODS[self.method])
@@ -233,6 +249,11 @@ class Quantizer(QuantizerBase):
         self._count += 1
         out = self.tmp / f"int8-{self._count}.onnx"
         s = self.settings
+        with scratch_cwd(self.tmp):
+            self._quantize_static(out, s, exclude)
+        return self.onnx.load(str(out))
+
+    def _quantize_static(self, out: Path, s: dict[str, Any], exclude: Any) -> None:
         self.q.quantize_static(
             str(self.pre), str(out), calibration_data_reader=None,
             calibration_cache_path=str(self.ranges), quant_format=self.q.QuantFormat.QDQ,
@@ -241,7 +262,6 @@ class Quantizer(QuantizerBase):
             weight_type=getattr(self.q.QuantType, s["weight_type"]),
             nodes_to_exclude=self.excluded(exclude), calibrate_method=self._method_enum(),
             extra_options=dict(s.get("extra_options", {})))
-        return self.onnx.load(str(out))
 
 
 def _sqnr_db(signal_sq: float, noise_sq: float) -> float:

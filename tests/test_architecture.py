@@ -140,3 +140,18 @@ def test_no_docstring_cites_a_file_outside_the_repo(needle: str) -> None:
                                          *(root / "docs").rglob("*.md"),
                                          *(root / "Jetson").glob("*"), *(root / "docker").glob("*")]}
     assert [str(p.relative_to(root)) for p, t in texts.items() if needle in t] == []
+
+
+def test_no_tracked_file_is_over_5_mb() -> None:
+    """Generated scratch (ORT's external-data files, stores, engines) never gets committed: a
+    115 MB ``.data`` file once did. Fixtures stay small (<= 4 MB)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    big = {f: (root / f).stat().st_size for f in files
+           if f and (root / f).is_file() and (root / f).stat().st_size > 5 * 2**20}
+    assert not big, f"tracked files over 5 MB: {big}"

@@ -148,6 +148,37 @@ def test_scratch_files_never_go_to_the_working_directory(
     assert os.listdir(cwd) == []
 
 
+def test_export_int8_whose_symbolic_shape_inference_fails_leaves_the_folder_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORT's symbolic shape inference fails on this graph and saves its scratch model (and a
+    uuid-named .data file) into the working directory: edgekit runs it in a temporary folder,
+    so the folder holds only what was asked for."""
+    import tiny_onnx
+    from typer.testing import CliRunner
+
+    from edgekit import cli
+
+    src = tiny_onnx.write_symbolic_fails(tmp_path / "halves.onnx")
+    ort_q = pytest.importorskip("onnxruntime.quantization")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    monkeypatch.chdir(probe)  # the premise: ORT itself drops its scratch files here
+    with pytest.raises(Exception, match="symbolic shape inference"):
+        ort_q.quant_pre_process(str(src), str(tmp_path / "pre.onnx"))
+    assert {p.suffix for p in probe.iterdir()} == {".onnx", ".data"}
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    r = CliRunner().invoke(cli.app, ["export", str(src), "--int8", "--input-size", "32",
+                                     "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--quiet", "--json"])
+    assert r.exit_code == 0, r.output
+    assert sorted(os.listdir(work)) == ["halves.opt.int8.onnx", "halves.opt.int8.onnx.json",
+                                        "halves.opt.onnx", "halves.opt.onnx.json"]
+    man = json.loads((work / "halves.opt.int8.onnx.json").read_text())
+    note = json.dumps(man)
+    assert "without symbolic shape inference" in note, note[:2000]
+
+
 def test_bad_quantization_inputs(digits: dict[str, Path], tmp_path: Path) -> None:
     model = digits["digits_cnn_plain"]
     empty = tmp_path / "empty"

@@ -28,3 +28,40 @@ def write(path: Path, seed: int = 0) -> Path:
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
+
+
+def write_symbolic_fails(path: Path) -> Path:
+    """An image classifier with symbolic H, W whose ONNX Runtime symbolic shape inference
+    fails (it adds the top and bottom halves of a feature map: floor(H/2) and H - floor(H/2)
+    rows, equal for an even H, which sympy cannot prove), so ``quant_pre_process`` saves
+    ``sym_shape_infer_temp.onnx`` and a uuid-named ``.data`` file into the working directory.
+    The conv weights are over onnx's 1 KiB external-data threshold, so the ``.data`` file is
+    written."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(16, 3, 3, 3)).astype(np.float32) * .2, "w"),
+             numpy_helper.from_array(rng.normal(size=(16, 10)).astype(np.float32), "fc"),
+             numpy_helper.from_array(np.array([2], np.int64), "two"),
+             numpy_helper.from_array(np.array([2], np.int64), "axis"),
+             numpy_helper.from_array(np.array([0], np.int64), "zero"),
+             numpy_helper.from_array(np.array([2**31], np.int64), "end")]
+    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Shape", ["input"], ["h"], start=2, end=3),
+             helper.make_node("Div", ["h", "two"], ["half"]),
+             helper.make_node("Slice", ["c", "zero", "half", "axis"], ["top"]),
+             helper.make_node("Slice", ["c", "half", "end", "axis"], ["bottom"]),
+             helper.make_node("Add", ["top", "bottom"], ["s"]),
+             helper.make_node("Relu", ["s"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "fc"], ["logits"])]
+    graph = helper.make_graph(
+        nodes, "halves", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                        ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
