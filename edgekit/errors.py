@@ -7,9 +7,25 @@ from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # EdgekitError or a usage error (Click's code)
-EXIT_BUDGET = 3  # a budget was broken
-EXIT_UNMET = EXIT_BUDGET  # edgekit pick: nothing meets --max-latency-ms
+EXIT_FAILED = 3  # nothing measured (sweep, quickstart), a budget broken, nothing picked
+EXIT_BUDGET = EXIT_FAILED  # a budget was broken
+EXIT_UNMET = EXIT_FAILED  # edgekit pick: nothing meets --max-latency-ms
 EXIT_INTERRUPTED = 130  # Ctrl-C, after cleanup
+
+# the table `edgekit --help` and the README show; one place, so they cannot disagree
+EXIT_CODES = (
+    (EXIT_OK, "success (sweep: at least one variant measured; failed ones are named on stderr)"),
+    (1, "an unexpected error (a bug: --debug shows the traceback; please report it)"),
+    (EXIT_USAGE, "bad input: a file or option, named in one line with the fix"),
+    (EXIT_FAILED, "nothing measured (sweep, quickstart), a failed variant under --strict, a "
+                  "budget or regression broken (budget check), nothing within the limits (pick)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); nothing was left half-written"),
+)
+
+
+def exit_codes_text() -> str:
+    """The exit-code table as plain lines (for --help and the README)."""
+    return "Exit codes: " + "; ".join(f"{c} {what}" for c, what in EXIT_CODES) + "."
 
 
 class EdgekitError(Exception):

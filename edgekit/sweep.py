@@ -50,6 +50,7 @@ class SweepOptions:
     title: str = "edgekit sweep"
     random_weights: bool = False  # named models with random initialisation
     allow_random: bool = False  # pretrained weights that cannot be fetched: random, with a notice
+    strict: bool = False  # any failed variant fails the run (exit 3), not only "nothing measured"
     preprocess: Stated = field(default_factory=Stated)  # the preprocessing flags, for every model
 
 
@@ -79,14 +80,40 @@ class SweepReport:
     peaks: dict[str, Any] = field(default_factory=dict)
     picks: dict[str, Any] | None = None  # edgekit.pick over this sweep's results
     notices: list[str] = field(default_factory=list)  # e.g. random weights after a failed download
+    strict: bool = False
+
+    def verdict(self) -> tuple[int, str | None]:
+        """The exit code and the one line that says why: nothing measured -> 3; some variants
+        failed -> their names, and 3 only under ``strict``; else 0 and no line."""
+        from edgekit.errors import EXIT_FAILED, EXIT_OK
+
+        ok = [v for v in self.variants if v.status in ("ok", "resumed")]
+        failed = [v for v in self.variants if v.status.endswith("failed")]
+        unsupported = len(self.variants) - len(ok) - len(failed)
+        names = ", ".join(f"{v.model} {v.precision}/{v.backend}"
+                          f"{' on ' + v.device_kind if v.device_kind else ''} ({v.status})"
+                          for v in failed[:6]) + (f" and {len(failed) - 6} more"
+                                                   if len(failed) > 6 else "")
+        if not ok:
+            why = (f"{len(failed)} failed" + (f", {unsupported} unsupported" if unsupported
+                                              else "")) if self.variants else "no variants"
+            return EXIT_FAILED, (f"nothing was measured: {why}" + (f": {names}" if failed else "")
+                                 + "; see each variant's error above or in --json")
+        if failed:
+            return (EXIT_FAILED if self.strict else EXIT_OK,
+                    f"{len(failed)} of {len(self.variants)} variants failed: {names}"
+                    + ("" if self.strict else " (--strict makes this exit 3)"))
+        return EXIT_OK, None
 
     def to_dict(self) -> dict[str, Any]:
+        code, line = self.verdict()
         return {"schema": "edgekit.sweep/1", "store": self.store, "out": self.out,
                 "notices": self.notices,
                 "files": self.files, "variants": [v.to_dict() for v in self.variants],
                 "table": self.rows, "peaks": self.peaks, "picks": self.picks,
                 "ok": sum(v.status in ("ok", "resumed") for v in self.variants),
-                "failed": sum(v.status.endswith("failed") for v in self.variants)}
+                "failed": sum(v.status.endswith("failed") for v in self.variants),
+                "exit_code": code, "verdict": line}
 
 
 def _safe(name: str) -> str:
@@ -333,7 +360,7 @@ def _report(variants: list[Variant], opts: SweepOptions,
     rows = report.table([v.to_dict() for v in variants], {r["id"]: r for r in stored}, peaks,
                         picked)
     out = SweepReport(variants=variants, store=display(opts.store), out=str(opts.out), rows=rows,
-                      peaks=peaks, picks=picks, notices=list(notices or []))
+                      peaks=peaks, picks=picks, notices=list(notices or []), strict=opts.strict)
     page = report.Page(title=opts.title, batch=opts.batch, data=opts.data, device=fp,
                        peaks=peaks, picks=pick.describe(picks) if picks else [])
     out.files = report.write(rows, stored, page, opts.out, out.to_dict())

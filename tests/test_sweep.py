@@ -139,6 +139,49 @@ def test_cli_sweep_json_and_bad_input(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "s"]
 
 
+def test_exit_codes_nothing_measured_3_some_failed_0_or_3_under_strict(tmp_path: Path) -> None:
+    """A run where nothing succeeded never exits 0; a partial one names what failed."""
+    from typer.testing import CliRunner
+
+    from edgekit import cli
+
+    raises = f"{FIX / 'user_models.py'}:raises"
+    base = ["--input-size", "32", "--backends", "ort", "--duration", "0", "--store",
+            str(tmp_path / "s"), "--out", str(tmp_path / "o"), "--quiet"]
+    r = CliRunner().invoke(cli.app, ["sweep", raises, "--precisions", "fp32,int8", *base,
+                                     "--json"])
+    assert r.exit_code == 3, r.output
+    doc = json.loads(r.stdout)
+    assert doc["ok"] == 0 and doc["failed"] == 2 and doc["exit_code"] == 3
+    assert [v["status"] for v in doc["variants"]] == ["export failed"] * 2
+    assert all("factory exploded" in v["error"] for v in doc["variants"])
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "nothing was measured: 2 failed" in err[0] and "raises" in err[0]
+    mixed = ["sweep", raises, TINY, "--precisions", "fp32", *base]
+    r = CliRunner().invoke(cli.app, mixed)
+    assert r.exit_code == 0, r.output
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1 and "1 of 2 variants failed" in warn[0] and "raises fp32/ort" in warn[0]
+    assert "tiny" not in warn[0].split("failed:")[1]
+    r = CliRunner().invoke(cli.app, [*mixed, "--strict"])
+    assert r.exit_code == 3 and "1 of 2 variants failed" in r.stderr
+    r = CliRunner().invoke(cli.app, ["--help"])
+    assert "Exit codes: 0 " in r.output and "3 nothing measured" in r.output
+
+
+def test_quickstart_exits_3_when_nothing_is_measured(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from edgekit import cli
+    from edgekit.cli import run as cli_run
+
+    monkeypatch.setattr(cli_run, "QUICKSTART", (f"{FIX / 'user_models.py'}:raises",))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli.app, ["quickstart", "--quiet"])
+    assert r.exit_code == 3 and "error: nothing was measured" in r.stderr
+
+
 def test_quickstart_runs_its_models_and_says_where_the_report_is(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
@@ -184,3 +227,12 @@ def test_cli_device(tmp_path: Path) -> None:
     assert doc["schema"] == "edgekit.device/1" and doc["peak"]["cpu"]["bandwidth_gbs"] > 0
     r = run_cli("device", "--no-bandwidth", env={"COLUMNS": "200"})
     assert r.returncode == 0 and re.search(r"CPU peak\W+[\d.]+ GFLOP/s", r.stdout)
+
+
+def test_the_readme_exit_code_table_is_the_one_in_errors() -> None:
+    from edgekit.errors import EXIT_CODES
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = readme.split("**Exit codes**")[1].split("\n\n")[1]
+    table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M))
+    assert sorted(int(c) for c in table) == sorted(c for c, _ in EXIT_CODES)

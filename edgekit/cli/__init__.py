@@ -19,11 +19,11 @@ import typer
 from edgekit import __version__, noise
 from edgekit.cli import budget as budget_cmds
 from edgekit.cli import build, export, lab, measure, pick, run
-from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError
+from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError, exit_codes_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Take an image classifier of any architecture to an edge device, and "
-                       "measure what you get.")
+                       "measure what you get.", epilog=exit_codes_text())
 
 
 def _version(value: bool) -> None:

@@ -14,6 +14,8 @@ from edgekit.precision import Precision
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Exit 3 when any variant failed (default: only when nothing was measured)")]
 StoreOpt = Annotated[str, typer.Option(
     "--store", envvar="EDGEKIT_STORE", show_envvar=True,
     help="Results store: a folder (holds edgekit.db), sqlite:///PATH or postgresql://USER@HOST/DB "
@@ -51,6 +53,17 @@ def emit(obj: dict[str, Any], json_out: bool, human: Any = None) -> None:
         from rich.console import Console
 
         Console().print(human)
+
+
+def finish(verdict: tuple[int, str | None]) -> None:
+    """A run's verdict (``SweepReport.verdict``): its line on stderr, its exit code."""
+    import sys
+
+    code, line = verdict
+    if line:
+        print(f"{'error' if code else 'warning'}: {line}", file=sys.stderr)
+    if code:
+        raise typer.Exit(code)
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

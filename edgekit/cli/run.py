@@ -23,7 +23,9 @@ from edgekit.cli._common import (
     ResizeOpt,
     StdOpt,
     StoreOpt,
+    StrictOpt,
     emit,
+    finish,
     parse_backends,
     parse_precisions,
     stated,
@@ -68,10 +70,14 @@ def sweep(
     mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
     crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
     channel_order: ChannelOrderOpt = None,
+    strict: StrictOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Export, quantize, verify, profile and store every model x precision x backend; report."""
+    """Export, quantize, verify, profile and store every model x precision x backend; report.
+
+    Exit 0: at least one variant measured (failed ones are named on stderr; --strict makes
+    them exit 3). Exit 3: nothing was measured. Exit 2: bad input."""
     from edgekit import sweep as sw
 
     opts = sw.SweepOptions(precisions=parse_precisions(precisions),
@@ -80,7 +86,7 @@ def sweep(
                            labels=labels, agreement=agreement_data, store=store, out=out,
                            resume=resume, duration_s=duration, threads=threads, tag=tag,
                            random_weights=random_weights, allow_random=allow_random,
-                           preprocess=stated(mean, std, resize, crop_pct, interpolation,
+                           strict=strict, preprocess=stated(mean, std, resize, crop_pct, interpolation,
                                              channel_order))
     if (lab is None) != (device_kinds is None):
         raise typer.BadParameter("--lab and --device-kinds go together")
@@ -89,10 +95,12 @@ def sweep(
 
         kinds = tuple(k.strip() for k in device_kinds.split(",") if k.strip())
         lopts = ls.LabOptions(url=lab, kinds=kinds, stall_s=stall_after)
-        rep = ls.lab_sweep(models, opts, lopts, Reporter.for_cli(quiet, json_out)).to_dict()
+        report = ls.lab_sweep(models, opts, lopts, Reporter.for_cli(quiet, json_out))
     else:
-        rep = sw.sweep(models, opts, Reporter.for_cli(quiet, json_out)).to_dict()
+        report = sw.sweep(models, opts, Reporter.for_cli(quiet, json_out))
+    rep = report.to_dict()
     emit(rep, json_out, render.sweep_table(rep))
+    finish(report.verdict())
 
 
 QUICKSTART = ("mobilenet_v3_small", "resnet18", "efficientnet_b0", "squeezenet1_1")
@@ -102,23 +110,29 @@ QUICKSTART = ("mobilenet_v3_small", "resnet18", "efficientnet_b0", "squeezenet1_
 def quickstart(
     store: StoreOpt = "results",
     out: Annotated[Path, typer.Option(help="Report folder")] = Path("report"),
+    strict: StrictOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """A first sweep on this CPU: four classic models, FP32 and INT8, on ONNX Runtime (random
-    weights, with one notice, where the pretrained ones cannot be downloaded)."""
+    weights, with one notice, where the pretrained ones cannot be downloaded).
+
+    Exit 0: at least one variant measured; 3: nothing was measured (or, with --strict, any
+    variant failed)."""
     from edgekit import sweep as sw
 
     opts = sw.SweepOptions(precisions=(Precision.FP32, Precision.INT8), backends=("ort",),
                            store=store, out=out, duration_s=1.5, tag="quickstart",
                            title="edgekit quickstart: measured latency on this CPU vs "
-                                 "accuracy by kind", allow_random=True)
-    rep = sw.sweep(list(QUICKSTART), opts, Reporter.for_cli(quiet, json_out)).to_dict()
+                                 "accuracy by kind", allow_random=True, strict=strict)
+    report = sw.sweep(list(QUICKSTART), opts, Reporter.for_cli(quiet, json_out))
+    rep = report.to_dict()
     accuracy = ("no accuracy for random weights (see the notice)" if rep["notices"] else
                 "accuracy (no --data): FP32 published ImageNet top-1 where the weights are the "
                 "catalog's, INT8 a lower bound below it (its disagreement with FP32)")
     emit(rep, json_out, render.group([render.sweep_table(rep),
                                       f"latency: measured here; {accuracy}"]))
+    finish(report.verdict())
 
 
 @app.command()
