@@ -11,7 +11,8 @@ from typing import Any
 
 # flags that matter for inference kernels (x86: /proc/cpuinfo "flags"; ARM: "Features")
 _FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
-          "avx_vnni", "amx_int8", "amx_bf16", "asimd", "asimddp", "fphp", "sve", "i8mm")
+          "avx_vnni", "amx_int8", "amx_bf16", "avx512_fp16", "amx_fp16", "asimd", "asimddp",
+          "asimdhp", "fphp", "sve", "i8mm")
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import numpy as np
 SIMD_FLOPS = [("avx512f", 64, "AVX-512"), ("fma", 32, "AVX2+FMA"), ("avx", 16, "AVX"),
               ("sve", 32, "SVE (128-bit assumed)"), ("asimd", 16, "NEON")]
 
-# name substring -> (FP32 TFLOP/s, memory GB/s, source)
+# name substring -> (FP32 TFLOP/s, memory GB/s, source): the FP32 CUDA-core figures
 GPUS: dict[str, tuple[float, float, str]] = {
     "H200": (67.0, 4800.0, "NVIDIA H200 datasheet (SXM)"),
     "H100": (67.0, 3350.0, "NVIDIA H100 datasheet (SXM5; PCIe: 51 TF, 2000 GB/s)"),
@@ -34,6 +34,23 @@ GPUS: dict[str, tuple[float, float, str]] = {
     "Orin NX": (1.9, 102.4, "Jetson Orin NX 16GB datasheet: 1024 CUDA cores x 918 MHz x 2"),
     "Orin Nano": (1.3, 68.0, "Jetson Orin Nano 8GB datasheet: 1024 CUDA cores x 625 MHz x 2"),
     "Xavier NX": (0.8, 59.7, "Jetson Xavier NX datasheet: 384 CUDA cores x 1.1 GHz x 2"),
+}
+
+# name substring -> dense (no sparsity) tensor-core TFLOP/s or TOPS per precision, from the same
+# datasheets. "tf32": None marks an Ampere-or-newer GPU whose TF32 figure is not in the table:
+# cuDNN and TensorRT run FP32 convolutions on TF32 tensor cores by default, so its FP32 limit
+# is not known. A GPU missing here (T4, Xavier: no TF32) is limited in FP32 by its CUDA cores.
+TENSOR: dict[str, dict[str, float | None]] = {
+    "H200": {"tf32": 494.7, "fp16": 989.4, "bf16": 989.4, "int8": 1978.9},
+    "H100": {"tf32": 494.7, "fp16": 989.4, "bf16": 989.4, "int8": 1978.9},
+    "A100": {"tf32": 156.0, "fp16": 312.0, "bf16": 312.0, "int8": 624.0},
+    "L40S": {"tf32": 183.0, "fp16": 366.0, "bf16": 366.0, "int8": 733.0},
+    "L4": {"tf32": 60.0, "fp16": 121.0, "bf16": 121.0, "int8": 242.5},
+    "A10": {"tf32": 62.5, "fp16": 125.0, "bf16": 125.0, "int8": 250.0},
+    "T4": {"fp16": 65.0, "int8": 130.0},
+    "RTX 4090": {"tf32": 82.6, "fp16": 330.3, "bf16": 165.2, "int8": 660.6},
+    "RTX 3090": {"tf32": 35.6, "fp16": 142.0, "bf16": 71.0, "int8": 284.0},
+    "AGX Orin": {"tf32": None}, "Orin NX": {"tf32": None}, "Orin Nano": {"tf32": None},
 }
 
 
@@ -66,12 +83,54 @@ def cpu_peak(cpu: dict[str, Any]) -> dict[str, Any]:
     mhz = _max_mhz()
     cores = cpu.get("physical_cores") or cpu.get("logical_cores") or 1
     gflops = cores * mhz / 1000 * per_cycle if mhz else None
+    precisions: dict[str, dict[str, Any]] = {}
+    for prec, (ops, unit) in precision_rates(flags, per_cycle, simd).items():
+        if ops is None:
+            precisions[prec] = {"peak_gflops": None, "why": unit}
+        else:
+            precisions[prec] = {"peak_gflops": round(cores * mhz / 1000 * ops, 1) if mhz else None,
+                                "ops_per_cycle": ops, "unit": unit,
+                                **({} if mhz else {"why": "the CPU's frequency is not known"})}
     mhz = round(mhz) if mhz else None
     return {"peak_gflops": round(gflops, 1) if gflops else None, "cores": cores, "mhz": mhz,
             "vnni": bool(cpu.get("vnni")),
-            "flops_per_cycle": per_cycle, "simd": simd,
+            "flops_per_cycle": per_cycle, "simd": simd, "precisions": precisions,
             "how": f"{cores} cores x {mhz or '?'} MHz x {per_cycle} FP32 FLOPs/cycle ({simd}, "
                    "2 FMA units assumed: an upper bound)"}
+
+
+def precision_rates(flags: set[str], fp32: int, simd: str
+                    ) -> dict[str, tuple[int | None, str]]:
+    """Per precision: (operations per cycle per core, the unit that does them), or (None, why
+    no peak applies). Each precision runs on its own units: AMX tiles do 2048 INT8 and 1024
+    BF16 operations per cycle per core (Intel's AMX figures), AVX512-BF16's vdpbf16ps twice
+    the FP32 FMA rate, a dot-product instruction (VNNI, ARM sdot) four times the FP32 rate in
+    INT8 (two without one); a CPU without FP16 or BF16 arithmetic converts to FP32, so no peak
+    of that precision applies."""
+    out: dict[str, tuple[int | None, str]] = {"fp32": (fp32, f"{simd} FMA")}
+    if "amx_bf16" in flags:
+        out["bf16"] = (1024, "AMX-BF16 tiles")
+    elif "avx512_bf16" in flags:
+        out["bf16"] = (2 * fp32, "AVX512-BF16 (vdpbf16ps)")
+    else:
+        out["bf16"] = (None, "this CPU has no BF16 arithmetic (avx512_bf16, amx_bf16): a runtime "
+                             "emulates it, so no BF16 peak applies")
+    if "amx_fp16" in flags:
+        out["fp16"] = (1024, "AMX-FP16 tiles")
+    elif "avx512_fp16" in flags:
+        out["fp16"] = (2 * fp32, "AVX512-FP16")
+    elif "asimdhp" in flags:
+        out["fp16"] = (2 * fp32, "NEON FP16 arithmetic")
+    else:
+        out["fp16"] = (None, "this CPU has no FP16 arithmetic (avx512_fp16, asimdhp): the "
+                             "runtime computes FP16 models in FP32, so no FP16 peak applies")
+    if "amx_int8" in flags:
+        out["int8"] = (2048, "AMX-INT8 tiles")
+    elif {"avx512_vnni", "avx_vnni", "asimddp", "i8mm"} & flags:
+        out["int8"] = (4 * fp32, "INT8 dot products (VNNI / sdot): 4x the FP32 rate")
+    else:
+        out["int8"] = (2 * fp32, "INT8 multiply-add pairs without a dot product: 2x FP32")
+    return out
 
 
 def copy_bandwidth_gbs(mib: int = 256, repeats: int = 3) -> float:
@@ -90,8 +149,28 @@ def gpu_peak(name: str) -> dict[str, Any] | None:
     for key, (tf, gbs, source) in GPUS.items():
         if key.lower() in name.lower():
             return {"peak_gflops": tf * 1000, "bandwidth_gbs": gbs, "source": source,
-                    "match": key}
+                    "match": key, "precisions": _gpu_precisions(key, tf)}
     return None
+
+
+def _gpu_precisions(key: str, fp32_tf: float) -> dict[str, dict[str, Any]]:
+    tensor = TENSOR.get(key, {})
+    out: dict[str, dict[str, Any]] = {}
+    if "tf32" not in tensor:
+        out["fp32"] = {"peak_gflops": fp32_tf * 1000, "unit": "FP32 CUDA cores (no TF32)"}
+    elif tensor["tf32"] is None:
+        out["fp32"] = {"peak_gflops": None, "why": f"{key}'s TF32 tensor cores run FP32 "
+                       "convolutions by default (cuDNN, TensorRT) and their peak is not in "
+                       "edgekit's table"}
+    else:
+        out["fp32"] = {"peak_gflops": max(fp32_tf, tensor["tf32"]) * 1000,
+                       "unit": "TF32 tensor cores (dense), which FP32 may run on"}
+    for prec in ("fp16", "bf16", "int8"):
+        value = tensor.get(prec)
+        out[prec] = ({"peak_gflops": value * 1000, "unit": f"{prec.upper()} tensor cores (dense)"}
+                     if value else {"peak_gflops": None, "why": f"{key}'s {prec.upper()} "
+                                    "tensor-core peak is not in edgekit's table"})
+    return out
 
 
 def estimate(fp: dict[str, Any], measure_bandwidth: bool = True) -> dict[str, Any]:
@@ -109,18 +188,35 @@ def estimate(fp: dict[str, Any], measure_bandwidth: bool = True) -> dict[str, An
     return {"cpu": cpu, "gpus": gpus}
 
 
-def percent_of_peak(gflops: float | None, device: str, peaks: dict[str, Any],
-                    precision: str = "fp32") -> float | None:
-    """Achieved / peak in %, for a result measured on ``device`` (cpu or cuda). An INT8 result
-    on a CPU is measured against the INT8 peak: 4x FP32 with VNNI (one vpdpbusd does 4x the
-    multiply-adds of an FP32 FMA), 2x without. On a GPU the FP32 CUDA-core peak is used for all
-    (tensor-core peaks are far higher: the figure is then an upper bound of the use)."""
-    if not gflops:
-        return None
+def peak_for(device: str, peaks: dict[str, Any], precision: str = "fp32"
+             ) -> tuple[float | None, str]:
+    """The peak (GFLOP/s or GOP/s) of ``precision`` on ``device`` (cpu, cuda), and how it was
+    found, or None and why there is none: never another precision's peak."""
     if device == "cpu":
-        peak = peaks["cpu"]["peak_gflops"]
-        if peak and precision == "int8":
-            peak *= 4 if peaks["cpu"].get("vnni") else 2
+        rows = peaks["cpu"].get("precisions") or {}
     else:
-        peak = next((g["peak_gflops"] for g in peaks["gpus"] if g.get("peak_gflops")), None)
-    return round(100 * gflops / peak, 2) if peak else None
+        gpu = next((g for g in peaks.get("gpus") or [] if g.get("precisions")), None)
+        if gpu is None:
+            return None, "this GPU is not in edgekit's table of datasheet peaks"
+        rows = gpu["precisions"]
+    row = rows.get(precision)
+    if row is None:
+        return None, f"no {precision} peak is known for {device}"
+    return row.get("peak_gflops"), row.get("unit") or row.get("why", "")
+
+
+def percent_of_peak(gflops: float | None, device: str, peaks: dict[str, Any],
+                    precision: str = "fp32") -> tuple[float | None, str | None]:
+    """Achieved / the peak of the result's own precision, in %, and None with the reason where
+    there is no such peak. A figure over 100 % is impossible, so it says the peak or the MAC
+    count does not describe what ran, and gives no number."""
+    if not gflops:
+        return None, "no GFLOP/s (the MAC count is unknown)"
+    peak, how = peak_for(device, peaks, precision)
+    if not peak:
+        return None, how
+    pct = round(100 * gflops / peak, 2)
+    if pct > 100:
+        return None, (f"{pct:.0f} % of the {precision} peak ({how}) is impossible: the peak or "
+                      "the MAC count does not describe what ran")
+    return pct, None

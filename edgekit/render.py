@@ -274,6 +274,9 @@ def sweep_table(doc: dict[str, Any]) -> Any:
         if r["error"] and r["status"] != "unsupported":
             errors.setdefault(r["error"], []).append(f"{r['model']} {r['precision']}/{r['backend']}")
     lines = [f"[red]{', '.join(v)}[/]: {e}" for e, v in errors.items()]
+    blank = {f"{r['precision']}/{r['backend']}": r["pct_of_peak_note"] for r in doc["table"]
+             if r.get("pct_of_peak_note") and r.get("gflops")}
+    lines += [f"% peak blank for {k}: {why}" for k, why in blank.items()]
     from edgekit.accuracy import summary
 
     kinds = summary([str(r.get("accuracy_kind")) for r in doc["table"]])
@@ -306,6 +309,10 @@ def device_table(doc: dict[str, Any]) -> Any:
               f"{cpu['logical_cores']} threads, flags {' '.join(cpu['flags'])}")
     t.add_row("RAM", f"{fp['ram_gb']} GB")
     t.add_row("CPU peak", f"{_f(pk['cpu']['peak_gflops'], '.1f')} GFLOP/s FP32 ({pk['cpu']['how']})")
+    for prec, row in (pk["cpu"].get("precisions") or {}).items():
+        if prec != "fp32":
+            t.add_row(f"CPU {prec}", f"{_f(row['peak_gflops'], '.1f')} G{'OP' if prec == 'int8' else 'FLOP'}"
+                      f"/s ({row['unit']})" if row.get("peak_gflops") else f"no peak: {row['why']}")
     if pk["cpu"].get("bandwidth_gbs"):
         t.add_row("CPU memory", f"{pk['cpu']['bandwidth_gbs']} GB/s ({pk['cpu']['bandwidth_how']})")
     for g in pk["gpus"]:

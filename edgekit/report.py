@@ -20,7 +20,7 @@ from edgekit.errors import ConfigError
 
 COLUMNS = ["model", "family", "precision", "backend", "status", "size_mb", "gmacs", "p50_ms",
            "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "accuracy_note", "agreement",
-           "gflops", "pct_of_peak", "picked", "result_id", "error"]
+           "gflops", "pct_of_peak", "pct_of_peak_note", "picked", "result_id", "error"]
 
 
 @dataclass(kw_only=True)
@@ -54,12 +54,13 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
         line["picked"] = "pick" if rid is not None and rid in (picked or set()) else None
         if r is not None:
             c = judged[r["id"]]
+            pct, why = percent_of_peak(r["gflops"], r["device"], peaks,
+                                       str(r.get("precision") or v["precision"]))
             line.update(family=r["family"], size_mb=r["size_mb"], gmacs=r["gmacs"],
                         p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], images_per_s=r["images_per_s"],
                         accuracy=c.top1, accuracy_kind=c.kind, accuracy_note=c.text,
                         agreement=y_value(r, "agreement"), gflops=r["gflops"],
-                        pct_of_peak=percent_of_peak(r["gflops"], r["device"], peaks,
-                                                    str(v["precision"])))
+                        pct_of_peak=pct, pct_of_peak_note=why)
         out.append({k: line.get(k) for k in COLUMNS})
     return out
 

@@ -47,8 +47,14 @@ def test_two_models_three_precisions_six_rows_and_a_report(tmp_path: Path) -> No
     assert {(t["precision"], t["accuracy_kind"]) for t in doc["table"]} == {
         ("fp32", "none"), ("fp16", "none"), ("int8", "none")}
     assert all(t["accuracy"] is None for t in doc["table"]) and "lower_bound</b>" in page
-    assert doc["peaks"]["cpu"]["peak_gflops"] and all(
-        t["pct_of_peak"] is not None for t in doc["table"])
+    assert doc["peaks"]["cpu"]["peak_gflops"]
+    # % peak only against the peak of the result's own precision, never above 100
+    fp16 = doc["peaks"]["cpu"]["precisions"]["fp16"]["peak_gflops"]
+    for t in doc["table"]:
+        if t["precision"] == "fp16" and fp16 is None:  # no FP16 arithmetic on this CPU
+            assert t["pct_of_peak"] is None and "no FP16 arithmetic" in t["pct_of_peak_note"]
+        else:
+            assert 0 < t["pct_of_peak"] <= 100 and t["pct_of_peak_note"] is None, t
 
 
 def test_a_failing_variant_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -213,11 +219,44 @@ def test_gpu_table_and_percent_of_peak() -> None:
     assert h100 is not None and h100["peak_gflops"] == 67000 and "datasheet" in h100["source"]
     assert peak.gpu_peak("NVIDIA Jetson Orin Nano Developer Kit")["match"] == "Orin Nano"  # type: ignore[index]
     assert peak.gpu_peak("Some Other GPU") is None
-    peaks = {"cpu": {"peak_gflops": 100.0, "vnni": True}, "gpus": [{"peak_gflops": 1000.0}]}
-    assert peak.percent_of_peak(50.0, "cpu", peaks) == 50.0
-    assert peak.percent_of_peak(50.0, "cpu", peaks, "int8") == 12.5  # VNNI: 4x FP32
-    assert peak.percent_of_peak(50.0, "cuda", peaks) == 5.0
-    assert peak.percent_of_peak(None, "cpu", peaks) is None
+    cpu = {"precisions": dict(peak.precision_rates({"avx512f", "avx512_vnni"}, 64, "AVX-512"))}
+    cpu["precisions"] = {p: {"peak_gflops": None if ops is None else ops * 2.0, "unit": u}
+                         for p, (ops, u) in cpu["precisions"].items()}  # 1 core x 2 GHz
+    peaks = {"cpu": cpu, "gpus": [h100]}
+    assert peak.percent_of_peak(64.0, "cpu", peaks) == (50.0, None)  # 128 GFLOP/s FP32
+    assert peak.percent_of_peak(64.0, "cpu", peaks, "int8") == (12.5, None)  # VNNI: 4x FP32
+    pct, why = peak.percent_of_peak(64.0, "cpu", peaks, "bf16")  # no BF16 units: no peak
+    assert pct is None and "no BF16 arithmetic" in str(why)
+    # FP32 on an H100 may run on TF32 tensor cores: its limit is theirs, not the CUDA cores'
+    assert peak.percent_of_peak(98940.0, "cuda", peaks) == (20.0, None)
+    assert peak.percent_of_peak(98940.0, "cuda", peaks, "fp16") == (10.0, None)
+    orin = {"cpu": cpu, "gpus": [peak.gpu_peak("Jetson AGX Orin")]}
+    assert peak.percent_of_peak(100.0, "cuda", orin)[0] is None  # its TF32 peak is unknown
+    assert peak.percent_of_peak(None, "cpu", peaks)[0] is None
+    pct, why = peak.percent_of_peak(200.0, "cpu", peaks)  # over 100 %: never printed
+    assert pct is None and "impossible" in str(why)
+
+
+def test_no_percent_of_peak_above_100_on_an_amx_cpu() -> None:
+    """The issue's case: OpenVINO bf16 on an AMX CPU showed 532 % of the FP32 AVX-512 peak.
+    Against each precision's own units (AMX-BF16: 1024 FLOPs/cycle/core, AMX-INT8: 2048) the
+    same figures are well under 100 %."""
+    flags = ["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16",
+             "amx_int8", "amx_tile"]
+    cpu = peak.cpu_peak({"flags": flags, "physical_cores": 2})
+    if cpu["peak_gflops"] is None:
+        pytest.skip("this machine does not say its CPU frequency")
+    rates = cpu["precisions"]
+    assert rates["bf16"]["unit"] == "AMX-BF16 tiles" and rates["bf16"]["ops_per_cycle"] == 1024
+    assert rates["int8"]["ops_per_cycle"] == 2048 and rates["fp16"]["peak_gflops"] is None
+    peaks = {"cpu": cpu, "gpus": []}
+    fp32_peak = cpu["peak_gflops"]
+    measured = {"fp32": 0.9 * fp32_peak, "bf16": 5.321 * fp32_peak, "int8": 7.0 * fp32_peak}
+    for prec, gflops in measured.items():
+        pct, why = peak.percent_of_peak(gflops, "cpu", peaks, prec)
+        assert pct is not None and 0 < pct <= 100, (prec, pct, why)
+    assert peak.percent_of_peak(measured["bf16"], "cpu", peaks, "bf16")[0] == pytest.approx(
+        532.1 / 16, abs=0.1)
 
 
 def test_cli_device(tmp_path: Path) -> None:
