@@ -31,6 +31,9 @@ def run(url: str, n_agents: int, jobs: int, model: Path, tmp: Path) -> dict[str,
     import psycopg
 
     from edgekit import artifacts, lab, lab_sweep
+    from edgekit.backends import RunnerOptions
+    from edgekit.lab_job import Job
+    from edgekit.profile import ProfileOptions
     from edgekit.store_pg import PgStore
 
     pg.reset(url)
@@ -39,19 +42,19 @@ def run(url: str, n_agents: int, jobs: int, model: Path, tmp: Path) -> dict[str,
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "edgekit", "agent", "--lab", url,
                                "--device-kind", "bench", "--name", f"a{i}", "--heartbeat", "1",
-                               "--cache", str(tmp / f"c{i}")], env=env,
+                               "--cache", str(tmp / f"c{i}")], env=env, cwd=tmp,
                               stderr=subprocess.DEVNULL) for i in range(n_agents)]
     while len(lab_sweep.agents(store)) < n_agents:
         time.sleep(0.2)
-    ref = artifacts.publish(store, model).to_dict()
+    ref = artifacts.publish(store, model)
     sweep = uuid.uuid4().hex
+    popts = ProfileOptions(backend="ort", runner=RunnerOptions(threads=1), warmup=1,
+                           iterations=10, duration_s=0.0, tag="bench")
     js = {}
     for _ in range(jobs):
-        j = {"uid": uuid.uuid4().hex, "sweep": sweep, "kind": "bench", "artifact": ref,
-             "label": "bench", "backend": "ort", "dtype": "fp32", "batch": 1, "warmup": 1,
-             "iterations": 10, "duration_s": 0.0, "threads": 1, "tag": "bench",
-             "input_size": None}
-        js[j["uid"]] = {"job": j, "variant": None}
+        j = Job(uid=uuid.uuid4().hex, sweep=sweep, kind="bench", artifact=ref, label="bench",
+                profile=popts)
+        js[j.uid] = {"job": j, "variant": None}
     t0 = time.time()
     lab_sweep._enqueue(store, js)
     t_enq = time.time()

@@ -82,3 +82,52 @@ def fetch(store: StoreBase, ref: ArtifactRef, cache: Path | None = None) -> Path
     if ref.manifest_sha256 is not None:
         _get(store, ref.manifest_sha256, manifest.sidecar(target))
     return target
+
+
+def publish_folder(store: StoreBase, folder: Path, extra: tuple[Path, ...] = ()) -> ArtifactRef:
+    """An image folder (its files under ``images/``, recursively) and ``extra`` files (under
+    ``labels/``) kept in the store as one tar, named by its sha256: the same files give the
+    same bytes (sorted, no times or owners), so a folder is stored once."""
+    import io
+    import tarfile
+
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    members = [(p, f"images/{p.relative_to(folder).as_posix()}")
+               for p in sorted(folder.rglob("*")) if p.is_file()]
+    members += [(p, f"labels/{p.name}") for p in extra]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, arcname in members:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(arcname)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    blob = buf.getvalue()
+    ref = ArtifactRef(name=f"{folder.name or 'images'}.tar",
+                      sha256=hashlib.sha256(blob).hexdigest())
+    store.put_blob(ref.sha256, ref.name, blob, now)
+    return ref
+
+
+def fetch_folder(store: StoreBase, ref: ArtifactRef, cache: Path | None = None) -> Path:
+    """A folder artifact unpacked in the cache (hash-checked, unpacked once, atomically): the
+    folder that holds ``images/`` and ``labels/``."""
+    import shutil
+    import tarfile
+    import tempfile
+
+    tar = fetch(store, ref, cache)
+    done = tar.parent / "unpacked"
+    if done.is_dir():
+        return done
+    scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=tar.parent))
+    try:
+        with tarfile.open(tar) as t:
+            t.extractall(scratch, filter="data")  # no links, no paths outside it
+        os.replace(scratch, done)
+    except OSError:
+        if not done.is_dir():  # another agent unpacked it first: theirs is the same bytes
+            raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return done

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgekit._lazy import require
 from edgekit.errors import EdgekitError
+from edgekit.lab_job import Job
 from edgekit.store_pg import PgStore
 
 TASK = "edgekit.measure"
@@ -108,12 +109,12 @@ def measure(job: dict[str, Any]) -> None:
     """The task: one variant on this device. A failure of the variant is recorded (one line)
     and the job ends; only a dead agent makes procrastinate run it again."""
     store, name, opts = _AGENT["store"], _AGENT["name"], _AGENT["opts"]
-    uid = job["uid"]
+    uid = str(job["uid"])
     _job_state(store, uid, status="running", agent=name)
     with store._tx(write=True) as ex:
-        ex("UPDATE lab_agents SET job = ? WHERE name = ?", (job["label"], name))
+        ex("UPDATE lab_agents SET job = ? WHERE name = ?", (job.get("label", uid), name))
     try:
-        rid = _run(job, store, opts, name)
+        rid = _run(Job.from_dict(job), store, opts, name)
         _job_state(store, uid, status="ok", result_id=rid, error=None)
     except EdgekitError as e:
         _job_state(store, uid, status="failed", error=e.line())
@@ -125,14 +126,14 @@ def measure(job: dict[str, Any]) -> None:
             ex("UPDATE lab_agents SET job = NULL WHERE name = ?", (name,))
 
 
-def _run(job: dict[str, Any], store: PgStore, opts: AgentOptions, name: str) -> int:
+def _run(job: Job, store: PgStore, opts: AgentOptions, name: str) -> int:
+    """Fetch what the job names (hash-checked), build the engine here where the row says so,
+    and profile with the job's own options."""
     from edgekit import artifacts, backends
     from edgekit import profile as pf
-    from edgekit.backends import Device, RunnerOptions
-    from edgekit.precision import Precision
 
-    target = artifacts.fetch(store, artifacts.ArtifactRef.from_dict(job["artifact"]), opts.cache)
-    spec = backends.get(job["backend"])
+    target = artifacts.fetch(store, job.artifact, opts.cache)
+    spec = backends.get(job.backend)
     if "onnx" not in spec.artifacts:  # TensorRT: the engine is built here, on this device
         from edgekit.trt.engine import BuildOptions, build
 
@@ -140,14 +141,11 @@ def _run(job: dict[str, Any], store: PgStore, opts: AgentOptions, name: str) -> 
         if not engine.is_file():
             build(target, BuildOptions(output=engine))
         target = engine
-    size = tuple(job["input_size"]) if job.get("input_size") else None
-    device = Device.CUDA if spec.name == "tensorrt" else Device.CPU
-    ropts = RunnerOptions(device=device, threads=job["threads"], dtype=Precision(job["dtype"]),
-                          input_size=size)
-    popts = pf.ProfileOptions(backend=spec.name, runner=ropts, batches=(job["batch"],),
-                              warmup=job["warmup"], iterations=job["iterations"],
-                              duration_s=job["duration_s"], store=opts.lab, tag=job["tag"],
-                              uid=job["uid"],
-                              lab={"kind": opts.kind, "agent": name, "host": socket.gethostname()})
+    data = artifacts.fetch_folder(store, job.data, opts.cache) if job.data else None
+    agreement = (artifacts.fetch_folder(store, job.agreement, opts.cache) / "images"
+                 if job.agreement else None)
+    popts = job.local_options(store=opts.lab, data=data, agreement=agreement,
+                              lab={"kind": opts.kind, "agent": name,
+                                   "host": socket.gethostname()})
     res = pf.profile(str(target), popts).results[0]
     return int(res.id or 0)

@@ -16,6 +16,7 @@ from typing import Any
 
 from edgekit import lab
 from edgekit.errors import ConfigError, EdgekitError
+from edgekit.lab_job import Job
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.store_pg import PgStore
@@ -27,6 +28,7 @@ from edgekit.sweep import (
     _backends,
     _check,
     _report,
+    profile_options,
     weights_options,
 )
 
@@ -71,22 +73,47 @@ def _preflight(store: PgStore, opts: LabOptions) -> None:
                           f"--device-kind {missing[0]}` on such a device", path=store.label)
 
 
-def _resumed(store: PgStore, sha: str, v: Variant, kind: str, batch: int) -> int | None:
-    with store._tx(write=False) as ex:
-        rows = ex("SELECT id FROM results WHERE artifact_sha256 = ? AND backend = ? AND "
-                  "device_kind = ? AND batch = ? ORDER BY id DESC LIMIT 1",
-                  (sha, v.backend, kind, batch))
-    return int(rows[0][0]) if rows else None
+def _resumed(store: PgStore, sha: str, kind: str, popts: Any) -> int | None:
+    """The newest stored row of this artifact on this kind that measured exactly these
+    options (``lab_job.matches``: dtype, batch, threads, input size, timing)."""
+    from edgekit.lab_job import matches
+    from edgekit.store import Where
+
+    rows = store.query([Where("artifact_sha256", "=", sha), Where("device_kind", "=", kind),
+                        Where("backend", "=", str(popts.backend))])
+    return next((int(r["id"]) for r in rows if matches(r, popts)), None)
 
 
-def _job(v: Variant, art: dict[str, Any], dtype: Precision, opts: SweepOptions, sweep_id: str,
-         kind: str) -> dict[str, Any]:
-    return {"uid": uuid.uuid4().hex, "sweep": sweep_id, "kind": kind, "artifact": art,
-            "label": f"{v.model} {v.precision} {v.backend} on {kind}", "backend": v.backend,
-            "dtype": dtype.value, "batch": opts.batch, "warmup": opts.warmup,
-            "iterations": opts.iterations, "duration_s": opts.duration_s,
-            "threads": opts.threads, "tag": opts.tag,
-            "input_size": [opts.input_size] * 2 if opts.input_size else None}
+@dataclass(kw_only=True)
+class _Folders:
+    """The sweep's image folders, published once: refs for every job that reads them."""
+
+    data: Any = None
+    labels_name: str | None = None
+    agreement: Any = None
+
+    @classmethod
+    def publish(cls, store: PgStore, opts: SweepOptions) -> _Folders:
+        from edgekit import artifacts
+
+        out = cls()
+        if opts.data is not None:
+            extra = (opts.labels,) if opts.labels is not None else ()
+            out.data = artifacts.publish_folder(store, opts.data, extra)
+            out.labels_name = f"labels/{opts.labels.name}" if opts.labels is not None else None
+        if opts.agreement is not None:
+            out.agreement = artifacts.publish_folder(store, opts.agreement)
+        return out
+
+
+def _job(v: Variant, art: Any, popts: Any, folders: _Folders, sweep_id: str,
+         kind: str) -> Job:
+    """The job: the variant's profile options exactly as the local sweep builds them."""
+    return Job(uid=uuid.uuid4().hex, sweep=sweep_id, kind=kind, artifact=art,
+               label=f"{v.model} {v.precision} {v.backend} on {kind}", profile=popts,
+               data=folders.data if popts.data is not None else None,
+               labels_name=folders.labels_name if popts.data is not None else None,
+               agreement=folders.agreement if popts.agreement is not None else None)
 
 
 def _plan(models: list[str], opts: SweepOptions, lopts: LabOptions, store: PgStore,
@@ -96,6 +123,7 @@ def _plan(models: list[str], opts: SweepOptions, lopts: LabOptions, store: PgSto
     from edgekit import artifacts
 
     variants, jobs, sweep_id = [], {}, uuid.uuid4().hex
+    folders = _Folders.publish(store, opts)
     for m in models:
         arts = _Artifacts(m, opts, rep.quiet_copy(), sources[m])
         for spec in _backends(opts):
@@ -116,13 +144,13 @@ def _plan(models: list[str], opts: SweepOptions, lopts: LabOptions, store: PgSto
                     if ref is None or v.status != "pending":
                         continue
                     v.artifact = ref.name
-                    done = (_resumed(store, ref.sha256, v, kind, opts.batch) if opts.resume
-                            else None)
+                    popts = profile_options(opts, spec, dtype)
+                    done = _resumed(store, ref.sha256, kind, popts) if opts.resume else None
                     if done is not None:
                         v.status, v.result_id = "resumed", done
                         continue
-                    job = _job(v, ref.to_dict(), dtype, opts, sweep_id, kind)
-                    jobs[job["uid"]] = {"job": job, "variant": v}
+                    job = _job(v, ref, popts, folders, sweep_id, kind)
+                    jobs[job.uid] = {"job": job, "variant": v}
     return variants, jobs
 
 
@@ -132,11 +160,11 @@ def _enqueue(store: PgStore, jobs: dict[str, dict[str, Any]]) -> None:
     with store._tx(write=True) as ex:
         for uid, j in jobs.items():
             ex("INSERT INTO lab_jobs (uid, sweep, kind, label, status, updated) VALUES "
-               "(?, ?, ?, ?, 'queued', ?)", (uid, j["job"]["sweep"], j["job"]["kind"],
-                                              j["job"]["label"], now))
+               "(?, ?, ?, ?, 'queued', ?)", (uid, j["job"].sweep, j["job"].kind,
+                                              j["job"].label, now))
     with app.open():
         for j in jobs.values():
-            app.configure_task(name=lab.TASK, queue=j["job"]["kind"]).defer(job=j["job"])
+            app.configure_task(name=lab.TASK, queue=j["job"].kind).defer(job=j["job"].to_dict())
 
 
 async def _retry_stalled(url: str, kinds: tuple[str, ...], stall_s: float) -> int:
@@ -161,7 +189,7 @@ def _follow(store: PgStore, jobs: dict[str, dict[str, Any]], lopts: LabOptions,
             with store._tx(write=False) as ex:
                 rows = ex("SELECT uid, status, error, result_id FROM lab_jobs WHERE status IN "
                           "('ok', 'failed') AND sweep = ?",
-                          (next(iter(jobs.values()))["job"]["sweep"],))
+                          (next(iter(jobs.values()))["job"].sweep,))
             for uid, status, error, rid in rows:
                 if uid in pending:
                     pending.discard(uid)

@@ -232,13 +232,16 @@ def _ready(path: Path) -> bool:
     return path.is_file() and manifest.sidecar(path).is_file()
 
 
-def _profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision,
-                     source: Any = None) -> Any:
+def profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision,
+                    source: Any = None) -> Any:
+    """The ProfileOptions of one variant: the one place a sweep option becomes a profile
+    option, for the local sweep and for every lab job (``lab_job.Job`` carries the result)."""
     from edgekit import profile as pf
 
     size = ((opts.input_size,) * 2 if opts.input_size and "input_size" in spec.options
-            else None)
-    ropts = RunnerOptions(device=Device.CPU, threads=opts.threads, dtype=dtype, input_size=size,
+            else None)  # the others run the artifact, exported at that size
+    device = Device.CPU if Device.CPU in spec.devices else sorted(spec.devices)[0]
+    ropts = RunnerOptions(device=device, threads=opts.threads, dtype=dtype, input_size=size,
                           source=source)
     return pf.ProfileOptions(backend=spec.name, runner=ropts, batches=(opts.batch,),
                              warmup=opts.warmup, iterations=opts.iterations,
@@ -256,7 +259,8 @@ def _already(target: str, backend: str, popts: Any) -> int | None:
 
     if not store_exists(popts.store):
         return None
-    key = settings_key(backend, popts, popts.batches[0], label(fingerprint(), "cpu"))
+    key = settings_key(backend, popts, popts.batches[0],
+                       label(fingerprint(), popts.runner.device.value))
     p = Path(target)
     ident = (Where("artifact_sha256", "=", sha256_file(p)) if p.suffix == ".onnx" and p.is_file()
              else Where("artifact", "=", target))
@@ -290,7 +294,7 @@ def run_variant(v: Variant, arts: _Artifacts, opts: SweepOptions, rep: Reporter)
             target = v.model
         v.artifact = target
         stage = "profile"
-        popts = _profile_options(opts, spec, dtype, arts.source)
+        popts = profile_options(opts, spec, dtype, arts.source)
         done = _already(target, spec.name, popts) if opts.resume else None
         if done is not None:
             v.status, v.result_id = "resumed", done

@@ -105,3 +105,77 @@ def test_an_agent_killed_mid_job_is_replaced_and_the_job_lands_once(lab: tuple[s
     assert json.loads(out)["ok"] == 1
     rows = open_store(url).query()
     assert len(rows) == 1 and rows[0]["agent"] != busy and rows[0]["agent"] in ("a1", "a2")
+
+
+# every option the local sweep accepts (but --lab/--store/--out/--resume, which say where)
+_OPTIONS = ["--input-size", "32", "--resize", "32", "--mean", "0.5,0.5,0.5", "--std",
+            "0.5,0.5,0.5", "--interpolation", "bilinear", "--channel-order", "rgb",
+            "--batch", "2", "--threads", "1", "--duration", "0.2", "--tag", "same",
+            "--random-weights"]
+_MEASURED = ("verification", "samples_ms", "tune")  # figures, not settings
+
+
+def test_a_lab_sweep_measures_with_the_same_settings_as_the_local_one(
+        lab: tuple[str, list], tmp_path: Path, digits: dict[str, Path]) -> None:
+    """The issue's sweep: a file.py:factory with --input-size through two agents (it failed
+    every job with "--input-size applies to --backend torch only"), with each option the local
+    sweep accepts, --data with labels and --agreement-data shipped by content hash; its rows
+    carry the local rows' settings. Then --resume: a bf16 variant never resumes from FP32."""
+    from conftest import FIX
+
+    from edgekit import backends
+    from edgekit.lab_sweep import _resumed
+    from edgekit.precision import Precision
+    from edgekit.store_pg import PgStore
+    from edgekit.sweep import SweepOptions, profile_options
+
+    url, _ = lab
+    spec = f"{FIX / 'digits_model.py'}:digits_cnn_plain"
+    opts = [*_OPTIONS, "--precisions", "fp32,int8", "--backends", "ort,openvino",
+            "--data", str(digits["test"]), "--agreement-data", str(digits["train"]),
+            "--calib", str(digits["train"])]
+    local = run_cli("sweep", spec, *opts, "--store", str(tmp_path / "local"), "--out",
+                    str(tmp_path / "lrep"), "--json")
+    assert local.returncode == 0, local.stderr
+    p = subprocess.Popen([sys.executable, "-m", "edgekit", "sweep", spec, *opts, "--lab", url,
+                          "--device-kinds", "kind-a,kind-b", "--out", str(tmp_path / "rep"),
+                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["ok"] == 8 and doc["failed"] == 0, [v["error"] for v in doc["variants"]]
+
+    def settings(store: str) -> dict[tuple[str, str], list[tuple[str, dict, dict]]]:
+        got: dict[tuple[str, str], list[tuple[str, dict, dict]]] = {}
+        for r in open_store(store).query(full=True):
+            res = r["result"]
+            kept = {k: v for k, v in res["settings"].items() if k not in _MEASURED}
+            got.setdefault((r["precision"], r["backend"]), []).append(
+                (r["settings_key"], kept, {"top1_n": (res["accuracy"] or {}).get("images"),
+                                           "verified_on": (res["settings"].get("verification")
+                                                           or {}).get("images"),
+                                           "tag": r["tag"], "batch": r["batch"]}))
+        return got
+
+    here, there = settings(str(tmp_path / "local")), settings(url)
+    assert set(here) == set(there) == {(p, b) for p in ("fp32", "int8")
+                                       for b in ("ort", "openvino")}
+    for variant, rows in here.items():
+        assert rows[0][2]["top1_n"] == len(list(digits["test"].rglob("*.png")))  # --data
+        assert rows[0][2]["tag"] == "same" and rows[0][2]["batch"] == 2
+        assert len(there[variant]) == 2  # one per kind, each with the local row's settings
+        assert all(row == rows[0] for row in there[variant]), (variant, rows, there[variant])
+    # --resume: the stored openvino FP32 row answers an FP32 job, never a bf16 one (which
+    # runs the same FP32 artifact in bf16)
+    store = PgStore(url)
+    ov = backends.get("openvino")
+    sopts = SweepOptions(input_size=32, batch=2, threads=1, duration_s=0.2, tag="same",
+                         data=digits["test"], agreement=digits["train"])
+    fp32_row = [r for r in store.query() if r["backend"] == "openvino" and
+                r["precision"] == "fp32" and r["device_kind"] == "kind-a"]
+    sha = fp32_row[0]["artifact_sha256"]
+    assert _resumed(store, sha, "kind-a", profile_options(sopts, ov, Precision.FP32)) == \
+        fp32_row[0]["id"]
+    assert _resumed(store, sha, "kind-a", profile_options(sopts, ov, Precision.BF16)) is None
+    assert _resumed(store, sha, "kind-a", profile_options(
+        SweepOptions(**{**vars(sopts), "threads": 2}), ov, Precision.FP32)) is None
