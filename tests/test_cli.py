@@ -9,7 +9,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_proc
 from PIL import Image
 
 from edgekit.cli import main
@@ -129,5 +129,5 @@ def test_error_names_the_file_and_json_error_object(
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
-    r = run_cli("--debug", "export", str(tmp_path / "missing.onnx"))
+    r = run_proc("--debug", "export", str(tmp_path / "missing.onnx"))
     assert r.returncode != 0 and "Traceback" in r.stderr

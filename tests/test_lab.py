@@ -30,12 +30,20 @@ def _agent(url: str, kind: str, name: str, tmp: Path) -> subprocess.Popen[str]:
 @pytest.fixture()
 def lab(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[str]]]]:
     procs = [_agent(pg_url, "kind-a", "a1", tmp_path), _agent(pg_url, "kind-b", "b1", tmp_path)]
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    deadline, agents, last = time.time() + 60, [], ""
+    while time.time() < deadline and len(agents) < 2 and all(p.poll() is None for p in procs):
         r = run_cli("lab", "status", "--lab", pg_url, "--json")
-        if r.returncode == 0 and len(json.loads(r.stdout)["agents"]) == 2:
-            break
-        time.sleep(0.5)
+        last = r.stdout or r.stderr
+        agents = json.loads(r.stdout)["agents"] if r.returncode == 0 else []
+        if len(agents) < 2:
+            time.sleep(0.2)
+    if len(agents) < 2:  # fail with the reason, never go on with a lab that is not there
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        errs = [p.communicate()[1][-400:] for p in procs]
+        pytest.fail(f"the lab agents did not register within 60 s: {last[-300:]!r}; "
+                    f"their stderr: {errs}")
     yield pg_url, procs
     for p in procs:
         if p.poll() is None:

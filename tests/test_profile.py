@@ -126,9 +126,9 @@ def test_tune_records_its_trials_and_uses_the_fastest(digits: dict[str, Path]) -
     r = pf.profile(str(digits["digits_cnn_plain"]), _opts(tune=True)).results[0]
     tune = r.settings["tune"]
     assert len(tune["trials"]) >= 5
-    best = min(tune["trials"], key=lambda t: t["p50_ms"])
-    assert tune["chosen"] == {k: best[k] for k in ("intra_threads", "execution_mode",
-                                                   "graph_optimization")}
+    keys = ("intra_threads", "execution_mode", "graph_optimization")
+    chosen = next(t for t in tune["trials"] if {k: t[k] for k in keys} == tune["chosen"])
+    assert chosen["p50_ms"] == min(t["p50_ms"] for t in tune["trials"])  # ties: either
     assert r.settings["intra_threads"] == tune["chosen"]["intra_threads"]
 
 
