@@ -31,7 +31,7 @@ def main() -> None:
     from _cli import DIGITS_STATED as STATED
     from _cli import edgekit
     from _results import write
-    from digits import write_split
+    from support.digits import write_split
 
     from edgekit import manifest
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def run(url: str, n_agents: int, jobs: int, model: Path, tmp: Path) -> dict[str, float]:
-    import pg
     import psycopg
+    from support import pg
 
     from edgekit import artifacts, lab, lab_sweep
     from edgekit.backends import RunnerOptions
@@ -92,8 +92,7 @@ def run(url: str, n_agents: int, jobs: int, model: Path, tmp: Path) -> dict[str,
 
 
 def main() -> None:
-    import pg
-    import tiny_onnx
+    from support import pg, tiny_onnx
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=40)

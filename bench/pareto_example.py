@@ -37,7 +37,7 @@ def main() -> None:
     from _cli import DIGITS_STATED as STATED
     from _cli import edgekit
     from _results import write
-    from digits import write_split
+    from support.digits import write_split
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

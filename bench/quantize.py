@@ -10,7 +10,7 @@ then 50 timed runs; the median is compared. A ratio below 1 means faster than FP
 Writes bench/results/quantize.json (the README's INT8/FP16 table: scripts/readme_tables.py).
 
 ``--target tensorrt`` compares the two INT8 quantizers for TensorRT instead (no latency: that
-needs TensorRT on a GPU, tests/test_modelopt_gpu.py): each ``edgekit quantize --target tensorrt
+needs TensorRT on a GPU, tests/test_modelopt_q_gpu.py): each ``edgekit quantize --target tensorrt
 --quantizer ort|modelopt`` runs in its own process, whose peak RSS is the kernel's figure
 (os.wait4) and whose manifest gives the Q/DQ summary, the agreement with FP32 on the held-out
 photos and the stage times. Writes bench/results/quantize_tensorrt.json.

@@ -21,7 +21,7 @@ _FAULT_COUNTS: dict[str, int] = {}
 
 
 def fault(point: str) -> None:
-    """Crash-test hook (tests/test_crash.py), inert unless ``EDGEKIT_FAULT`` names this point:
+    """Crash-test hook (tests/test_io.py), inert unless ``EDGEKIT_FAULT`` names this point:
     ``POINT`` kills the process (SIGKILL) there, ``POINT:sigint`` raises KeyboardInterrupt there
     (a Ctrl-C), ``POINT:N`` kills it the Nth time it gets there, ``POINT:signal`` sends SIGUSR1
     to the parent (the test) and waits there for the real signal the parent then sends."""

@@ -18,8 +18,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "fixtures")]
 
-from digits import PREPROCESS, write_split  # noqa: E402
 from digits_model import digits_cnn  # noqa: E402
+from support.digits import PREPROCESS, write_split  # noqa: E402
 
 from edgekit.images import list_images, load_rgb, preprocess  # noqa: E402
 

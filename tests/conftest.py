@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import FIX
 
-ROOT = Path(__file__).resolve().parent.parent
-FIX = ROOT / "tests" / "fixtures"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+pytest_plugins = ["support.trt"]  # the fake-TensorRT fixture ``use``
 
 
 @pytest.fixture(autouse=True)
@@ -54,52 +51,11 @@ def _gpu_missing() -> str:
     return ""
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    """Run ``edgekit ARGS`` in this process, as ``python -m edgekit`` would: ``cli.main`` with
-    its own error handling and exit code, stdout and stderr kept apart, ``env`` and ``cwd`` set
-    for the call and restored. No interpreter start per call (each imports torch: ~2 s).
-    ``EDGEKIT_TESTS_SUBPROCESS=1`` runs every call through ``run_proc`` instead."""
-    if os.environ.get("EDGEKIT_TESTS_SUBPROCESS") == "1":
-        return run_proc(*args, cwd=cwd, env=env)
-    import contextlib
-    import io
-
-    from edgekit import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    os.environ.update({"HF_HUB_OFFLINE": "1", **(env or {})})
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main(list(args))
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
-    finally:
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-    return subprocess.CompletedProcess(["edgekit", *args], code, out.getvalue(), err.getvalue())
-
-
-def run_proc(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-             ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m edgekit ARGS`` in a subprocess: where a real process matters (signals,
-    lazy imports, what a library reads once at import)."""
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """scikit-learn's digits as ImageFolders (train/test) and the trained fixture CNN exported
     to ONNX twice: ``digits_cnn`` (with the layer built to quantize badly) and the plain one."""
-    from digits import write_split
+    from support.digits import write_split
 
     from edgekit.export import ExportOptions, export
     from edgekit.sources import Options
@@ -114,14 +70,10 @@ def digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def digits_spec(name: str = "digits_cnn_plain") -> str:
-    return f"{FIX / 'digits_model.py'}:{name}"
-
-
 @pytest.fixture(scope="session")
 def pg_session() -> Iterator[str]:
     """One fresh database on 127.0.0.1:5432 for this test session, dropped at the end."""
-    import pg
+    from support import pg
 
     url = pg.create_database()
     yield url
@@ -131,7 +83,7 @@ def pg_session() -> Iterator[str]:
 @pytest.fixture()
 def pg_url(pg_session: str) -> str:
     """The session database, emptied: a fresh PostgreSQL store for one test."""
-    import pg
+    from support import pg
 
     pg.reset(pg_session)
     return pg_session
@@ -155,5 +107,3 @@ def digits_int8(digits: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
     return {name: quantize(digits[name], QuantOptions(output=root / f"{name}.int8.onnx")).path
             for name in ("digits_cnn", "digits_cnn_plain")}
 
-
-from trt_support import use  # noqa: E402, F401  (the fake-TensorRT fixture, for test_trt*.py)

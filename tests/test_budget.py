@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_writer import fake_result
+from support import run_cli
+from support.store_writer import fake_result
 
 from edgekit import budget, ci_report
 from edgekit.errors import ConfigError

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import ROOT
+from support import ROOT
 
 from edgekit import graph
 from edgekit._io import sha256_file

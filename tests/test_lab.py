@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import tiny_onnx
-from conftest import run_cli
+from support import run_cli, tiny_onnx
 
 from edgekit.store import open_store
 
@@ -129,7 +128,7 @@ def test_a_lab_sweep_measures_with_the_same_settings_as_the_local_one(
     every job with "--input-size applies to --backend torch only"), with each option the local
     sweep accepts, --data with labels and --agreement-data shipped by content hash; its rows
     carry the local rows' settings. Then --resume: a bf16 variant never resumes from FP32."""
-    from conftest import FIX
+    from support import FIX
 
     from edgekit import backends
     from edgekit.lab_sweep import _resumed

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIX
+from support import FIX
 
 from edgekit import manifest
 from edgekit.errors import ConfigError

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
-from store_writer import fake_result
+from support import run_cli
+from support.store_writer import fake_result
 
 from edgekit import pareto
 from edgekit.errors import ConfigError

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from support import run_cli
 
 from edgekit import pick as pk
 from edgekit import profile as pf

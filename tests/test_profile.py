@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from conftest import FIX, digits_spec, run_cli
-from onnx import TensorProto, helper
+from support import FIX, digits_spec, run_cli, tiny_onnx
 
 from edgekit import profile as pf
 from edgekit import result
@@ -90,17 +88,8 @@ def test_static_batch_without_a_manifest_is_refused_before_timing(tmp_path: Path
         pf.profile(str(res.path), _opts(batches=(4,)))
 
 
-def _two_input_model(path: Path) -> Path:
-    a = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 8, 8])
-    b = helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["n", 3, 8, 8])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, 8, 8])
-    g = helper.make_graph([helper.make_node("Add", ["image", "bias"], ["y"])], "two", [a, b], [y])
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
-
-
 def test_a_two_input_model_needs_input(tmp_path: Path) -> None:
-    m = _two_input_model(tmp_path / "two.onnx")
+    m = tiny_onnx.write_two_inputs(tmp_path / "two.onnx")
     with pytest.raises(ConfigError, match="has 2 inputs .*--input NAME"):
         pf.profile(str(m), _opts())
     with pytest.raises(ConfigError, match="no input 'img'"):
@@ -113,7 +102,7 @@ def test_accuracy_of_a_two_input_model_fills_the_other_input(digits: dict[str, P
                                                              tmp_path: Path) -> None:
     import shutil
 
-    m = _two_input_model(tmp_path / "two.onnx")  # 8x8 images, output = image + bias
+    m = tiny_onnx.write_two_inputs(tmp_path / "two.onnx")  # 8x8 images, output = image + bias
     data = tmp_path / "data" / "a"
     data.mkdir(parents=True)
     for p in sorted(digits["test"].glob("*/*.png"))[:3]:
@@ -214,7 +203,7 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str], message: str, digits:
     (tmp_path / "flat" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
     (tmp_path / "pngstore").mkdir()
     (tmp_path / "pngstore" / "edgekit.db").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
-    _two_input_model(tmp_path / "two.onnx")
+    tiny_onnx.write_two_inputs(tmp_path / "two.onnx")
     Store(tmp_path / "r")
     static = export(digits_spec(), ExportOptions(output=tmp_path / "st.onnx", batch=1), TORCH_SRC).path
     fill = {"m": str(digits["digits_cnn_plain"]), "tmp": str(tmp_path), "static": str(static)}

@@ -153,7 +153,7 @@ def test_export_int8_whose_symbolic_shape_inference_fails_leaves_the_folder_as_i
     """ORT's symbolic shape inference fails on this graph and saves its scratch model (and a
     uuid-named .data file) into the working directory: edgekit runs it in a temporary folder,
     so the folder holds only what was asked for."""
-    import tiny_onnx
+    from support import tiny_onnx
     from typer.testing import CliRunner
 
     from edgekit import cli
@@ -231,8 +231,8 @@ def test_streamed_sqnr_equals_sqnr_over_all_images_at_once(digits: dict[str, Pat
     every image's tensors concatenated (what ORT's collect_activations gave, held at once)."""
     import math
 
-    from digits import PREPROCESS
     from onnxruntime.quantization import qdq_loss_debug as dbg
+    from support.digits import PREPROCESS
 
     from edgekit import calib, qdebug
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT
+from support import ROOT
 
 
 def _tables() -> Any:

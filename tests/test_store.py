@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from store_writer import fake_result
+from support.store_writer import fake_result
 
 from edgekit.errors import ConfigError, StoreError
 from edgekit.store import COLUMNS, DB_NAME, SCHEMA_VERSION, Store, Where, flatten, open_store, to_csv
 
-WRITER = Path(__file__).resolve().parent / "store_writer.py"
+WRITER = Path(__file__).resolve().parent / "support" / "store_writer.py"
 
 
 def test_a_new_store_is_wal_with_a_schema_version(tmp_path: Path) -> None:
@@ -287,7 +287,7 @@ def test_contract_a_version_1_store_is_migrated_keeping_its_rows(store_url: str)
 
 def test_contract_artifacts_travel_through_the_store_hash_checked(store_url: str,
                                                                   tmp_path: Path) -> None:
-    import tiny_onnx
+    from support import tiny_onnx
 
     from edgekit import artifacts, manifest, store_base
 

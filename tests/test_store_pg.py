@@ -14,15 +14,13 @@ import time
 import uuid
 from pathlib import Path
 
-import pg
 import pytest
-import tiny_onnx
-from conftest import run_cli
-from store_writer import fake_result
+from support import pg, run_cli, tiny_onnx
+from support.store_writer import fake_result
 
 from edgekit.store import open_store
 
-WRITER = Path(__file__).resolve().parent / "store_writer.py"
+WRITER = Path(__file__).resolve().parent / "support" / "store_writer.py"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import FIX, digits_spec, run_cli
+from support import FIX, digits_spec, run_cli
 
 from edgekit import peak
 from edgekit.errors import CalibrationError, ConfigError

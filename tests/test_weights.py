@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.models as tvm
-from conftest import FIX
+from support import FIX
 
 from edgekit import graph, manifest
 from edgekit.cli import main

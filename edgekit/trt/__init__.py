@@ -4,7 +4,7 @@ release can build, decided before any work), ``calibrate`` (the legacy INT8 cali
 ``cuda_rt`` (CUDA buffers and streams over cuda-python or pycuda, with the driver check).
 
 This package is the optional boundary that has never run on a GPU here: it is tested against
-strict fakes of each TensorRT release (``tests/fakes/``) that fail where the real API fails
+strict fakes of each TensorRT release (``tests/support/fakes/``) that fail where the real API fails
 (README, "What ran on a GPU"). The runner that executes engines stays in
 ``edgekit/backends/trt.py``. Importing this package imports neither tensorrt nor CUDA.
 """

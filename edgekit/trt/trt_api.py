@@ -2,7 +2,7 @@
 
 ``tensorrt`` cannot be installed on our machines and its stubs are unusable by mypy, so this
 module names, as Protocols, exactly the attributes and calls edgekit makes; mypy checks edgekit
-against them, and ``tests/fakes/tensorrt.py`` implements the same surface strictly. Every call
+against them, and ``tests/support/fakes/tensorrt.py`` implements the same surface strictly. Every call
 into TensorRT goes through here; the version differences are decided here:
 
 - 8.6: ``EXPLICIT_BATCH`` must be set; no strongly typed networks, so precision comes from

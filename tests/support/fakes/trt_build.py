@@ -6,7 +6,7 @@ import json
 import traceback
 from typing import Any
 
-from fakes import trt_versions
+from support.fakes import trt_versions
 
 FORMATS = {"int8": "Thirty-two wide channel vectorized row major Int8 format.",
            "fp16": "Row major linear FP16 format", "fp32": "Row major linear FP32 format"}

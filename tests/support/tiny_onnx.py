@@ -65,3 +65,16 @@ def write_symbolic_fails(path: Path) -> Path:
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
+
+
+def write_two_inputs(path: Path) -> Path:
+    """An ONNX with two float inputs (``image``, ``bias``; dynamic batch) added together."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    a = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 8, 8])
+    b = helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["n", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, 8, 8])
+    g = helper.make_graph([helper.make_node("Add", ["image", "bias"], ["y"])], "two", [a, b], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIX, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_writer import fake_result
+from support import FIX, run_cli
+from support.store_writer import fake_result
 
 from edgekit import calib, manifest
 from edgekit.errors import CalibrationError, ConfigError
@@ -27,7 +27,7 @@ USER = FIX / "user_models.py"
 @pytest.fixture(scope="module")
 def corpus(digits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
-    from test_profile import _two_input_model
+    from support import tiny_onnx
 
     from edgekit.export import ExportOptions, export
     from edgekit.images import bundled_photos
@@ -42,7 +42,7 @@ def corpus(digits: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     (c / "trunc.onnx").write_bytes(ok.read_bytes()[:200])
     (c / "png.onnx").write_bytes(PNG_BYTES)
     (c / "m.engine").write_bytes(b"\x00not an engine")
-    _two_input_model(c / "two.onnx")
+    tiny_onnx.write_two_inputs(c / "two.onnx")
     export(f"{FIX / 'digits_model.py'}:digits_cnn_plain", ExportOptions(output=c / "static.onnx", batch=1),
            Options(weights=FIX / "digits_cnn.pth"))
     quantize(ok, QuantOptions(output=c / "int8.onnx", calib=digits["train"], calib_size=16))

@@ -226,9 +226,9 @@ def test_qdq_summary_of_a_hand_built_graph() -> None:
 @pytest.mark.parametrize("version", ["10.13.0.35", "11.4.0.106"])
 def test_build_of_a_modelopt_file_is_strongly_typed_and_says_so(
         use: Any, version: str, residual: Path, tmp_path: Path) -> None:
-    """``edgekit build`` against the strict TensorRT fakes (tests/trt_support.py): no precision
+    """``edgekit build`` against the strict TensorRT fakes (tests/support/trt.py): no precision
     flags, a strongly typed network, and the engine manifest names the quantizer."""
-    from trt_support import build
+    from support.trt import build
 
     m, _ = _q(residual, tmp_path, calib_size=8, report=0)  # auto: ModelOpt for tensorrt
     trt = use(version)  # after quantizing: ModelOpt would parse with a TensorRT it finds

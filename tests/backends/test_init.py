@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIX, digits_spec
+from support import FIX, digits_spec
 
 from edgekit import backends
 from edgekit.backends import (
@@ -32,7 +32,7 @@ def _target(backend: str, digits: dict[str, Path]) -> tuple[str, RunnerOptions]:
 
 
 def _x(batch: int) -> np.ndarray:
-    from digits import PREPROCESS
+    from support.digits import PREPROCESS
 
     return np.resize(photo_batch(PREPROCESS, 4), (batch, 3, 32, 32)).astype(np.float32)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import cudart
-from fakes import tensorrt as fake_trt
 
 from edgekit.trt import cuda_rt, engine
+from support.fakes import cudart
+from support.fakes import tensorrt as fake_trt
 
 V8, V10_JP6, V10, V11 = "8.6.1.6", "10.3.0.26", "10.13.0.35", "11.4.0.106"
 

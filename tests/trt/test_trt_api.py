@@ -1,6 +1,6 @@
 """The TensorRT/CUDA defects D1-D15 found by checking every call against the real bindings at the
 release tags (8.6.1, 10.3.0 = JetPack 6, 10.13, 11.x): one test per defect, each against a fake
-that fails the way the real API does (``tests/fakes/``). README: "What ran on a GPU"."""
+that fails the way the real API does (``tests/support/fakes/``). README: "What ran on a GPU"."""
 
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from fakes import cudart
-from trt_support import V8, V10, V10_JP6, V11, build, onnx_copy, onnx_variant
+from support import ROOT
+from support.fakes import cudart
+from support.trt import V8, V10, V10_JP6, V11, build, onnx_copy, onnx_variant
 
 from edgekit.backends import Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, gpu_identity
 from edgekit.errors import ConfigError, ExportError
 from edgekit.jetson import parse_line
 from edgekit.trt import cuda_rt
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # D1: cuda-python>=12 resolves to 13.x, which cannot talk to a CUDA 12 driver (JetPack 6).
 
@@ -204,7 +202,7 @@ def test_d5_fake_capture_of_a_first_run_is_invalidated(use: Any) -> None:
 # D6: AGX Orin: VIN_SYS_5V0 is one rail, not the board total.
 
 def test_d6_agx_orin_power_is_the_sum_of_its_rails() -> None:
-    from test_jetson import ORIN_JP7
+    from support.tegrastats import ORIN_JP7
 
     s = parse_line(ORIN_JP7)
     assert s["power_mw"] == 5139 + 3268 + 5500 and s["power_rail"] == "sum of rails"
@@ -323,7 +321,7 @@ def test_fake_versions_have_only_what_the_release_has(use: Any) -> None:
 
 def test_fake_inspector_honours_profiling_verbosity(use: Any, tmp_path: Path,
                                                     digits: dict[str, Path]) -> None:
-    from fakes import trt_build
+    from support.fakes import trt_build
 
     trt = use(V10)
     meta = {"detailed": False, "precision": "fp32"}

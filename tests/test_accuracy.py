@@ -14,8 +14,8 @@ from statistics import NormalDist
 from typing import Any
 
 import pytest
-from conftest import run_cli
-from store_writer import fake_result
+from support import run_cli
+from support.store_writer import fake_result
 
 from edgekit import accuracy, pareto, report
 from edgekit import budget as bd

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import ROOT, run_cli, run_proc
 from PIL import Image
+from support import ROOT, run_cli, run_proc
 
 from edgekit.cli import main
 

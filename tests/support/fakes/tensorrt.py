@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from fakes import cudart, trt_build, trt_versions
+from support.fakes import cudart, trt_build, trt_versions
 
 
 def make(version: str = "10.13.0.35", *, dla_cores: int = 0, parse_errors: int = 0,

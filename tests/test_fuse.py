@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from conftest import FIX, digits_spec, run_cli
-from trt_support import V10, build
+from support import FIX, digits_spec, run_cli
+from support.trt import V10, build
 
 from edgekit import calib, evaluate, fuse, graph, manifest, reproduce
 from edgekit import profile as pf
@@ -228,7 +228,7 @@ def test_stating_what_the_graph_holds_is_fine_and_calibration_npz_is_pixels(
 def test_tensorrt_builds_calibrates_and_runs_a_uint8_input(use: Any, pair: dict[str, Path],
                                                            digits: dict[str, Path],
                                                            tmp_path: Path) -> None:
-    from fakes import cudart
+    from support.fakes import cudart
 
     from edgekit.backends.trt import TrtRunner
     from edgekit.trt import engine

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import onnx
-from conftest import FIX, digits_spec
-from store_writer import fake_result
+from support import FIX, digits_spec
+from support.store_writer import fake_result
 
 from edgekit.store import Store
 

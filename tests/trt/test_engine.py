@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import run_cli
-from fakes import cudart
-from trt_support import V8, V10, V10_JP6, V11, build, onnx_copy
+from support import run_cli
+from support.fakes import cudart
+from support.trt import V8, V10, V10_JP6, V11, build, onnx_copy
 
 from edgekit.backends import Device, RunnerOptions
 from edgekit.backends.trt import TrtRunner, check_compatible
@@ -330,7 +330,7 @@ def test_real_tensorrt_builds_and_runs_the_digits_model(tmp_path: Path,
 
 
 def test_runner_works_over_pycuda_too(use: Any, tmp_path: Path, digits: dict[str, Path]) -> None:
-    from fakes import pycuda_driver
+    from support.fakes import pycuda_driver
 
     path = _engine(use, tmp_path, digits)
     cuda = cuda_rt.PyCuda(pycuda_driver)

@@ -1,8 +1,7 @@
 """Which enum members and attributes each TensorRT release's Python bindings have.
 
 From NVIDIA/TensorRT ``python/src/infer/pyCore.cpp`` (and ``python/src/parsers/pyOnnx.cpp``)
-at the tags v8.6.1, v10.3.0 (JetPack 6), v10.13.0 and 11.x, as tabulated in the TensorRT review
-note this project keeps (call table rows 2-3, 14, 21, 25; fakes F1, F2, F10, F11):
+at the tags v8.6.1, v10.3.0 (JetPack 6), v10.13.0 and 11.x, per release:
 
 - ``NetworkDefinitionCreationFlag``: 8.6 EXPLICIT_BATCH=0, EXPLICIT_PRECISION=1; 10.x
   EXPLICIT_BATCH=0 (ignored), STRONGLY_TYPED=1; 11 STRONGLY_TYPED=0 (deprecated, ignored).

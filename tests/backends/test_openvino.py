@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from support import run_cli
 
 from edgekit import backends
 from edgekit import profile as pf
@@ -24,7 +24,7 @@ ORT = backends.get("ort")
 
 
 def _x(batch: int) -> np.ndarray:
-    from digits import PREPROCESS
+    from support.digits import PREPROCESS
 
     from edgekit.images import photo_batch
 
@@ -64,7 +64,7 @@ def test_int8_qdq_matches_onnx_runtime(digits_int8: dict[str, Path]) -> None:
 
 
 def test_a_static_batch_model_runs_at_its_batch(tmp_path: Path) -> None:
-    from conftest import FIX, digits_spec
+    from support import FIX, digits_spec
 
     from edgekit.export import ExportOptions, export
     from edgekit.sources import Options

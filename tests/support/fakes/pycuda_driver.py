@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from fakes import cudart
+from support.fakes import cudart
 
 
 class device_attribute(enum.IntEnum):  # noqa: N801 (pycuda's name)
