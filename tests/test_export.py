@@ -47,7 +47,12 @@ def _check_artifact(path: Path) -> dict:
     return m
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
+SLOW_FAMILIES = {"vgg11", "alexnet", "inception_v4", "convnext_tiny", "inception_v3",
+                 "resnext50_32x4d"}  # 3-17 s each here: outside the fast lane (-m "not slow")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_FAMILIES
+                                  else n for n in FAMILIES])
 def test_every_family_exports_and_verifies(name: str, tmp_path: Path) -> None:
     size = FAMILIES[name]
     res = export(name, ExportOptions(output=tmp_path / f"{name}.onnx", input_size=(size, size)), RANDOM)
@@ -74,6 +79,7 @@ def test_gmacs_are_computed_from_the_graph_and_match_published(tmp_path: Path) -
         assert m["model"]["gmacs"] == pytest.approx(pub, rel=0.02)
 
 
+@pytest.mark.slow
 def test_auto_falls_back_to_dynamo_when_torchscript_fails_and_records_both(tmp_path: Path) -> None:
     # AlexNet's adaptive pool at 64 px is not exportable by the TorchScript exporter
     m = export("alexnet", ExportOptions(output=tmp_path / "a.onnx", input_size=(64, 64)),
@@ -84,6 +90,7 @@ def test_auto_falls_back_to_dynamo_when_torchscript_fails_and_records_both(tmp_p
     assert attempts[1]["ok"] and m["export"]["exporter"] == "dynamo"
 
 
+@pytest.mark.slow
 def test_dynamo_exporter_with_fixed_batch(tmp_path: Path) -> None:
     res = export("resnet18", ExportOptions(output=tmp_path / "r.onnx", input_size=(32, 32), batch=2,
                                            exporter=Exporter.DYNAMO), RANDOM)

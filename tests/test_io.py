@@ -18,12 +18,15 @@ import sys
 from pathlib import Path
 
 import onnx
+import pytest
 from support import FIX, digits_spec
 from support.store_writer import fake_result
 
 from edgekit.store import Store
 
 TINY = f"{FIX / 'user_models.py'}:tiny"
+
+pytestmark = pytest.mark.slow  # real processes killed and interrupted: seconds each
 
 
 def _edgekit(*args: str, fault: str | None = None, cwd: Path | None = None

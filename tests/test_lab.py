@@ -18,6 +18,8 @@ from support import run_cli, tiny_onnx
 
 from edgekit.store import open_store
 
+pytestmark = pytest.mark.slow  # agents are real processes: seconds each, outside the fast lane
+
 
 def _agent(url: str, kind: str, name: str, tmp: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "edgekit", "agent", "--lab", url,

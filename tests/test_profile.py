@@ -111,6 +111,7 @@ def test_accuracy_of_a_two_input_model_fills_the_other_input(digits: dict[str, P
     assert r.accuracy is not None and r.accuracy["images"] == 3
 
 
+@pytest.mark.slow
 def test_tune_records_its_trials_and_uses_the_fastest(digits: dict[str, Path]) -> None:
     r = pf.profile(str(digits["digits_cnn_plain"]), _opts(tune=True)).results[0]
     tune = r.settings["tune"]

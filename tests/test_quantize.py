@@ -83,6 +83,7 @@ def test_unmeetable_budget_keeps_the_best_under_its_own_name(digits: dict[str, P
     assert best.is_file() and json.loads(Path(str(best) + ".json").read_text())["accuracy_aware"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(Method))
 def test_every_calibration_method_and_entropy_is_not_minmax(
         method: Method, digits: dict[str, Path], tmp_path: Path) -> None:
@@ -92,6 +93,7 @@ def test_every_calibration_method_and_entropy_is_not_minmax(
     assert m["verification"]["top1_drop"] <= 3.0
 
 
+@pytest.mark.slow
 def test_entropy_scales_differ_from_minmax(digits: dict[str, Path], tmp_path: Path) -> None:
     def scales(method: Method) -> list[float]:
         m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=64,

@@ -16,6 +16,7 @@ from support import run_cli
 from edgekit import noise
 
 
+@pytest.mark.slow
 def test_a_vit_export_with_q_prints_nothing_on_stderr(tmp_path: Path) -> None:
     # ONNX Runtime's quantizer logs "Axis 1 is out-of-range ..." per LayerNorm weight of a ViT
     r = run_cli("export", "timm:test_vit", "--random-weights", "--int8", "--calib-size", "8", "-q", "-o",

@@ -36,6 +36,7 @@ def _profile(model: Path, store: str, tag: str, **env: str) -> subprocess.Popen[
                             env={**os.environ, **env})
 
 
+@pytest.mark.slow
 def test_four_concurrent_profiles_into_postgresql_lose_no_rows(pg_url: str, tiny: Path) -> None:
     procs = [_profile(tiny, pg_url, f"p{i}") for i in range(4)]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -46,6 +47,7 @@ def test_four_concurrent_profiles_into_postgresql_lose_no_rows(pg_url: str, tiny
     assert sorted(r["tag"] for r in rows) == sorted([f"p{i}" for i in range(4)] * 2)
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_writer_mid_transaction_keeps_only_committed_rows(pg_url: str,
                                                                      tiny: Path) -> None:
     ok = _profile(tiny, pg_url, "ok")

@@ -188,6 +188,7 @@ def test_quickstart_exits_3_when_nothing_is_measured(tmp_path: Path,
     assert r.exit_code == 3 and "error: nothing was measured" in r.stderr
 
 
+@pytest.mark.slow
 def test_quickstart_runs_its_models_and_says_where_the_report_is(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner

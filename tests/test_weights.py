@@ -216,6 +216,7 @@ def test_published_only_for_the_entrys_exact_weights() -> None:
     assert other.published() is None and ckpt.published() is None
 
 
+@pytest.mark.slow
 def test_timm_weights_download_through_huggingface_hub(server: _Server, tmp_path: Path) -> None:
     """A real ``edgekit export timm:NAME`` process against HF_ENDPOINT=127.0.0.1."""
     import timm
@@ -271,6 +272,7 @@ def test_sweep_stops_offline_and_allow_random_goes_on_with_one_notice(
         assert rec["weights_record"]["reason"].startswith("download failed: ")  # type: ignore[index]
 
 
+@pytest.mark.slow
 def test_quickstart_offline_falls_back_with_one_notice(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
         ) -> None:

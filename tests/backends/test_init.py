@@ -195,6 +195,7 @@ def test_torch_cuda_graphs_match_eager_and_report_the_split(digits: dict[str, Pa
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_torch_compile_matches_eager(digits: dict[str, Path]) -> None:
     x = _x(4)
     with backends.runner(backends.get("torch"), digits_spec(), TORCH_OPTS) as r:

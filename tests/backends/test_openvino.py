@@ -114,6 +114,7 @@ def test_profile_bf16_is_verified_and_recorded_as_bf16(digits: dict[str, Path],
         pf.profile(str(digits_int8["digits_cnn_plain"]), opts)
 
 
+@pytest.mark.slow
 def test_tune_searches_openvino_settings(digits: dict[str, Path]) -> None:
     opts = pf.ProfileOptions(backend="openvino", tune=True, warmup=1, iterations=5)
     r = pf.profile(str(digits["digits_cnn_plain"]), opts).results[0]
