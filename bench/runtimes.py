@@ -33,8 +33,9 @@ from edgekit import backends, timing
 from edgekit.backends import RunnerOptions
 from edgekit.device import fingerprint, has_bf16
 from edgekit.export import ExportOptions, export
-from edgekit.images import Preprocess, photo_batch
+from edgekit.images import photo_batch
 from edgekit.precision import Precision
+from edgekit.preprocessing import default_for
 from edgekit.quantize import QuantOptions, quantize
 from edgekit.sources import Options
 
@@ -72,7 +73,7 @@ def bench_model(name: str, tmp: Path, rounds: int, block: int) -> dict[str, Any]
     torch.manual_seed(0)  # torch builds the same random weights as the export below
     fp32 = export(name, ExportOptions(output=tmp / f"{name}.onnx"), RANDOM).path
     int8 = quantize(fp32, QuantOptions()).path
-    x = photo_batch(Preprocess.for_input((1, 3, 224, 224)), count=1)
+    x = photo_batch(default_for((1, 3, 224, 224)), count=1)
     load = os.getloadavg()[0]
     if load > QUIET_LOAD:
         print(f"# warning: load average {load:.2f} > {QUIET_LOAD}: not a quiet machine; the "

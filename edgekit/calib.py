@@ -20,7 +20,7 @@ from edgekit.errors import CalibrationError
 from edgekit.images import Preprocess, list_images, load_rgb, preprocess
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CalibSet:
     data: np.ndarray  # N x C x H x W float32; N x H x W x C uint8 for a fused model
     source: str
@@ -55,7 +55,7 @@ def load(spec: Path | None, pp: Preprocess, size: int | None = None) -> CalibSet
     if size is not None:
         if size < 1:
             raise CalibrationError(f"--calib-size {size} must be at least 1", "pass a positive N")
-        cs = CalibSet(cs.data[:size], cs.source, cs.kind, cs.skipped)
+        cs = CalibSet(data=cs.data[:size], source=cs.source, kind=cs.kind, skipped=cs.skipped)
     return cs
 
 
@@ -65,8 +65,8 @@ def _from_folder(folder: Path, pp: Preprocess, kind: str) -> CalibSet:
         raise CalibrationError(f"no images found ({skipped} other files skipped)",
                                "add .jpg/.png/.bmp/.webp images or pass --calib FILE.npz",
                                path=str(folder))
-    return CalibSet(np.stack([preprocess(load_rgb(p), pp) for p in paths]), str(folder), kind,
-                    skipped)
+    return CalibSet(data=np.stack([preprocess(load_rgb(p), pp) for p in paths]),
+                    source=str(folder), kind=kind, skipped=skipped)
 
 
 def _from_npz(path: Path, pp: Preprocess) -> CalibSet:
@@ -91,11 +91,11 @@ def _from_npz(path: Path, pp: Preprocess) -> CalibSet:
             raise CalibrationError(f"array must be uint8 pixels for a model with fused "
                                    f"preprocessing, got {a.dtype}", "store the resized/cropped "
                                    "uint8 N x H x W x 3 pixels", path=str(path))
-        return CalibSet(np.ascontiguousarray(a), str(path), "npz")
+        return CalibSet(data=np.ascontiguousarray(a), source=str(path), kind="npz")
     if not np.issubdtype(a.dtype, np.floating) or not np.isfinite(a).all():
         raise CalibrationError(f"array must be finite floats, got {a.dtype}",
                                "store preprocessed float32 inputs", path=str(path))
-    return CalibSet(np.ascontiguousarray(a, dtype=np.float32), str(path), "npz")
+    return CalibSet(data=np.ascontiguousarray(a, dtype=np.float32), source=str(path), kind="npz")
 
 
 def ort_reader(feeds: list[dict[str, np.ndarray]]) -> Any:

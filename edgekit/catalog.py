@@ -11,6 +11,7 @@ import yaml
 from edgekit._data import data_path
 from edgekit.errors import ConfigError
 from edgekit.images import Preprocess
+from edgekit.preprocessing import from_catalog
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,8 +53,7 @@ class Catalog:
 
 def _entry(short: str, d: dict[str, Any]) -> Entry:
     size = int(d["input_size"])
-    pp = Preprocess(size, size, int(d["resize"]), str(d["interpolation"]),
-                    tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
+    pp = from_catalog(d)
     return Entry(short=short, family=d["family"], provider=d["provider"], name=d["name"],
                  weights=str(d.get("weights", "")), input_size=size, preprocess=pp,
                  min_size=(int(d.get("min_size", (1, 1))[0]), int(d.get("min_size", (1, 1))[-1])),

@@ -20,6 +20,7 @@ from edgekit import weights
 from edgekit._lazy import require
 from edgekit.errors import SourceError
 from edgekit.images import Preprocess
+from edgekit.preprocessing import from_timm_cfg, from_torchvision, imagenet
 from edgekit.weights import WeightsRecord
 
 _HEAD_KEYS = ("fc.", "classifier", "head", "last_linear")
@@ -63,9 +64,8 @@ def _torchvision_preprocess(tvm: Any, name: str) -> Preprocess:
     try:
         t = tvm.get_model_weights(name).DEFAULT.transforms()
     except (ValueError, AttributeError, KeyError):
-        return Preprocess()
-    crop, resize = int(t.crop_size[0]), int(t.resize_size[0])
-    return Preprocess(crop, crop, resize, t.interpolation.value, tuple(t.mean), tuple(t.std))
+        return imagenet()
+    return from_torchvision(t)
 
 
 def build_timm(name: str, opts: Any, exact: str | None = None
@@ -88,10 +88,7 @@ def build_timm(name: str, opts: Any, exact: str | None = None
             notes.append(f"classifier head {record.head}")
     with _quiet_warnings():
         model = timm.create_model(name, **kw).eval()
-    c = timm.data.resolve_model_data_config(model)
-    size = int(c["input_size"][-1])
-    pp = Preprocess(size, size, int(size / c.get("crop_pct", 0.875)), c["interpolation"],
-                    tuple(c["mean"]), tuple(c["std"]))
+    pp = from_timm_cfg(timm.data.resolve_model_data_config(model)) or imagenet()
     return model, record, pp, notes
 
 

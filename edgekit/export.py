@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import fuse, graph, manifest
+from edgekit import fuse, graph, manifest, preprocessing
 from edgekit._io import check_writable_dir, scratch_cwd
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
-from edgekit.images import Preprocess, Stated, assumed_warning, photo_batch
+from edgekit.images import Preprocess, Stated, photo_batch
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
@@ -81,8 +81,8 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     check_writable_dir(out)
     if src.kind is Kind.ONNX:
         return _export_onnx_source(src, out, opts, rep)
-    pp = stated_preprocess(src.preprocess.resized(*opts.input_size) if opts.input_size
-                           else src.preprocess, opts.preprocess, rep)
+    pp = preprocessing.resolve(opts.preprocess, model=src.preprocess,
+                               input_size=opts.input_size, rep=rep).preprocess
     _check_min_size(src, pp)
     batch = opts.batch or VERIFY_IMAGES
     with rep.stage("reference"):
@@ -118,15 +118,6 @@ def default_output(src: Source) -> Path:
     if src.kind is Kind.CATALOG:
         stem = src.spec.lower()
     return Path(stem.replace(":", "_").replace("/", "_") + ".onnx")
-
-
-def stated_preprocess(pp: Preprocess, stated: Stated, rep: Reporter) -> Preprocess:
-    """``pp`` with what the flags state; when nothing stated it, one warning line says
-    ImageNet's recipe was assumed and which flags state it (and the manifest says so)."""
-    pp = stated.apply(pp)
-    if pp.assumed:
-        rep.warn(assumed_warning(pp))
-    return pp
 
 
 def _check_min_size(src: Source, pp: Preprocess) -> None:
@@ -356,7 +347,8 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
                           f"the model's fixed {static_hw[0]}x{static_hw[1]}",
                           "drop --input-size", path=str(src.onnx_path))
     h, w = static_hw or opts.input_size or (src.preprocess.height, src.preprocess.width)
-    pp = stated_preprocess(src.preprocess.resized(int(h), int(w)), opts.preprocess, rep)
+    pp = preprocessing.resolve(opts.preprocess, artifact=src.preprocess,  # manifest/contract,
+                               input_size=(int(h), int(w)), rep=rep).preprocess  # or ImageNet's
     nb = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
     if opts.batch and nb and opts.batch != nb:
         raise SourceError(f"--batch {opts.batch} conflicts with the model's fixed batch {nb}",

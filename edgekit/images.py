@@ -25,9 +25,10 @@ _INTERP = {"bilinear": 2, "bicubic": 3, "nearest": 0, "area": 4}  # PIL.Image.Re
 CHANNEL_ORDERS = ("rgb", "bgr")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preprocess:
-    """How a model expects its input: resize the shorter side, center-crop, normalise."""
+    """How a model expects its input: resize the shorter side, center-crop, normalise. Built
+    from parts only in ``edgekit.preprocessing`` (the resolver), by keyword."""
 
     height: int = 224
     width: int = 224
@@ -61,21 +62,6 @@ class Preprocess:
         d.pop("extra")
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
-
-    @classmethod
-    def for_input(cls, shape: Sequence[int | str] | None, dtype: str | None = None
-                  ) -> Preprocess:
-        """ImageNet's recipe at an NCHW input's static size (224 where it is dynamic): for an
-        artifact whose manifest does not say how it was preprocessed. A uint8 N x H x W x 3
-        input takes pixels and normalises inside its graph: fed as a fused model."""
-        pixels = dtype == "uint8" and shape is not None and len(shape) == 4 and shape[-1] == 3
-        if pixels:
-            assert shape is not None
-            shape = [shape[0], 3, shape[1], shape[2]]
-        dims = list(shape or ())[2:4] if shape and len(shape) == 4 else []
-        h, w = (d if isinstance(d, int) and d > 0 else 224 for d in (dims or [224, 224]))
-        pp = cls(assumed=True).resized(h, w)
-        return pp.fused_form() if pixels else pp
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:

@@ -323,17 +323,6 @@ def ref(artifact: Path, man: Manifest | None) -> ArtifactRef:
                        size_bytes=artifact.stat().st_size if artifact.is_file() else None)
 
 
-def preprocess_for(man: Manifest | None, shape: Any = None, dtype: str | None = None
-                   ) -> Preprocess:
-    """The one rule: the manifest's preprocessing, else ImageNet's at the input's size (224
-    where it is dynamic; fused for a uint8 N x H x W x 3 input)."""
-    if man is not None and man.preprocess is not None:
-        return man.preprocess
-    inp = man.input if man is not None else None
-    return Preprocess.for_input(shape if shape is not None else (inp.shape if inp else None),
-                                dtype or (inp.dtype if inp else None))
-
-
 def preprocess_beside(artifact: Path) -> Preprocess | None:
     """The preprocessing recorded next to an artifact, if it has a readable manifest (one that
     describes another file is an error, not a silent default)."""

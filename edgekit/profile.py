@@ -23,7 +23,6 @@ from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
     Preprocess,
     Stated,
-    assumed_warning,
     bundled_photos,
     load_image_folder,
     load_unlabelled,
@@ -35,6 +34,7 @@ from edgekit.images import (
 from edgekit.manifest import Manifest
 from edgekit.memory import PeakRss
 from edgekit.precision import Precision
+from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
 from edgekit.result import Measured, Result, assemble, claim
 from edgekit.sources import ENGINE_SUFFIXES
@@ -161,12 +161,13 @@ def _image_input(spec: list[TensorSpec], name: str | None, target: str) -> Tenso
 
 
 def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec,
-                stated: Stated) -> Preprocess:
-    """The runner's own recipe, else the manifest's (or the ONNX's contract), else ImageNet's
-    at the input's size; what the flags state goes over it."""
-    own = runner.preprocess()
-    pp = own if own is not None else manifest.preprocess_for(man, image.shape, image.dtype)
-    return stated.apply(pp)
+                opts: ProfileOptions, rep: Reporter | None) -> Preprocess:
+    """The resolver's recipe: the flags over the manifest's (or the ONNX's contract) over the
+    runner's own over ImageNet's at the input's size; only accuracy on --data depends on it,
+    so only then is an assumed recipe worth a warning."""
+    return resolve(opts.preprocess, artifact=man.preprocess if man is not None else None,
+                   model=runner.preprocess(), input_shape=image.shape, input_dtype=image.dtype,
+                   rep=rep, warn=opts.data is not None).preprocess
 
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
@@ -207,9 +208,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             spec = r.input_spec()
             image = _image_input(spec, opts.input_name, target)
             _check_batches(image, opts.batches, target)
-            pp = _preprocess(r, man, image, opts.preprocess)
-            if pp.assumed and opts.data is not None:  # only accuracy depends on it
-                rep.warn(assumed_warning(pp))
+            pp = _preprocess(r, man, image, opts, rep)
             st["note"] = f"{r.create_ms:.0f} ms"
             first_ms = 0.0
             for i, b in enumerate(opts.batches):
@@ -322,7 +321,7 @@ def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: n
     with backends.runner(spec, ref_target, dataclasses.replace(ropts, dtype=Precision.FP32)) as r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        x = _probe_images(_preprocess(r, man, image, opts.preprocess), opts.agreement)
+        x = _probe_images(_preprocess(r, man, image, opts, None), opts.agreement)
         ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target)
     assert probe is not None  # _measure made it for a --dtype or --agreement-data run
     c = compare(ref, probe)
@@ -384,7 +383,7 @@ def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | 
     with r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        feeds = _feeds(ins, image, _preprocess(r, man, image, opts.preprocess), opts.batches[0],
+        feeds = _feeds(ins, image, _preprocess(r, man, image, opts, None), opts.batches[0],
                        target)
     best, trials = tune.search(spec, target, opts.runner, space, feeds)
     return (dataclasses.replace(opts.runner, **{space.field: best}),

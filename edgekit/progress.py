@@ -21,6 +21,7 @@ class Reporter:
     quiet: bool = True
     stages: list[dict[str, Any]] = field(default_factory=list)
     _console: Any = None
+    _said: set[str] = field(default_factory=set)  # warn_once's lines, shared with quiet copies
 
     @classmethod
     def for_cli(cls, quiet: bool, json_out: bool) -> Reporter:
@@ -75,7 +76,15 @@ class Reporter:
     def quiet_copy(self) -> Reporter:
         """For steps under a progress bar: no spinners of their own (rich allows one live
         display), warnings still shown."""
-        return Reporter(enabled=False, quiet=self.quiet, _console=self._console)
+        return Reporter(enabled=False, quiet=self.quiet, _console=self._console,
+                        _said=self._said)
+
+    def warn_once(self, message: str) -> None:
+        """``warn``, but a line already said in this command is not said again (export --int8
+        resolves the recipe for the export and again for the quantization)."""
+        if message not in self._said:
+            self._said.add(message)
+            self.warn(message)
 
     def warn(self, message: str) -> None:
         """A warning the user must see (also when progress is off, unless quiet)."""

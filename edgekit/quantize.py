@@ -20,8 +20,9 @@ from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import BackendUnavailable, CalibrationError, ConfigError, ExportError, SourceError
-from edgekit.images import LabelledSet, Preprocess, Stated, assumed_warning, load_image_folder, mirrored
+from edgekit.images import LabelledSet, Preprocess, Stated, load_image_folder, mirrored
 from edgekit.precision import Precision
+from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
 from edgekit.verify import compare
 
@@ -171,10 +172,9 @@ def export_and_quantize(spec: str, export_opts: Any, source_opts: Any,
 def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) -> QuantResult:
     rep = rep or Reporter()
     preflight(opts)
-    parent, pp, base = _load_parent(model_path)
-    pp = opts.preprocess.apply(pp)
-    if pp.assumed and base.preprocess is None:  # a foreign ONNX: calibration would use it
-        rep.warn(assumed_warning(pp))
+    parent, base, inp = _load_parent(model_path)
+    pp = resolve(opts.preprocess, artifact=base.preprocess, input_shape=inp["shape"],
+                 input_dtype=inp["dtype"], rep=rep).preprocess  # calibration reads it
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
     check_writable_dir(out)
@@ -185,9 +185,9 @@ def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) 
         return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp), base)
 
 
-def _load_parent(path: Path) -> tuple[Any, Preprocess, manifest.Manifest]:
-    """The FP32 parent: its graph, its preprocessing, and the manifest its children derive
-    from (its own, or one made from the graph for an ONNX without a manifest)."""
+def _load_parent(path: Path) -> tuple[Any, manifest.Manifest, dict[str, Any]]:
+    """The FP32 parent: its graph, the manifest its children derive from (its own, or one made
+    from the graph for an ONNX without a manifest), and its image input (name, shape, dtype)."""
     if path.suffix.lower() != ".onnx":
         raise SourceError("quantize takes an .onnx file", "export it first: edgekit export SPEC",
                           path=str(path))
@@ -212,7 +212,7 @@ def _load_parent(path: Path) -> tuple[Any, Preprocess, manifest.Manifest]:
         man = manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name=path.stem),
                                 input=manifest.InputInfo(**io["inputs"][0]),
                                 outputs=io["outputs"])
-    return model, manifest.preprocess_for(man, inp[0]["shape"], inp[0]["dtype"]), man
+    return model, man, inp[0]
 
 
 def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:

@@ -19,6 +19,7 @@ from edgekit._lazy import require
 from edgekit.catalog import Entry, load_catalog
 from edgekit.errors import SourceError
 from edgekit.images import Preprocess
+from edgekit.preprocessing import default_for, from_timm_cfg
 from edgekit.weights import WeightsRecord
 
 ENGINE_SUFFIXES = {".engine", ".plan", ".trt"}
@@ -245,14 +246,7 @@ def module_preprocess(model: Any) -> Preprocess:
     """Preprocessing a module declares timm-style (``pretrained_cfg``), else ImageNet's
     (marked ``assumed``)."""
     cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
-    if not isinstance(cfg, dict) or "input_size" not in cfg:
-        return Preprocess(assumed=True)
-    size = int(cfg["input_size"][-1])
-    return Preprocess(int(cfg["input_size"][-2]), size,
-                      int(size / float(cfg.get("crop_pct", 0.875))),
-                      str(cfg.get("interpolation", "bilinear")),
-                      tuple(float(v) for v in cfg.get("mean", Preprocess.mean)),
-                      tuple(float(v) for v in cfg.get("std", Preprocess.std)))
+    return (from_timm_cfg(cfg) if isinstance(cfg, dict) else None) or default_for()
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -272,8 +266,7 @@ def _onnx(path: Path, opts: Options) -> Source:
     _require_file(path, "ONNX file")
     _no_torch_options(opts, path, "an ONNX file")
     from edgekit import manifest
-
-    pp = manifest.preprocess_beside(path) or Preprocess(assumed=True)  # sidecar, else the contract
+    pp = manifest.preprocess_beside(path) or default_for()  # sidecar, else the contract
     return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
                   onnx_path=path, weights_record=WeightsRecord(kind="embedded"))
 
@@ -289,7 +282,7 @@ def _torchscript(path: Path, opts: Options) -> Source:
                           "save it with torch.jit.save; a state_dict goes to --weights with an "
                           "architecture name", path=str(path)) from e
     return Source(spec=str(path), kind=Kind.TORCHSCRIPT, provider="torchscript", name=path.stem,
-                  preprocess=Preprocess(assumed=True), model=model,
+                  preprocess=default_for(), model=model,
                   weights_record=WeightsRecord(kind="embedded"),
                   notes=["TorchScript runs the code saved in the file"])
 

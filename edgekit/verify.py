@@ -25,7 +25,7 @@ EXPORT_TOLERANCE = Tolerance()
 TIE = 1e-4  # top-1/top-2 margin, relative to the image's largest |logit|, below which a flip is noise
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     images: int
     max_abs_diff: float
@@ -66,5 +66,6 @@ def compare(reference: np.ndarray, output: np.ndarray) -> Comparison:
     else:
         decisive = np.ones(len(ref), bool)
     dec_agree = float(agree[decisive].mean()) if decisive.any() else 1.0
-    return Comparison(len(ref), max_abs, float(diff.mean()), max_abs / scale,
-                      float(cos.min()), float(agree.mean()), dec_agree)
+    return Comparison(images=len(ref), max_abs_diff=max_abs, mean_abs_diff=float(diff.mean()),
+                      rel_diff=max_abs / scale, cosine_min=float(cos.min()),
+                      top1_agreement=float(agree.mean()), decisive_top1_agreement=dec_agree)

@@ -159,3 +159,23 @@ def test_no_tracked_file_is_over_5_mb() -> None:
     big = {f: (root / f).stat().st_size for f in files
            if f and (root / f).is_file() and (root / f).stat().st_size > 5 * 2**20}
     assert not big, f"tracked files over 5 MB: {big}"
+
+
+RESOLVER = "edgekit.preprocessing"
+
+
+def test_only_the_resolver_builds_a_preprocess_from_parts() -> None:
+    """Every recipe comes from ``preprocessing.resolve`` (and its from_timm_cfg/
+    from_torchvision/from_catalog/default_for); no other module calls ``Preprocess(...)``."""
+    found = []
+    for name, path in MODULES.items():
+        if name == RESOLVER:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                f = node.func
+                called = f.id if isinstance(f, ast.Name) else f.attr if isinstance(
+                    f, ast.Attribute) else None
+                if called == "Preprocess":
+                    found.append(f"{name}:{node.lineno}")
+    assert found == []

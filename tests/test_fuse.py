@@ -16,7 +16,7 @@ import pytest
 from support import FIX, digits_spec, run_cli
 from support.trt import V10, build
 
-from edgekit import calib, evaluate, fuse, graph, manifest, reproduce
+from edgekit import calib, evaluate, fuse, graph, manifest, preprocessing, reproduce
 from edgekit import profile as pf
 from edgekit.backends import Device, RunnerOptions
 from edgekit.errors import CalibrationError, ConfigError
@@ -119,7 +119,7 @@ def test_a_foreign_uint8_onnx_is_fed_pixels(pair: dict[str, Path], digits: dict[
     bare = tmp_path / "foreign.onnx"
     onnx.save(model, str(bare))
     assert manifest.for_artifact(bare) is None
-    pp = manifest.preprocess_for(None, ["batch", 32, 32, 3], "uint8")
+    pp = preprocessing.resolve(input_shape=["batch", 32, 32, 3], input_dtype="uint8").preprocess
     assert pp.fused and pp.assumed and (pp.height, pp.width) == (32, 32)
     got = _top1(bare, digits["test"], preprocess=Stated(resize=32))
     assert got == _top1(pair["fused"], digits["test"])
@@ -211,7 +211,7 @@ def test_misuse_is_one_line_exit_2(case: str, message: str, pair: dict[str, Path
 
 def test_stating_what_the_graph_holds_is_fine_and_calibration_npz_is_pixels(
         tmp_path: Path) -> None:
-    pp = Preprocess(32, 32, 32, mean=(0.5,) * 3, std=(0.5,) * 3).fused_form()
+    pp = Preprocess(height=32, width=32, resize=32, mean=(0.5,) * 3, std=(0.5,) * 3).fused_form()
     same = Stated(mean=(0.5,) * 3, std=(0.5,) * 3, channel_order="rgb", resize=36)
     assert same.apply(pp).resize == 36 and same.apply(pp).fused  # resize is outside the graph
     with pytest.raises(ConfigError, match="--std: the model's preprocessing is fused"):

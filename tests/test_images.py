@@ -264,7 +264,8 @@ def test_preprocess_resizes_crops_and_normalises_a_known_image() -> None:
     a = np.zeros((20, 40, 3), np.uint8)
     a[:, :20, 0] = 255
     a[:, 20:, 2] = 255
-    pp = Preprocess(16, 16, 32, "nearest", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    pp = Preprocess(height=16, width=16, resize=32, interpolation="nearest", mean=(0.5, 0.5, 0.5),
+                    std=(0.5, 0.5, 0.5))
     x = preprocess(Image.fromarray(a), pp)
     assert x.shape == (3, 16, 16) and x.dtype == np.float32
     assert np.allclose(x[0, :, :8], 1.0) and np.allclose(x[2, :, 8:], 1.0)
@@ -272,7 +273,7 @@ def test_preprocess_resizes_crops_and_normalises_a_known_image() -> None:
 
 
 def test_resized_keeps_the_crop_ratio() -> None:
-    pp = Preprocess(224, 224, 256).resized(64, 64)
+    pp = Preprocess(height=224, width=224, resize=256).resized(64, 64)
     assert (pp.height, pp.width, pp.resize) == (64, 64, 73)
     assert Preprocess.from_dict(pp.to_dict()) == pp
 
@@ -280,7 +281,7 @@ def test_resized_keeps_the_crop_ratio() -> None:
 def test_bundled_photos_are_real_images(tmp_path) -> None:
     photos = bundled_photos()
     assert len(photos) >= 8
-    x = photo_batch(Preprocess(32, 32, 36), count=3)
+    x = photo_batch(Preprocess(height=32, width=32, resize=36), count=3)
     assert x.shape == (3, 3, 32, 32) and np.isfinite(x).all() and x.std() > 0.1
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from edgekit import manifest
 from edgekit.errors import ConfigError
+from edgekit.preprocessing import resolve
 from edgekit.trt import trt_api
 
 
@@ -42,11 +43,11 @@ def calibrator(trt: trt_api.TensorRT, onnx_path: Path, calib: Path | None,
             raise ConfigError("calibration cache not found", "pass --calib DIR to calibrate",
                               path=str(calib_cache))
     else:
-        pp = manifest.preprocess_beside(onnx_path)
-        if pp is None:
+        recorded = manifest.preprocess_beside(onnx_path)
+        if recorded is None:  # strict: calibrating with a guessed recipe gives wrong scales
             raise ConfigError("--calib needs the ONNX's manifest for the preprocessing",
                               "build an ONNX written by edgekit export", path=str(onnx_path))
-        data = calib_data.load(calib, pp).data
+        data = calib_data.load(calib, resolve(artifact=recorded, warn=False).preprocess).data
         n = -(-len(data) // batch) * batch
         data = np.ascontiguousarray(np.resize(data, (n, *data.shape[1:])))
         batches = [data[i : i + batch] for i in range(0, n, batch)]

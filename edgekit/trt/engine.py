@@ -27,6 +27,7 @@ from edgekit import manifest
 from edgekit._io import atomic_paths, check_writable_dir
 from edgekit.errors import ConfigError, ExportError, SourceError
 from edgekit.precision import Precision
+from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
 from edgekit.trt import calibrate, checks, trt_api
 
@@ -370,7 +371,8 @@ def _bare_parent(onnx_path: Path) -> manifest.Manifest:
     """The lineage of an ONNX without an edgekit manifest: its name, and ImageNet's
     preprocessing at its input size (recorded as what the engine's runner will use)."""
     return manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name=onnx_path.stem),
-                             preprocess=manifest.preprocess_for(None, _input_shape(onnx_path)))
+                             preprocess=resolve(input_shape=_input_shape(onnx_path),
+                                                warn=False).preprocess)
 
 
 def _input_shape(onnx_path: Path) -> list[int | str] | None:

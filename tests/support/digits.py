@@ -9,7 +9,8 @@ from PIL import Image
 
 from edgekit.images import Preprocess
 
-PREPROCESS = Preprocess(32, 32, 32, "bilinear", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+PREPROCESS = Preprocess(height=32, width=32, resize=32, interpolation="bilinear",
+                        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
 
 
 def split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
