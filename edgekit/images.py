@@ -17,6 +17,7 @@ import numpy as np
 
 from edgekit._data import data_path
 from edgekit.errors import CalibrationError, ConfigError
+from edgekit.resize import PAD_SIDES, RESIZE_MODES, Transform, geometry, place
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -44,6 +45,9 @@ class Preprocess:
     # --fuse-preprocess: the graph casts, scales, normalises and transposes, so the model takes
     # the resized/cropped pixels as uint8 NHWC, in ``channel_order`` (ARCHITECTURE.md, rule 8)
     fused: bool = False
+    resize_mode: str = "crop"  # crop | stretch | letterbox (edgekit.resize)
+    pad_value: tuple[float, ...] = (114.0, 114.0, 114.0)  # letterbox: pixel units, model order
+    pad_side: str = "center"  # letterbox: center | right | bottom | right-bottom
 
     def fused_form(self) -> Preprocess:
         """The same recipe with the normalisation inside the graph: uint8 NHWC input."""
@@ -60,15 +64,15 @@ class Preprocess:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extra")
-        d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["mean"], d["std"], d["pad_value"] = list(self.mean), list(self.std), list(self.pad_value)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         keys = {"height", "width", "resize", "interpolation", "mean", "std", "channels", "layout",
-                "channel_order", "assumed", "fused"}
+                "channel_order", "assumed", "fused", "resize_mode", "pad_value", "pad_side"}
         kw = {k: d[k] for k in keys if k in d}  # a dict written before a field existed loads
-        for k in ("mean", "std"):
+        for k in ("mean", "std", "pad_value"):
             if k in kw:
                 kw[k] = tuple(float(v) for v in kw[k])
         return cls(**kw)
@@ -77,7 +81,8 @@ class Preprocess:
 @dataclass(kw_only=True)
 class Stated:
     """Preprocessing the user states with flags (--mean/--std/--resize/--crop-pct/
-    --interpolation/--channel-order); None leaves the model's own (or the default) value."""
+    --interpolation/--channel-order/--resize-mode/--pad-value/--pad-side); None leaves the
+    model's own (or the default) value."""
 
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -85,6 +90,9 @@ class Stated:
     crop_pct: float | None = None
     interpolation: str | None = None
     channel_order: str | None = None
+    resize_mode: str | None = None
+    pad_value: tuple[float, ...] | None = None  # one value, or one per channel (pixel units)
+    pad_side: str | None = None
 
     def any(self) -> bool:
         return any(v is not None for v in vars(self).values())
@@ -104,11 +112,16 @@ class Stated:
             raise ConfigError(f"--resize {self.resize} is not a positive size", "e.g. --resize 256")
         if self.crop_pct is not None and not 0 < self.crop_pct <= 1:
             raise ConfigError(f"--crop-pct {self.crop_pct} is not in (0, 1]", "e.g. --crop-pct 0.875")
-        if self.interpolation is not None and self.interpolation not in _INTERP:
-            raise ConfigError(f"unknown --interpolation '{self.interpolation}'",
-                              f"use one of {', '.join(_INTERP)}")
-        if self.channel_order is not None and self.channel_order not in CHANNEL_ORDERS:
-            raise ConfigError(f"unknown --channel-order '{self.channel_order}'", "use rgb or bgr")
+        for flag, value, allowed in (("interpolation", self.interpolation, tuple(_INTERP)),
+                                     ("channel-order", self.channel_order, CHANNEL_ORDERS),
+                                     ("resize-mode", self.resize_mode, RESIZE_MODES),
+                                     ("pad-side", self.pad_side, PAD_SIDES)):
+            if value is not None and value not in allowed:
+                raise ConfigError(f"unknown --{flag} '{value}'", f"use one of {', '.join(allowed)}")
+        v = self.pad_value
+        if v is not None and (len(v) not in (1, 3) or min(v) < 0 or max(v) > 255):
+            raise ConfigError("--pad-value takes one value or three (R,G,B) in 0-255 pixel units",
+                              "e.g. --pad-value 114 (Ultralytics' grey)")
 
     def apply(self, pp: Preprocess) -> Preprocess:
         """``pp`` (already at the model's input size) with the stated values; a recipe the
@@ -118,15 +131,25 @@ class Stated:
             return pp
         if pp.fused:
             _check_fused(self, pp)
+        mode = self.resize_mode or pp.resize_mode
+        if mode != "letterbox" and (self.pad_value is not None or self.pad_side is not None):
+            raise ConfigError(f"--pad-value/--pad-side pad a letterboxed image; this recipe's "
+                              f"--resize-mode is {mode}", "add --resize-mode letterbox")
+        if mode != "crop" and (self.resize is not None or self.crop_pct is not None):
+            raise ConfigError(f"--resize/--crop-pct set the crop; this recipe's --resize-mode "
+                              f"is {mode}", "drop them, or add --resize-mode crop")
         size = max(pp.height, pp.width)
         resize = (self.resize if self.resize is not None else
                   int(math.floor(size / self.crop_pct)) if self.crop_pct is not None else pp.resize)
-        if resize < min(pp.height, pp.width):
+        if mode == "crop" and resize < min(pp.height, pp.width):
             raise ConfigError(f"--resize {resize} is smaller than the {pp.height}x{pp.width} input",
                               f"use --resize {min(pp.height, pp.width)} (no crop) or more")
+        pad = tuple(float(v) for v in self.pad_value) if self.pad_value is not None else None
         return replace(pp, resize=resize, mean=self.mean or pp.mean, std=self.std or pp.std,
                        interpolation=self.interpolation or pp.interpolation,
-                       channel_order=self.channel_order or pp.channel_order, assumed=False)
+                       channel_order=self.channel_order or pp.channel_order, assumed=False,
+                       resize_mode=mode, pad_side=self.pad_side or pp.pad_side,
+                       pad_value=(pad * 3 if pad and len(pad) == 1 else pad) or pp.pad_value)
 
 
 def _check_fused(stated: Stated, pp: Preprocess) -> None:
@@ -137,6 +160,9 @@ def _check_fused(stated: Stated, pp: Preprocess) -> None:
             _fused_refusal(flag, ",".join(f"{v:g}" for v in has))
     if stated.channel_order is not None and stated.channel_order != pp.channel_order:
         _fused_refusal("--channel-order", pp.channel_order)
+    if stated.pad_value is not None and any(v != int(v) for v in stated.pad_value):
+        raise ConfigError("--pad-value: a fused model takes uint8 pixels, so the pad is a whole "
+                          "pixel value", "e.g. --pad-value 114")
 
 
 def _fused_refusal(flag: str, shown: str) -> None:
@@ -167,24 +193,27 @@ def load_rgb(path: Path) -> Any:
 
 def preprocess(image: Any, pp: Preprocess) -> np.ndarray:
     """One PIL image -> the model's input for one image, exactly as ``pp`` says: float32 CHW,
-    or for a fused model (``pp.fused``) the resized/cropped uint8 HWC pixels. Every reader
-    (export, calibration, profile, evaluation, verification) goes through here."""
+    or for a fused model (``pp.fused``) the resized/cropped or letterboxed uint8 HWC pixels.
+    Every reader (export, calibration, profile, evaluation, verification) goes through here."""
+    return preprocess_with_transform(image, pp)[0]
+
+
+def preprocess_with_transform(image: Any, pp: Preprocess) -> tuple[np.ndarray, Transform]:
+    """``preprocess`` and the image's ``resize.Transform``: the scale and offset it applied,
+    which map boxes and masks from the model's input back to the original picture."""
     from PIL import Image
 
-    w, h = image.size
-    scale = pp.resize / min(w, h)
-    nw, nh = max(pp.width, round(w * scale)), max(pp.height, round(h * scale))
-    image = image.resize((nw, nh), Image.Resampling(_INTERP.get(pp.interpolation, 2)))
-    left, top = (nw - pp.width) // 2, (nh - pp.height) // 2
-    image = image.crop((left, top, left + pp.width, top + pp.height))
+    t = geometry(image.size, height=pp.height, width=pp.width, mode=pp.resize_mode,
+                 resize=pp.resize, pad_side=pp.pad_side)
+    image = image.resize(t.resized, Image.Resampling(_INTERP.get(pp.interpolation, 2)))
     pixels = np.asarray(image, dtype=np.uint8)
-    if pp.channel_order == "bgr":  # mean/std are given in the model's channel order
+    if pp.channel_order == "bgr":  # mean/std (and the pad value) are in the model's order
         pixels = pixels[..., ::-1]
-    if pp.fused:  # the graph does the rest
-        return np.ascontiguousarray(pixels)
-    x = pixels.astype(np.float32) / np.float32(255.0)
+    if pp.fused:  # the graph does the rest; a fused letterbox pads with whole pixel values
+        return np.ascontiguousarray(place(pixels, t, pp.pad_value)), t
+    x = place(pixels.astype(np.float32), t, pp.pad_value) / np.float32(255.0)
     mean, std = np.asarray(pp.mean, np.float32), np.asarray(pp.std, np.float32)
-    return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+    return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1), dtype=np.float32), t
 
 
 def mirrored(x: np.ndarray, pp: Preprocess) -> np.ndarray:

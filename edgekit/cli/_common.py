@@ -5,6 +5,7 @@ from ``edgekit.cli`` (see ARCHITECTURE.md, "Imports point one way")."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +39,18 @@ CropPctOpt = Annotated[float | None, typer.Option(
 InterpOpt = Annotated[str | None, typer.Option(
     "--interpolation", help="Resize filter: bilinear, bicubic, nearest or area")]
 ChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="rgb or bgr")]
+ResizeModeOpt = Annotated[str | None, typer.Option(
+    "--resize-mode", help="crop (shorter side, centre crop), stretch, or letterbox (aspect kept, "
+                          "padded)")]
+PadValueOpt = Annotated[str | None, typer.Option(
+    "--pad-value", help="Letterbox pad: one value or R,G,B in 0-255 pixel units (default 114)")]
+PadSideOpt = Annotated[str | None, typer.Option(
+    "--pad-side", help="Letterbox pad: center, right, bottom or right-bottom (default center)")]
+# the preprocessing flags, in the order --help shows them (``preprocess_flags``)
+PREPROCESS_FLAGS = (("mean", MeanOpt), ("std", StdOpt), ("resize", ResizeOpt),
+                    ("crop_pct", CropPctOpt), ("interpolation", InterpOpt),
+                    ("channel_order", ChannelOrderOpt), ("resize_mode", ResizeModeOpt),
+                    ("pad_value", PadValueOpt), ("pad_side", PadSideOpt))
 RandomWeightsOpt = Annotated[bool, typer.Option(
     "--random-weights", help="Named models: random initialisation instead of the pretrained "
                              "weights (downloaded into torch's/Hugging Face's cache by default)")]
@@ -131,23 +144,53 @@ def parse_precisions(text: str) -> tuple[Precision, ...]:
     return out
 
 
-def stated(mean: str | None, std: str | None, resize: int | None, crop_pct: float | None,
-           interpolation: str | None, channel_order: str | None) -> Any:
+def preprocess_flags(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a typer command every preprocessing flag (``PREPROCESS_FLAGS``) in place of its
+    ``preprocess`` parameter, which it then receives as one checked ``images.Stated``: the
+    flags are declared once, for export, quantize, profile and sweep alike."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(command, eval_str=True)  # typer reads the evaluated annotations
+    kept = [p for p in sig.parameters.values() if p.name != "preprocess"]
+    at = next((i for i, p in enumerate(kept) if p.name in ("json_out", "quiet")), len(kept))
+    flags = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=opt) for name, opt in PREPROCESS_FLAGS]
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        kwargs["preprocess"] = stated(**{name: kwargs.pop(name) for name, _ in PREPROCESS_FLAGS})
+        return command(*args, **kwargs)
+
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept]
+    run.__signature__ = sig.replace(parameters=[*params[:at], *flags, *params[at:]])  # type: ignore[attr-defined]
+    run.__annotations__ = {k: v for k, v in command.__annotations__.items() if k != "preprocess"}
+    return run
+
+
+def stated(*, mean: str | None = None, std: str | None = None, resize: int | None = None,
+           crop_pct: float | None = None, interpolation: str | None = None,
+           channel_order: str | None = None, resize_mode: str | None = None,
+           pad_value: str | None = None, pad_side: str | None = None) -> Any:
     """The preprocessing flags -> ``images.Stated``, checked (malformed values: one line)."""
     from edgekit.errors import ConfigError
     from edgekit.images import Stated
 
-    def triple(name: str, text: str | None) -> tuple[float, ...] | None:
+    def numbers(name: str, text: str | None, what: str, example: str) -> tuple[float, ...] | None:
         if text is None:
             return None
         try:
             return tuple(float(p) for p in text.split(","))
         except ValueError:
-            raise ConfigError(f"--{name} '{text}' is not three numbers R,G,B",
-                              f"e.g. --{name} 0.5,0.5,0.5") from None
+            raise ConfigError(f"--{name} '{text}' is not {what}", f"e.g. --{name} {example}"
+                              ) from None
 
-    out = Stated(mean=triple("mean", mean), std=triple("std", std), resize=resize,
+    out = Stated(mean=numbers("mean", mean, "three numbers R,G,B", "0.5,0.5,0.5"),
+                 std=numbers("std", std, "three numbers R,G,B", "0.5,0.5,0.5"), resize=resize,
                  crop_pct=crop_pct, interpolation=interpolation and interpolation.lower(),
-                 channel_order=channel_order and channel_order.lower())
+                 channel_order=channel_order and channel_order.lower(),
+                 resize_mode=resize_mode and resize_mode.lower(),
+                 pad_value=numbers("pad-value", pad_value, "one number or R,G,B", "114"),
+                 pad_side=pad_side and pad_side.lower())
     out.check()
     return out

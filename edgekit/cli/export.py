@@ -11,20 +11,14 @@ from edgekit import render
 from edgekit.cli._common import (
     AgreementOpt,
     CalibOpt,
-    ChannelOrderOpt,
-    CropPctOpt,
-    InterpOpt,
     JsonOpt,
     LabelsOpt,
-    MeanOpt,
     QuietOpt,
     RandomWeightsOpt,
-    ResizeOpt,
-    StdOpt,
     emit,
     parse_batch,
     parse_size,
-    stated,
+    preprocess_flags,
 )
 from edgekit.export import Exporter, ExportOptions
 from edgekit.precision import Precision
@@ -58,6 +52,7 @@ MemOpt = Annotated[float | None, typer.Option(
 
 
 @app.command()
+@preprocess_flags
 def export(
     spec: Annotated[str, typer.Argument(help="Catalog name, timm:/torchvision: name, "
                                              "file.py:factory, TorchScript .pt/.ts, or .onnx")],
@@ -91,12 +86,10 @@ def export(
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
     fp16_rest: Fp16RestOpt = None,
-    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
-    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
-    channel_order: ChannelOrderOpt = None,
     fuse_preprocess: FuseOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    preprocess: Any = None,  # the preprocessing flags, as one Stated (preprocess_flags)
 ) -> None:
     """Export a model to simplified, verified ONNX with a manifest (and INT8/FP16 from it)."""
     from edgekit import quantize as qz
@@ -105,8 +98,7 @@ def export(
     opts = ExportOptions(output=output, input_size=parse_size(input_size),
                          batch=parse_batch(batch), opset=opset, exporter=exporter,
                          simplify=not no_simplify, verify=not no_verify,
-                         preprocess=stated(mean, std, resize, crop_pct, interpolation,
-                                           channel_order), fuse_preprocess=fuse_preprocess)
+                         preprocess=preprocess, fuse_preprocess=fuse_preprocess)
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
@@ -137,6 +129,7 @@ def _source_options(weights: Path | None, num_classes: int | None, random_weight
 
 
 @app.command()
+@preprocess_flags
 def quantize(
     model: Annotated[Path, typer.Argument(help="FP32 .onnx (from edgekit export)")],
     int8: Annotated[bool, typer.Option("--int8", help="INT8 QDQ (default)")] = False,
@@ -156,11 +149,9 @@ def quantize(
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
     fp16_rest: Fp16RestOpt = None,
-    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
-    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
-    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    preprocess: Any = None,  # the preprocessing flags, as one Stated (preprocess_flags)
 ) -> None:
     """Quantize an ONNX model to INT8 (or convert to FP16), verified against its FP32 parent."""
     from edgekit import quantize as qz
@@ -173,8 +164,7 @@ def quantize(
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                         agreement=agreement_data, max_accuracy_drop=max_accuracy_drop, report=report,
                         max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
-                        preprocess=stated(mean, std, resize, crop_pct, interpolation,
-                                          channel_order))
+                        preprocess=preprocess)
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,22 +12,16 @@ from edgekit import render
 from edgekit.backends import REGISTRY, Device, Provider, RunnerOptions
 from edgekit.cli._common import (
     AgreementOpt,
-    ChannelOrderOpt,
-    CropPctOpt,
-    InterpOpt,
     JsonOpt,
     LabelsOpt,
-    MeanOpt,
     QuietOpt,
     RandomWeightsOpt,
-    ResizeOpt,
-    StdOpt,
     StoreOpt,
     emit,
     known_backend,
     parse_batches,
     parse_size,
-    stated,
+    preprocess_flags,
 )
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -36,6 +30,7 @@ app = typer.Typer()
 
 
 @app.command()
+@preprocess_flags
 def profile(
     artifact: Annotated[str, typer.Argument(help=".onnx, TensorRT engine, or a model spec "
                                                  "(runs on torch)")],
@@ -71,11 +66,9 @@ def profile(
     store: StoreOpt = "results",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
     tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
-    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
-    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
-    channel_order: ChannelOrderOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    preprocess: Any = None,  # the preprocessing flags, as one Stated (preprocess_flags)
 ) -> None:
     """Measure latency, memory and accuracy on one runner; save the result in the store."""
     from edgekit import profile as pf
@@ -97,8 +90,7 @@ def profile(
                              labels=labels, agreement=agreement_data, tune=tune,
                              input_name=input_name,
                              store=None if no_store else store, tag=tag,
-                             preprocess=stated(mean, std, resize, crop_pct, interpolation,
-                                               channel_order))
+                             preprocess=preprocess)
     rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.profile_table(rep))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,23 +12,17 @@ from edgekit.backends import REGISTRY
 from edgekit.cli._common import (
     AgreementOpt,
     CalibOpt,
-    ChannelOrderOpt,
-    CropPctOpt,
-    InterpOpt,
     JsonOpt,
     LabelsOpt,
-    MeanOpt,
     QuietOpt,
     RandomWeightsOpt,
-    ResizeOpt,
-    StdOpt,
     StoreOpt,
     StrictOpt,
     emit,
     finish,
     parse_backends,
     parse_precisions,
-    stated,
+    preprocess_flags,
 )
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
@@ -37,6 +31,7 @@ app = typer.Typer()
 
 
 @app.command()
+@preprocess_flags
 def sweep(
     models: Annotated[list[str], typer.Argument(help="Model specs (catalog names, timm:/"
                                                     "torchvision: names, file.py:factory, ...)")],
@@ -67,12 +62,10 @@ def sweep(
     allow_random: Annotated[bool, typer.Option(
         "--allow-random", help="Pretrained weights that cannot be downloaded: go on with random "
                                "ones (one notice; their accuracy is then meaningless)")] = False,
-    mean: MeanOpt = None, std: StdOpt = None, resize: ResizeOpt = None,
-    crop_pct: CropPctOpt = None, interpolation: InterpOpt = None,
-    channel_order: ChannelOrderOpt = None,
     strict: StrictOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    preprocess: Any = None,  # the preprocessing flags, as one Stated (preprocess_flags)
 ) -> None:
     """Export, quantize, verify, profile and store every model x precision x backend; report.
 
@@ -86,8 +79,7 @@ def sweep(
                            labels=labels, agreement=agreement_data, store=store, out=out,
                            resume=resume, duration_s=duration, threads=threads, tag=tag,
                            random_weights=random_weights, allow_random=allow_random,
-                           strict=strict, preprocess=stated(mean, std, resize, crop_pct, interpolation,
-                                             channel_order))
+                           strict=strict, preprocess=preprocess)
     if (lab is None) != (device_kinds is None):
         raise typer.BadParameter("--lab and --device-kinds go together")
     if lab is not None and device_kinds is not None:
