@@ -113,7 +113,7 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
 
 def default_output(src: Source) -> Path:
     if src.kind is Kind.ONNX:
-        return Path(f"{Path(src.name).stem}.opt.onnx")
+        return Path(f"{src.name}.opt.onnx")  # the file's stem (its dots kept: v2.0_cls)
     stem = src.spec.split(":")[-1] if src.kind in (Kind.TIMM, Kind.TORCHVISION) else src.name
     if src.kind is Kind.CATALOG:
         stem = src.spec.lower()
@@ -346,6 +346,9 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
         raise SourceError(f"--input-size {opts.input_size[0]}x{opts.input_size[1]} conflicts with "
                           f"the model's fixed {static_hw[0]}x{static_hw[1]}",
                           "drop --input-size", path=str(src.onnx_path))
+    if static_hw is None:  # a stated --input-size fixes it, else the recipe's size stands
+        graph.size_symbolic_input(model, hw, opts.input_size, nhwc=src.preprocess.fused,
+                                  known=not src.preprocess.assumed, where=str(src.onnx_path))
     h, w = static_hw or opts.input_size or (src.preprocess.height, src.preprocess.width)
     pp = preprocessing.resolve(opts.preprocess, artifact=src.preprocess,  # manifest/contract,
                                input_size=(int(h), int(w)), rep=rep).preprocess  # or ImageNet's
@@ -386,18 +389,19 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
                                     "tolerance": vars(EXPORT_TOLERANCE)}
     if cmp is not None:
         verification.update(cmp.to_dict(), passed=cmp.passes(EXPORT_TOLERANCE))
-    entry = src.entry
+    entry, (n_macs, no_macs) = src.entry, graph.macs(model)
     man = manifest.Manifest(
         kind="onnx", precision=Precision.FP32,
         model=manifest.ModelInfo(name=entry.short if entry else src.name, family=src.family,
                                  num_classes=num_classes, params=params,
-                                 gmacs=round(graph.count_macs(model) / 1e9, 4),
+                                 gmacs=round(n_macs / 1e9, 4) if n_macs is not None else None,
                                  published=src.published()),
         input=manifest.InputInfo(**info["inputs"][0], dynamic_axes={"0": "batch"} if opts.batch
                                  is None and src.kind is not Kind.ONNX else {}),
         outputs=info["outputs"], preprocess=pp, lineage=manifest.Lineage(source=src.to_dict()),
         verification=manifest.Verification.from_dict(verification), stages=rep.stages,
-        sections={"export": {**export_info, "simplify": simplify_info}})
+        sections={"export": {**export_info, "simplify": simplify_info,
+                             **({"macs_unknown": no_macs} if no_macs else {})}})
     manifest.embed(model, man)  # the contract travels inside the ONNX (ARCHITECTURE.md, rule 8)
     data = model.SerializeToString()
     with rep.stage("write") as st:

@@ -54,6 +54,36 @@ def io_spec(model: Any) -> dict[str, list[dict[str, Any]]]:
             "outputs": [one(v) for v in model.graph.output]}
 
 
+def size_symbolic_input(model: Any, hw: list[Any], size: tuple[int, int] | None, *,
+                        nhwc: bool, known: bool, where: str) -> None:
+    """A symbolic height/width: a stated --input-size fixes it in the graph (so verification,
+    the manifest's input and the MAC count use that size); with no size stated and no recipe
+    that knows one, one line names the symbolic dims."""
+    if size:
+        fix_input_size(model, *size, nhwc=nhwc)
+    elif not known:
+        name = next(i.name for i in model.graph.input
+                    if i.name not in {t.name for t in model.graph.initializer})
+        which = " and ".join(n for n, d in zip(("height", "width"), hw, strict=True)
+                             if not (isinstance(d, int) and d > 0))
+        raise SourceError(f"input {name} has a symbolic {which}", "state --input-size H,W "
+                          "(the size the model is used at)", path=where)
+
+
+def fix_input_size(model: Any, height: int, width: int, nhwc: bool = False) -> None:
+    """Give the (single) image input a static height and width, in place; a batch that is
+    -1 or 0 becomes the symbolic ``batch``."""
+    inits = {i.name for i in model.graph.initializer}
+    v = next(i for i in model.graph.input if i.name not in inits)
+    dims = v.type.tensor_type.shape.dim
+    for at, size in zip((1, 2) if nhwc else (2, 3), (height, width), strict=True):
+        dims[at].Clear()
+        dims[at].dim_value = int(size)
+    if not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+        dims[0].Clear()
+        dims[0].dim_param = "batch"
+
+
 def count_params(model: Any) -> int:
     return int(sum(math.prod(i.dims) for i in model.graph.initializer))
 
@@ -79,18 +109,26 @@ def _without_big_weights(model: Any) -> Any:
     return m
 
 
-def count_macs(model: Any) -> int:
-    """Multiply-accumulates of one image (batch 1), from shape-inferred Conv/Gemm/MatMul."""
+def count_macs(model: Any) -> int | None:
+    """Multiply-accumulates of one image (batch 1), or None where they cannot be known."""
+    return macs(model)[0]
+
+
+def macs(model: Any) -> tuple[int | None, str | None]:
+    """Multiply-accumulates of one image (batch 1) from shape-inferred Conv/Gemm/MatMul, or
+    None and why (a symbolic size no stated --input-size fixed; shape inference failed):
+    never a figure computed from unknown (-1, 0) dims."""
     onnx = require("onnx")
     m = _without_big_weights(model)  # shapes need dims only; copying 50 MB of weights is slow
-    for v in m.graph.input:
+    for v in [*m.graph.input, *m.graph.output]:  # batch 1 (-1, 0 and names alike)
         dims = v.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
+        if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+            dims[0].Clear()
             dims[0].dim_value = 1
     try:
         m = onnx.shape_inference.infer_shapes(m, data_prop=True)
-    except Exception:  # MAC counting is informative; never fail an export over it
-        return 0
+    except Exception as e:  # MAC counting is informative; never fail an export over it
+        return None, f"ONNX shape inference failed ({type(e).__name__})"
     shapes: dict[str, list[int]] = {}
     for v in [*m.graph.value_info, *m.graph.input, *m.graph.output]:
         shapes[v.name] = [int(d) if isinstance(d, int) else 0 for d in _dims(v)]
@@ -101,11 +139,17 @@ def count_macs(model: Any) -> int:
         if n.op_type in ("Conv", "ConvTranspose") and len(n.input) > 1:
             w, out = shapes.get(n.input[1], []), shapes.get(n.output[0], [])
             src = out if n.op_type == "Conv" else shapes.get(n.input[0], [])
-            total += math.prod(src) * math.prod(w[1:]) if w and src else 0
+            used = (src, w[1:])
         elif n.op_type in ("Gemm", "MatMul"):
             a, out = shapes.get(n.input[0], []), shapes.get(n.output[0], [])
-            total += math.prod(out) * a[-1] if a and out else 0
-    return int(total)
+            used = (out, a[-1:])
+        else:
+            continue
+        if not all(used) or min(min(u) for u in used) <= 0:
+            return None, (f"the shape at {n.op_type} {n.name or n.output[0]} is not known (a "
+                          "symbolic input size: state --input-size H,W)")
+        total += math.prod(used[0]) * math.prod(used[1])
+    return int(total), None
 
 
 def ort_session(model: Any, threads: int = 0) -> Any:
@@ -121,7 +165,8 @@ def ort_session(model: Any, threads: int = 0) -> Any:
                                     providers=["CPUExecutionProvider"])
     except Exception as e:
         raise ExportError(f"ONNX Runtime cannot load the model ({str(e).splitlines()[0][:200]})",
-                          "re-export with another --opset or --exporter") from e
+                          "check it with onnx.checker; it may use an operator or opset this "
+                          "ONNX Runtime does not support") from e
 
 
 def ort_run(session: Any, x: np.ndarray) -> np.ndarray:

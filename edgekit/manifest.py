@@ -29,7 +29,8 @@ _PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxslim", 
 SECTIONS = ("export", "target", "quantization", "conversion", "accuracy_aware", "layer_report",
             "layer_report_skipped",
             "tensorrt", "gpu", "build", "strongly_typed", "profiles", "qdq_nodes", "layers",
-            "build_seconds", "onnx_precision_flags", "quantized_by", "dla", "timing_cache")
+            "build_seconds", "onnx_precision_flags", "quantized_by", "dla", "timing_cache",
+            "opset_converted", "opset_conversion")
 
 
 def _now() -> str:

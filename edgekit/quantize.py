@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import calib, evaluate, fuse, graph, images, manifest, qdebug, qdq
+from edgekit import calib, evaluate, fuse, graph, images, manifest, opset, qdebug, qdq
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
@@ -266,9 +266,10 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     if opts.target is Target.TENSORRT and not opts.per_channel:
         raise CalibrationError("--per-tensor conflicts with --target tensorrt",
                                "TensorRT takes per-channel weights; drop --per-tensor")
+    ready, converted = opset.for_int8(path, tmp, pp)  # per-channel Q/DQ needs opset 13
     with rep.stage("calibrate") as st:
         cs = calib.load(opts.calib, pp, opts.calib_size)
-        q = _quantizer(path, opts, cs, tmp, rep)
+        q = _quantizer(ready, opts, cs, tmp, rep)
         st["note"] = f"{len(cs.data)} images, {opts.method.value}, quantizer {q.name}"
     unknown = [n for n in opts.exclude if n not in q.node_names]
     if unknown:
@@ -308,7 +309,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
                          "exclude": list(opts.exclude), "calibration": cs.to_dict(),
                          "cpu": cpu_info(), "qdq": qdq.summary(model)},
         "accuracy_aware": search, "layer_report": report,
-        "layer_report_skipped": too_big if opts.report else None})
+        "layer_report_skipped": too_big if opts.report else None, **converted})
     if search is not None and not search["met"]:
         best = out.with_name(out.name.removesuffix(".onnx") + ".best.onnx")
         _write(model, best, body, rep)

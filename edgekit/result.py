@@ -105,7 +105,8 @@ def _onnx_gmacs(path: Path) -> float | None:
     try:
         from edgekit import graph
 
-        return round(graph.count_macs(graph.load_checked(path, full=False)) / 1e9, 4)
+        n = graph.count_macs(graph.load_checked(path, full=False))
+        return round(n / 1e9, 4) if n is not None else None
     except Exception:  # onnx may be absent on a Jetson; the figure is informative
         return None
 

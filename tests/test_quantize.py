@@ -155,12 +155,19 @@ def test_export_int8_whose_symbolic_shape_inference_fails_leaves_the_folder_as_i
     """ORT's symbolic shape inference fails on this graph and saves its scratch model (and a
     uuid-named .data file) into the working directory: edgekit runs it in a temporary folder,
     so the folder holds only what was asked for."""
+    import onnx
     from support import tiny_onnx
     from typer.testing import CliRunner
 
-    from edgekit import cli
+    from edgekit import cli, manifest, preprocessing
 
     src = tiny_onnx.write_symbolic_fails(tmp_path / "halves.onnx")
+    # its contract states the 32x32 recipe, so the graph's H and W stay symbolic (a stated
+    # --input-size would fix them, and symbolic inference would then succeed)
+    model = onnx.load(str(src))
+    manifest.embed(model, manifest.Manifest(kind="onnx", model=manifest.ModelInfo(name="halves"),
+                                            preprocess=preprocessing.imagenet().resized(32, 32)))
+    onnx.save(model, str(src))
     ort_q = pytest.importorskip("onnxruntime.quantization")
     probe = tmp_path / "probe"
     probe.mkdir()
@@ -171,8 +178,8 @@ def test_export_int8_whose_symbolic_shape_inference_fails_leaves_the_folder_as_i
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    r = CliRunner().invoke(cli.app, ["export", str(src), "--int8", "--input-size", "32",
-                                     "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--quiet", "--json"])
+    r = CliRunner().invoke(cli.app, ["export", str(src), "--int8", "--mean", "0.5,0.5,0.5",
+                                     "--std", "0.5,0.5,0.5", "--quiet", "--json"])
     assert r.exit_code == 0, r.output
     assert sorted(os.listdir(work)) == ["halves.opt.int8.onnx", "halves.opt.int8.onnx.json",
                                         "halves.opt.onnx", "halves.opt.onnx.json"]

@@ -31,6 +31,6 @@ def test_every_pytest_raises_names_its_message() -> None:
     import re
 
     bare = re.compile(r"pytest\.raises\([\w.]+\)")
-    offenders = [f"{p.name}:{i}" for p in sorted((ROOT / "tests").glob("*.py"))
+    offenders = [f"{p.name}:{i}" for p in sorted((ROOT / "tests").rglob("*.py"))
                  for i, line in enumerate(p.read_text().splitlines(), 1) if bare.search(line)]
     assert offenders == []

@@ -1,0 +1,113 @@
+"""Old opsets brought up to what INT8 needs (edgekit.opset): an opset-11 graph quantizes
+(ORT's per-channel Q/DQ needs 13), the conversion is verified and recorded, a conversion that
+cannot be done is one line naming the op; symbolic input sizes are fixed by --input-size or
+named in one line, and a MAC count is never negative."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from support import run_cli
+
+from edgekit import graph, opset
+from edgekit.errors import ExportError
+
+
+def _opset11(path: Path, h: Any = "H", w: Any = "W", batch: Any = -1) -> Path:
+    """A small classifier as PaddlePaddle exports them: opset 11, batch -1, symbolic H and W,
+    BatchNormalization and a Gemm head (per-channel Q/DQ on its weights needs opset 13)."""
+    rng = np.random.default_rng(3)
+    inits = [numpy_helper.from_array(rng.normal(size=(16, 3, 3, 3)).astype(np.float32) * .3, "w"),
+             numpy_helper.from_array(rng.uniform(.5, 1.5, 16).astype(np.float32), "g"),
+             numpy_helper.from_array(rng.normal(size=16).astype(np.float32) * .1, "b"),
+             numpy_helper.from_array(rng.normal(size=16).astype(np.float32) * .1, "m"),
+             numpy_helper.from_array(rng.uniform(.5, 1.5, 16).astype(np.float32), "v"),
+             numpy_helper.from_array(rng.normal(size=(16, 2)).astype(np.float32), "fc"),
+             numpy_helper.from_array(np.zeros(2, np.float32), "fcb")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["n"]),
+             helper.make_node("Relu", ["n"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc", "fcb"], ["logits"])]
+    g = helper.make_graph(nodes, "paddle_like",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, h, w])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 2])],
+                          inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    onnx.save(model, str(path))
+    return path
+
+
+STATED = ["--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5"]
+
+
+def test_an_opset_11_model_quantizes_through_a_verified_conversion(tmp_path: Path) -> None:
+    src = _opset11(tmp_path / "cls.v2.0.onnx")
+    r = run_cli("export", str(src), "--input-size", "48,96", *STATED, "--int8", "--json",
+                "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert Path(doc["path"]).name == "cls.v2.0.opt.onnx"  # the stem's dots are kept
+    int8 = doc["int8"]["manifest"]
+    assert int8["opset_converted"] == "11 -> 13"
+    conv = int8["opset_conversion"]
+    assert conv["tool"] == "onnx.version_converter" and conv["verification"]["cosine_min"] > .9999
+    q = onnx.load(str(tmp_path / doc["int8"]["path"]))
+    assert opset.default_opset(q) >= 13 and any(n.op_type == "DequantizeLinear" for n in q.graph.node)
+    graph.ort_session(q)  # ORT loads it (it refused the per-channel Q/DQ in an opset-11 graph)
+    fp32 = doc["manifest"]
+    assert fp32["input"]["shape"] == ["batch", 3, 48, 96] and fp32["model"]["gmacs"] > 0
+    assert int8["verification"]["cosine_min"] > 0.9
+
+
+def test_a_model_at_opset_13_is_not_converted(tmp_path: Path, digits: dict[str, Path]) -> None:
+    from edgekit.images import Preprocess
+
+    path, sections = opset.for_int8(digits["digits_cnn_plain"], tmp_path, Preprocess())
+    assert path == digits["digits_cnn_plain"] and sections == {}
+
+
+def test_a_conversion_that_cannot_be_done_names_the_op(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(model: Any, to: int) -> Any:
+        raise RuntimeError("No adapter for op GridSample from version 16 to 13")
+
+    monkeypatch.setattr(onnx.version_converter, "convert_version", refuse)
+    with pytest.raises(ExportError, match="cannot be converted") as e:
+        opset.convert(onnx.load(str(_opset11(tmp_path / "m.onnx"))), 13, "m.onnx")
+    line = e.value.line()
+    assert "opset 11 cannot be converted to 13 at GridSample" in line and "\n" not in line
+    assert "--exporter" not in line and "--opset" not in line
+
+
+def test_an_unstated_symbolic_size_is_one_line(tmp_path: Path) -> None:
+    src = _opset11(tmp_path / "m.onnx")
+    r = run_cli("export", str(src), *STATED, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "input x has a symbolic height and width; state --input-size H,W" in r.stderr
+    src = _opset11(tmp_path / "w.onnx", h=48)
+    r = run_cli("export", str(src), *STATED, cwd=tmp_path)
+    assert r.returncode == 2 and "input x has a symbolic width;" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "w.onnx"]
+
+
+def test_a_mac_count_is_never_negative() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        model = onnx.load(str(_opset11(Path(d) / "m.onnx")))
+    n, why = graph.macs(model)
+    assert n is None and "state --input-size" in str(why)
+    graph.fix_input_size(model, 48, 96)
+    n, why = graph.macs(model)
+    assert why is None and n == 24 * 48 * 16 * 27 + 16 * 2  # conv at stride 2, then the head
+    assert [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim
+            ] == ["batch", 3, 48, 96]
