@@ -332,8 +332,9 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
         model = graph.load_checked(src.onnx_path)
     inp = graph.io_spec(model)["inputs"]
     if len(inp) != 1:
-        raise SourceError(f"model has {len(inp)} inputs; edgekit takes image classifiers with one",
-                          "export a single-input model", path=str(src.onnx_path))
+        raise SourceError(graph.inputs_line(inp, "exports"), "profile it as it is (edgekit "
+                          "profile MODEL.onnx --input IMAGE_INPUT fills the others with zeros)",
+                          path=str(src.onnx_path))
     shape = inp[0]["shape"]
     if len(shape) != 4:
         raise SourceError(f"input '{inp[0]['name']}' has shape {shape}, not N x C x H x W",

@@ -70,6 +70,12 @@ def size_symbolic_input(model: Any, hw: list[Any], size: tuple[int, int] | None,
                           "(the size the model is used at)", path=where)
 
 
+def inputs_line(inputs: list[dict[str, Any]], verb: str) -> str:
+    """The refusal of a model with several inputs, naming each with its shape."""
+    named = ", ".join(f"{i['name']} {i['shape']}" for i in inputs)
+    return f"model has {len(inputs)} inputs ({named}); edgekit {verb} single-image-input models"
+
+
 def fix_input_size(model: Any, height: int, width: int, nhwc: bool = False) -> None:
     """Give the (single) image input a static height and width, in place; a batch that is
     -1 or 0 becomes the symbolic ``batch``."""

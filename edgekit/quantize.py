@@ -204,8 +204,8 @@ def _load_parent(path: Path) -> tuple[Any, manifest.Manifest, dict[str, Any]]:
         raise SourceError("model is already FP16", "quantize or convert its FP32 parent instead",
                           path=str(path))
     if len(inp) != 1:
-        raise SourceError(f"model has {len(inp)} inputs; edgekit quantizes single-input "
-                          "image classifiers", "export a single-input model", path=str(path))
+        raise SourceError(graph.inputs_line(inp, "quantizes"), "profile it as it is (--input "
+                          "IMAGE_INPUT)", path=str(path))
     man = manifest.for_artifact(path)  # a parent without a manifest is fine; a wrong one is not
     if man is None:
         io = graph.io_spec(model)

@@ -159,10 +159,24 @@ def fuse_preprocess(doc: dict[str, Any]) -> str:
                    "images", "p50 ms"], rows)
 
 
+def foreign_onnx(doc: dict[str, Any]) -> str:
+    def top1(v: float | None) -> str:
+        return f"{v:.1f}" if v is not None else "no labels"
+
+    rows = [[f"`{r['model']}`", r["what"], "x".join(str(d) for d in r["input"][2:]), r["opset"],
+             f"{r['gmacs']:.4f}", f"{r['fp32_p50_ms']:.2f}", f"{r['int8_p50_ms']:.2f}",
+             _ratio(r["int8_p50_ms"], r["fp32_p50_ms"]),
+             f"{top1(r['fp32_top1'])} / {top1(r['int8_top1'])}"
+             + (f" ({r['images']} lines)" if r["images"] else "")] for r in doc["rows"]]
+    return _table(["model", "what", "input H x W", "opset (for INT8)", "GMACs", "FP32 p50 ms",
+                   "INT8 p50 ms", "INT8/FP32", "top-1 % FP32 / INT8"], rows)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "runtimes": runtimes, "pareto_example": pareto_example, "fuse_preprocess": fuse_preprocess,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
-    "profile_overhead": profile_overhead, "performance": performance, "memory": memory}
+    "profile_overhead": profile_overhead, "performance": performance, "memory": memory,
+    "foreign_onnx": foreign_onnx}
 
 
 def render(name: str, results: Path = RESULTS) -> str:

@@ -111,3 +111,95 @@ def test_a_mac_count_is_never_negative() -> None:
     assert why is None and n == 24 * 48 * 16 * 27 + 16 * 2  # conv at stride 2, then the head
     assert [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim
             ] == ["batch", 3, 48, 96]
+
+
+def _ppocr(name: str) -> Path:
+    """A PP-OCR model as the rapidocr wheel ships it (the dev extra installs rapidocr)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("rapidocr")
+    assert spec is not None and spec.submodule_search_locations, "pip install rapidocr (dev)"
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / name
+
+
+# each PP-OCR model at the size and with the preprocessing rapidocr feeds it
+PPOCR = {
+    "cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "48,192",
+            ["--resize-mode", "letterbox", "--pad-side", "right", "--pad-value", "127.5",
+             "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--channel-order", "bgr"]),
+    "det": ("PP-OCRv6_det_small.onnx", "320,320",
+            ["--resize-mode", "letterbox", "--pad-value", "0", "--mean", "0.485,0.456,0.406",
+             "--std", "0.229,0.224,0.225", "--channel-order", "bgr"]),
+    "rec": ("PP-OCRv6_rec_small.onnx", "48,320",
+            ["--resize-mode", "letterbox", "--pad-side", "right", "--pad-value", "127.5",
+             "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--channel-order", "bgr"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", list(PPOCR))
+def test_ppocr_models_export_quantize_profile_and_build(model: str, tmp_path: Path,
+                                                         use: Any) -> None:
+    """The three real opset-11 PP-OCR models with symbolic inputs: export at their size, INT8
+    (through the opset conversion), profile both with a positive MAC count, and the TensorRT
+    build of the FP32 ONNX on the fakes with that input shape."""
+    from support.trt import V10, build
+
+    name, size, flags = PPOCR[model]
+    r = run_cli("export", str(_ppocr(name)), "--input-size", size, *flags, "--int8", "--json",
+                "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    h, w = (int(v) for v in size.split(","))
+    assert doc["manifest"]["input"]["shape"] == ["batch", 3, h, w]
+    assert doc["int8"]["manifest"]["opset_converted"] == "11 -> 13"
+    for art in (doc["path"], doc["int8"]["path"]):
+        r = run_cli("profile", str(tmp_path / art), "--iterations", "3", "--no-store", "--json")
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)["results"][0]
+        assert res["model"]["gmacs"] > 0 and res["gflops"] > 0 and res["latency"]["p50_ms"] > 0
+    use(V10)
+    eng = build(tmp_path / doc["path"], output=tmp_path / f"{model}.engine")
+    assert eng["input"]["shape"][1:] == [3, h, w]
+
+
+@pytest.mark.slow
+def test_the_direction_classifier_keeps_its_accuracy_in_int8(tmp_path: Path) -> None:
+    """PP-OCR's 2-class direction classifier on rendered text lines (scripts/make_text_lines.py:
+    upright vs rotated 180 degrees), calibrated on other lines: INT8 within 1 top-1 point."""
+    import importlib.util
+
+    from support import ROOT
+
+    spec = importlib.util.spec_from_file_location("lines", ROOT / "scripts" / "make_text_lines.py")
+    assert spec is not None and spec.loader is not None
+    lines = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lines)
+    test, n = lines.write(tmp_path / "lines", per_class=100, seed=0)
+    calib, _ = lines.write(tmp_path / "calib", per_class=32, seed=1)
+    name, size, flags = PPOCR["cls"]
+    r = run_cli("export", str(_ppocr(name)), "--input-size", size, *flags, "--int8", "--calib",
+                str(calib), "--json", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    top1 = []
+    for art in (doc["path"], doc["int8"]["path"]):
+        r = run_cli("profile", str(tmp_path / art), "--data", str(test), "--iterations", "2",
+                    "--no-store", "--json")
+        assert r.returncode == 0, r.stderr
+        acc = json.loads(r.stdout)["results"][0]["accuracy"]
+        assert acc["images"] == n == 200
+        top1.append(acc["top1"])
+    assert top1[0] >= 90, top1  # it reads the lines' direction
+    assert top1[1] >= top1[0] - 1.0, top1
+
+
+def test_a_model_with_several_inputs_is_refused_naming_them(tmp_path: Path) -> None:
+    from support import tiny_onnx
+
+    two = tiny_onnx.write_two_inputs(tmp_path / "two.onnx")
+    for cmd in (["export", str(two), "--input-size", "8"], ["quantize", str(two)]):
+        r = run_cli(*cmd, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "model has 2 inputs (image ['n', 3, 8, 8], bias ['n', 3, 8, 8])" in r.stderr
+        assert "--input IMAGE_INPUT" in r.stderr
