@@ -147,7 +147,7 @@ def test_ppocr_models_export_quantize_profile_and_build(model: str, tmp_path: Pa
 
     name, size, flags = PPOCR[model]
     r = run_cli("export", str(_ppocr(name)), "--input-size", size, *flags, "--int8", "--json",
-                "--quiet", cwd=tmp_path)
+                "--report", "0", "--quiet", cwd=tmp_path)  # (no per-layer pass: seconds)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     h, w = (int(v) for v in size.split(","))
