@@ -7,6 +7,7 @@ Gemm, MatMul), so any artifact, whatever its source, gets the same measure.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,18 @@ def size_symbolic_input(model: Any, hw: list[Any], size: tuple[int, int] | None,
     elif not known:
         name = next(i.name for i in model.graph.input
                     if i.name not in {t.name for t in model.graph.initializer})
-        which = " and ".join(n for n, d in zip(("height", "width"), hw, strict=True)
-                             if not (isinstance(d, int) and d > 0))
-        raise SourceError(f"input {name} has a symbolic {which}", "state --input-size H,W "
-                          "(the size the model is used at)", path=where)
+        require_size(name, hw, where, "state --input-size H,W (the size the model is used at)")
+
+
+EXPORT_FIRST = "export it at its size first: edgekit export MODEL.onnx --input-size H,W"
+
+
+def require_size(name: str, hw: Sequence[Any], where: str, fix: str = EXPORT_FIRST) -> None:
+    """One line naming an input's symbolic height and/or width, where nothing states them."""
+    which = " and ".join(n for n, d in zip(("height", "width"), hw, strict=True)
+                         if not (isinstance(d, int) and d > 0))
+    if which:
+        raise SourceError(f"input {name} has a symbolic {which}", fix, path=where)
 
 
 def inputs_line(inputs: list[dict[str, Any]], verb: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import accuracy, backends, evaluate, manifest, timing
+from edgekit import accuracy, backends, evaluate, graph, manifest, timing
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
@@ -208,6 +208,9 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             spec = r.input_spec()
             image = _image_input(spec, opts.input_name, target)
             _check_batches(image, opts.batches, target)
+            if (man is None or man.preprocess is None) and r.preprocess() is None:
+                graph.require_size(image.name, image.shape[2:] if image.dtype != "uint8" else
+                                   image.shape[1:3], target)
             pp = _preprocess(r, man, image, opts, rep)
             st["note"] = f"{r.create_ms:.0f} ms"
             first_ms = 0.0

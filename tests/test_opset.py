@@ -203,3 +203,16 @@ def test_a_model_with_several_inputs_is_refused_naming_them(tmp_path: Path) -> N
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "model has 2 inputs (image ['n', 3, 8, 8], bias ['n', 3, 8, 8])" in r.stderr
         assert "--input IMAGE_INPUT" in r.stderr
+
+
+def test_profile_and_quantize_of_an_unsized_foreign_onnx_say_so(tmp_path: Path) -> None:
+    """Nothing states the symbolic size of a foreign ONNX: profile and quantize do not guess
+    224x224, they name the dims and the export that fixes them."""
+    src = _opset11(tmp_path / "m.onnx")
+    for cmd in (["profile", str(src), "--no-store", "--iterations", "1"],
+                ["quantize", str(src)]):
+        r = run_cli(*cmd, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "input x has a symbolic height and width; export it at its size first: " \
+               "edgekit export MODEL.onnx --input-size H,W" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
