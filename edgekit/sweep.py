@@ -34,7 +34,7 @@ class SweepOptions:
     precisions: tuple[Precision, ...] = (Precision.FP32, Precision.INT8)
     backends: tuple[str, ...] | None = None  # None: every installed runtime of the default sweep
     batch: int = 1
-    input_size: int | None = None
+    input_size: int | tuple[int, int] | None = None  # H (square) or (H, W)
     calib: Path | None = None
     data: Path | None = None
     labels: Path | None = None
@@ -114,6 +114,12 @@ class SweepReport:
                 "ok": sum(v.status in ("ok", "resumed") for v in self.variants),
                 "failed": sum(v.status.endswith("failed") for v in self.variants),
                 "exit_code": code, "verdict": line}
+
+
+def input_hw(opts: SweepOptions) -> tuple[int, int] | None:
+    """``--input-size`` as (H, W): an int is square."""
+    s = opts.input_size
+    return None if s is None else (s, s) if isinstance(s, int) else (int(s[0]), int(s[-1]))
 
 
 def _safe(name: str) -> str:
@@ -202,7 +208,7 @@ class _Artifacts:
         if self.error is not None:
             raise self.error
         self.folder.mkdir(parents=True, exist_ok=True)
-        size = (self.opts.input_size,) * 2 if self.opts.input_size else None
+        size = input_hw(self.opts)
         if not self._have(self.fp32):
             try:
                 export(self.model, ExportOptions(output=self.fp32, input_size=size,
@@ -238,8 +244,9 @@ def profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision,
     option, for the local sweep and for every lab job (``lab_job.Job`` carries the result)."""
     from edgekit import profile as pf
 
-    size = ((opts.input_size,) * 2 if opts.input_size and "input_size" in spec.options
-            else None)  # the others run the artifact, exported at that size
+    # only a runner that builds the model takes the size; the others run the artifact, which
+    # was exported at it
+    size = input_hw(opts) if "input_size" in spec.options else None
     device = Device.CPU if Device.CPU in spec.devices else sorted(spec.devices)[0]
     ropts = RunnerOptions(device=device, threads=opts.threads, dtype=dtype, input_size=size,
                           source=source)

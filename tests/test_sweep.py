@@ -276,3 +276,24 @@ def test_the_readme_exit_code_table_is_the_one_in_errors() -> None:
     readme = readme.split("**Exit codes**")[1].split("\n\n")[1]
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M))
     assert sorted(int(c) for c in table) == sorted(c for c, _ in EXIT_CODES)
+
+
+def test_a_non_square_input_size_reaches_every_artifact_and_runner(tmp_path: Path) -> None:
+    from edgekit import manifest
+
+    r = run_cli("sweep", TINY, "--input-size", "48,32", "--precisions", "fp32,int8",
+                "--backends", "ort,torch", "--duration", "0", "--store", str(tmp_path / "s"),
+                "--out", str(tmp_path / "o"), "--json", "--quiet")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    for v in doc["variants"]:
+        if v["backend"] == "ort":
+            man = manifest.read(Path(v["artifact"]))
+            assert man.input is not None and man.input.shape[2:] == [48, 32], v
+    assert {v["status"] for v in doc["variants"] if v["backend"] != "torch" or
+            v["precision"] == "fp32"} == {"ok"}
+    # TinyNet at 48x32: conv 3->8 at 48x32, conv 8->16 stride 2 at 24x16, fc 16->10
+    macs = round((48 * 32 * 8 * 27 + 24 * 16 * 16 * 72 + 16 * 10) / 1e9, 4)
+    rows = Store(tmp_path / "s").query()
+    assert {r["backend"] for r in rows} == {"ort", "torch"}
+    assert {r["gmacs"] for r in rows} == {macs}  # the torch runner built it at 48x32 too

@@ -22,6 +22,7 @@ from edgekit.cli._common import (
     finish,
     parse_backends,
     parse_precisions,
+    parse_size,
     preprocess_flags,
 )
 from edgekit.precision import Precision
@@ -40,7 +41,7 @@ def sweep(
         "--backends", help=f"Some of {','.join(REGISTRY)}; default: every installed CPU "
                            "runtime")] = None,
     batch: Annotated[int, typer.Option(min=1)] = 1,
-    input_size: Annotated[int | None, typer.Option(min=8, help="Square input size")] = None,
+    input_size: Annotated[str | None, typer.Option(help="H[,W]; default: each model's")] = None,
     calib: CalibOpt = None,
     data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
     labels: LabelsOpt = None,
@@ -75,7 +76,7 @@ def sweep(
 
     opts = sw.SweepOptions(precisions=parse_precisions(precisions),
                            backends=parse_backends(backends_) if backends_ else None,
-                           batch=batch, input_size=input_size, calib=calib, data=data,
+                           batch=batch, input_size=parse_size(input_size), calib=calib, data=data,
                            labels=labels, agreement=agreement_data, store=store, out=out,
                            resume=resume, duration_s=duration, threads=threads, tag=tag,
                            random_weights=random_weights, allow_random=allow_random,
