@@ -1,17 +1,5 @@
 """tegrastats lines from several JetPack releases -> power, GPU load, RAM; energy per inference.
-
-Sources of the sample lines:
-- XAVIER: rbonghi/jetson_stats tests/tegrastats (its tegrastats emulator, Jetson AGX Xavier form:
-  rails in mW without a unit, current/average).
-- NANO: the same file's Jetson Nano example (POM_5V_IN rails).
-- ORIN_JP7: rbonghi/jetson_stats jtop/tests/test_06_tegra_parse.py, "real tegrastats line from a
-  Jetson AGX Orin Developer Kit running JetPack 7.2 (L4T R39.2)" (mW current/avg/max, GR3D per GPC).
-- ORIN_JP6: the Orin JetPack 5/6 rail form "VDD_IN 5012mW/5012mW" (from jtop's fixtures), on
-  the JetPack 6 GR3D form of the same jtop test file.
-- The AGX Orin total: jtop (jtop/core/power.py) counts only VDD_IN / POM_5V_IN as the board's
-  input and otherwise sums the rails; VIN_SYS_5V0 is the system 5 V supply monitor.
-- THOR: jtop's test file, GR3D without utilisation.
-"""
+The sample lines and their sources are in ``tests/support/tegrastats.py``."""
 
 from __future__ import annotations
 
