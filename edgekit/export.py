@@ -339,8 +339,6 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
     if len(shape) != 4:
         raise SourceError(f"input '{inp[0]['name']}' has shape {shape}, not N x C x H x W",
                           "export an NCHW image model", path=str(src.onnx_path))
-    if opts.fuse_preprocess:  # refused now (one line), not after the simplification
-        fuse.check_input(model, str(src.onnx_path))
     hw = shape[1:3] if src.preprocess.fused else shape[2:]  # a fused ONNX takes N x H x W x 3
     static_hw = tuple(hw) if all(isinstance(d, int) and d > 0 for d in hw) else None
     if static_hw and opts.input_size and tuple(opts.input_size) != static_hw:
@@ -350,6 +348,8 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
     if static_hw is None:  # a stated --input-size fixes it, else the recipe's size stands
         graph.size_symbolic_input(model, hw, opts.input_size, nhwc=src.preprocess.fused,
                                   known=not src.preprocess.assumed, where=str(src.onnx_path))
+    if opts.fuse_preprocess:  # refused now (one line), not after the simplification
+        fuse.check_input(model, str(src.onnx_path))
     h, w = static_hw or opts.input_size or (src.preprocess.height, src.preprocess.width)
     pp = preprocessing.resolve(opts.preprocess, artifact=src.preprocess,  # manifest/contract,
                                input_size=(int(h), int(w)), rep=rep).preprocess  # or ImageNet's

@@ -216,3 +216,14 @@ def test_profile_and_quantize_of_an_unsized_foreign_onnx_say_so(tmp_path: Path) 
         assert "input x has a symbolic height and width; export it at its size first: " \
                "edgekit export MODEL.onnx --input-size H,W" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_a_symbolic_opset_11_model_fuses_at_the_stated_non_square_size(tmp_path: Path) -> None:
+    src = _opset11(tmp_path / "m.onnx")
+    r = run_cli("export", str(src), "--input-size", "48,96", "--fuse-preprocess", *STATED,
+                "--int8", "--report", "0", "--json", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    for m in (doc["manifest"], doc["int8"]["manifest"]):
+        assert m["input"]["shape"] == ["batch", 48, 96, 3] and m["input"]["dtype"] == "uint8"
+    assert doc["int8"]["manifest"]["opset_converted"] == "11 -> 13"
