@@ -257,6 +257,8 @@ def sweep_table(doc: dict[str, Any]) -> Any:
     columns = [Column(header="model", cell=lambda r: str(r["model"]), priority=0),
                Column(header="prec", cell=lambda r: str(r["precision"]), priority=0),
                Column(header="backend", cell=lambda r: str(r["backend"]), priority=0),
+               *([Column(header="kind", cell=lambda r: str(r.get("device_kind") or "-"),
+                         priority=0)] if any(r.get("device_kind") for r in doc["table"]) else []),
                Column(header="status", cell=_status, plain=lambda r: r["status"], priority=0),
                Column(header="p50 ms", cell=num("p50_ms", ".3f"), priority=1, justify="right"),
                Column(header="acc", cell=lambda r: ("≥" if r.get("accuracy_kind") == "lower_bound"

@@ -18,7 +18,8 @@ from typing import Any
 from edgekit._io import atomic_paths
 from edgekit.errors import ConfigError
 
-COLUMNS = ["model", "family", "precision", "backend", "status", "size_mb", "gmacs", "p50_ms",
+COLUMNS = ["model", "family", "precision", "backend", "device_kind", "status", "size_mb", "gmacs",
+           "p50_ms",
            "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "accuracy_note", "agreement",
            "gflops", "pct_of_peak", "pct_of_peak_note", "picked", "result_id", "error"]
 
@@ -50,7 +51,7 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
         rid = v.get("result_id")
         r = rows.get(rid) if rid is not None else None
         line: dict[str, Any] = {k: v.get(k) for k in ("model", "precision", "backend", "status",
-                                                      "result_id", "error")}
+                                                      "result_id", "error", "device_kind")}
         line["picked"] = "pick" if rid is not None and rid in (picked or set()) else None
         if r is not None:
             c = judged[r["id"]]

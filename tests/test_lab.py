@@ -72,6 +72,16 @@ def test_a_lab_sweep_lands_every_result_once_with_the_right_agent(lab: tuple[str
     rows = open_store(url).query()
     assert len(rows) == 8 and len({r["uid"] for r in rows}) == 8
     assert {(r["device_kind"], r["agent"]) for r in rows} == {("kind-a", "a1"), ("kind-b", "b1")}
+    assert sorted(t["device_kind"] for t in doc["table"]) == ["kind-a"] * 4 + ["kind-b"] * 4
+    from rich.console import Console
+
+    from edgekit import render
+
+    console = Console(width=200, record=True)
+    console.print(render.sweep_table(doc))
+    shown = console.export_text()  # the table tells the two kinds' rows apart
+    header = next(ln for ln in shown.splitlines() if "backend" in ln)
+    assert "kind" in header and shown.count("kind-a") == shown.count("kind-b") == 4, shown
     again = _sweep(url, models, tmp_path / "rep2", "--resume")
     doc2 = json.loads(again.communicate(timeout=300)[0])
     assert {v["status"] for v in doc2["variants"]} == {"resumed"}
