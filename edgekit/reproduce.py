@@ -27,6 +27,8 @@ def _export_line(man: dict[str, Any], out: str) -> str | None:
         parts += ["--input-size", f"{hw[0]},{hw[1]}"]
     if fused:
         parts.append("--fuse-preprocess")
+    if src.get("kind") == "onnx":  # a foreign ONNX: the flags are the only record of the recipe
+        parts += recipe_flags(man.get("preprocess") or {})
     if shape and isinstance(shape[0], int) and shape[0] > 0:
         parts += ["--batch", str(shape[0])]
     weights = str(src.get("weights") or "")
@@ -35,6 +37,28 @@ def _export_line(man: dict[str, Any], out: str) -> str | None:
     elif weights == "random" and src.get("kind") in ("catalog", "torchvision", "timm"):
         parts.append("--random-weights")  # pretrained weights are the default
     return " ".join(parts)
+
+
+def recipe_flags(pp: dict[str, Any]) -> list[str]:
+    """The preprocessing flags that state a recorded recipe (none for an assumed one)."""
+    if not pp or pp.get("assumed"):
+        return []
+
+    def nums(v: Any) -> str:
+        return ",".join(f"{float(x):g}" for x in v)
+
+    out = ["--mean", nums(pp["mean"]), "--std", nums(pp["std"]),
+           "--interpolation", str(pp["interpolation"]),
+           "--channel-order", str(pp.get("channel_order", "rgb"))]
+    mode = pp.get("resize_mode", "crop")
+    if mode == "crop":
+        out += ["--resize", str(pp["resize"])]
+    else:
+        out += ["--resize-mode", mode]
+    if mode == "letterbox":
+        out += ["--pad-value", nums(pp.get("pad_value", [114])), "--pad-side",
+                str(pp.get("pad_side", "center"))]
+    return out
 
 
 def _quantize_line(man: dict[str, Any], parent: str, out: str) -> str:

@@ -175,6 +175,21 @@ def test_export_letterbox_int8_records_it_in_the_contract(tmp_path: Path,
     assert r.returncode == 0, r.stderr
     fused = manifest.read(tmp_path / "f.onnx").preprocess
     assert fused is not None and fused.fused and fused.resize_mode == "letterbox"
+    from edgekit import reproduce
+
+    row = {"result": {"artifact": {"kind": "onnx", "path": "i.onnx"},
+                      "manifest": manifest.read(int8).to_dict()}}
+    again = reproduce.artifact_commands(row)[0]  # the recipe travels in the reproduce line
+    assert "--resize-mode letterbox --pad-value 114,114,114 --pad-side center" in again
+    assert "--mean 0.5,0.5,0.5 --std 0.5,0.5,0.5" in again and "--resize " not in again
+    import shlex
+
+    args = shlex.split(again)[1:]
+    args[args.index("-o") + 1] = str(tmp_path / "again.onnx")
+    r = run_cli(*args, "--quiet")  # replayed, it makes the same recipe
+    assert r.returncode == 0, r.stderr
+    assert manifest.read(tmp_path / "again.onnx").preprocess == \
+        manifest.read(tmp_path / "det.opt.onnx").preprocess
     tops = []
     for art in (tmp_path / "det.opt.onnx", tmp_path / "f.onnx"):
         r = run_cli("profile", str(art), "--data", str(digits["test"]), "--iterations", "2",
