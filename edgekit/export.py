@@ -26,6 +26,7 @@ from edgekit._io import check_writable_dir, scratch_cwd
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
 from edgekit.images import Preprocess, Stated, photo_batch
+from edgekit.opset import default_opset
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
@@ -346,7 +347,8 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
                           f"the model's fixed {static_hw[0]}x{static_hw[1]}",
                           "drop --input-size", path=str(src.onnx_path))
     if static_hw is None:  # a stated --input-size fixes it, else the recipe's size stands
-        graph.size_symbolic_input(model, hw, opts.input_size, nhwc=src.preprocess.fused,
+        graph.size_symbolic_input(model, inp[0]["name"], hw, opts.input_size,
+                                  nhwc=src.preprocess.fused,
                                   known=not src.preprocess.assumed, where=str(src.onnx_path))
     if opts.fuse_preprocess:  # refused now (one line), not after the simplification
         fuse.check_input(model, str(src.onnx_path))
@@ -359,8 +361,8 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
                           "drop --batch", path=str(src.onnx_path))
     x = _photos(pp, nb or VERIFY_IMAGES)
     ref = graph.ort_run(graph.ort_session(model), x)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    base: dict[str, Any] = {"exporter": "none (ONNX input)", "opset": opset, "batch": nb or "dynamic",
+    base: dict[str, Any] = {"exporter": "none (ONNX input)", "opset": default_opset(model) or None,
+                            "batch": nb or "dynamic",
             "attempts": []}
     with rep.stage("simplify") as st:
         model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)

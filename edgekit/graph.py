@@ -55,7 +55,7 @@ def io_spec(model: Any) -> dict[str, list[dict[str, Any]]]:
             "outputs": [one(v) for v in model.graph.output]}
 
 
-def size_symbolic_input(model: Any, hw: list[Any], size: tuple[int, int] | None, *,
+def size_symbolic_input(model: Any, name: str, hw: list[Any], size: tuple[int, int] | None, *,
                         nhwc: bool, known: bool, where: str) -> None:
     """A symbolic height/width: a stated --input-size fixes it in the graph (so verification,
     the manifest's input and the MAC count use that size); with no size stated and no recipe
@@ -63,8 +63,6 @@ def size_symbolic_input(model: Any, hw: list[Any], size: tuple[int, int] | None,
     if size:
         fix_input_size(model, *size, nhwc=nhwc)
     elif not known:
-        name = next(i.name for i in model.graph.input
-                    if i.name not in {t.name for t in model.graph.initializer})
         require_size(name, hw, where, "state --input-size H,W (the size the model is used at)")
 
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgekit import graph
 from edgekit.images import IMAGENET_MEAN, IMAGENET_STD, Preprocess, Stated, assumed_warning
 
 DEFAULT_SIZE = 224
@@ -47,14 +48,19 @@ class Resolved:
 def resolve(stated: Stated | None = None, *, artifact: Preprocess | None = None,
             model: Preprocess | None = None, input_shape: Sequence[int | str] | None = None,
             input_dtype: str | None = None, input_size: tuple[int, int] | None = None,
-            rep: Any = None, warn: bool = True) -> Resolved:
+            input_name: str | None = None, where: str = "", rep: Any = None,
+            warn: bool = True) -> Resolved:
     """The recipe, in the order of the module's docstring. ``rep``: where the assumed-recipe
-    warning goes (once per command); ``warn=False`` where nothing depends on the recipe."""
+    warning goes (once per command); ``warn=False`` where nothing depends on the recipe.
+    ``input_name``: where nothing states the recipe, a symbolic height or width of that input
+    is one line naming it (``where``: the file), not a guessed 224."""
     if artifact is not None:
         pp, base = artifact, "artifact"
     elif model is not None:
         pp, base = model, "model"
     else:
+        if input_name is not None and input_size is None and input_shape is not None:
+            graph.require_size(input_name, _image_hw(input_shape, input_dtype)[0], where)
         pp, base = default_for(input_shape, input_dtype), "default"
     if input_size is not None:
         pp = pp.resized(*input_size)
@@ -71,15 +77,21 @@ def default_for(shape: Sequence[int | str] | None = None, dtype: str | None = No
     """ImageNet's recipe at an NCHW input's static size (224 where it is dynamic), marked
     assumed. A uint8 N x H x W x 3 input takes pixels and normalises inside its graph: it is
     fed as a fused model."""
-    pixels = dtype == "uint8" and shape is not None and len(shape) == 4 and shape[-1] == 3
-    if pixels:
-        assert shape is not None
-        shape = [shape[0], 3, shape[1], shape[2]]
-    dims = list(shape or ())[2:4] if shape and len(shape) == 4 else []
+    dims, pixels = _image_hw(shape, dtype)
     h, w = (d if isinstance(d, int) and d > 0 else DEFAULT_SIZE
             for d in (dims or [DEFAULT_SIZE, DEFAULT_SIZE]))
     pp = imagenet(assumed=True).resized(h, w)
     return pp.fused_form() if pixels else pp
+
+
+def _image_hw(shape: Sequence[int | str] | None, dtype: str | None
+              ) -> tuple[list[int | str], bool]:
+    """An image input's height and width (empty where the shape is not 4-D), and whether it
+    takes uint8 N x H x W x 3 pixels (the fused layout) rather than N x C x H x W."""
+    if shape is None or len(shape) != 4:
+        return [], False
+    pixels = dtype == "uint8" and shape[-1] == 3
+    return list(shape[1:3] if pixels else shape[2:4]), pixels
 
 
 def imagenet(*, assumed: bool = False) -> Preprocess:

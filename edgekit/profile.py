@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import accuracy, backends, evaluate, graph, manifest, timing
+from edgekit import accuracy, backends, evaluate, manifest, timing
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
@@ -161,13 +161,15 @@ def _image_input(spec: list[TensorSpec], name: str | None, target: str) -> Tenso
 
 
 def _preprocess(runner: RunnerBase, man: Manifest | None, image: TensorSpec,
-                opts: ProfileOptions, rep: Reporter | None) -> Preprocess:
+                opts: ProfileOptions, rep: Reporter | None, target: str) -> Preprocess:
     """The resolver's recipe: the flags over the manifest's (or the ONNX's contract) over the
-    runner's own over ImageNet's at the input's size; only accuracy on --data depends on it,
-    so only then is an assumed recipe worth a warning."""
+    runner's own over ImageNet's at the input's size (a symbolic size nothing states is one
+    line); only accuracy on --data depends on it, so only then is an assumed recipe worth a
+    warning."""
     return resolve(opts.preprocess, artifact=man.preprocess if man is not None else None,
                    model=runner.preprocess(), input_shape=image.shape, input_dtype=image.dtype,
-                   rep=rep, warn=opts.data is not None).preprocess
+                   input_name=image.name, where=target, rep=rep,
+                   warn=opts.data is not None).preprocess
 
 
 def _feeds(spec: list[TensorSpec], image: TensorSpec, pp: Preprocess, batch: int,
@@ -208,10 +210,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             spec = r.input_spec()
             image = _image_input(spec, opts.input_name, target)
             _check_batches(image, opts.batches, target)
-            if (man is None or man.preprocess is None) and r.preprocess() is None:
-                graph.require_size(image.name, image.shape[2:] if image.dtype != "uint8" else
-                                   image.shape[1:3], target)
-            pp = _preprocess(r, man, image, opts, rep)
+            pp = _preprocess(r, man, image, opts, rep, target)
             st["note"] = f"{r.create_ms:.0f} ms"
             first_ms = 0.0
             for i, b in enumerate(opts.batches):
@@ -324,7 +323,7 @@ def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: n
     with backends.runner(spec, ref_target, dataclasses.replace(ropts, dtype=Precision.FP32)) as r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        x = _probe_images(_preprocess(r, man, image, opts, None), opts.agreement)
+        x = _probe_images(_preprocess(r, man, image, opts, None, target), opts.agreement)
         ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target)
     assert probe is not None  # _measure made it for a --dtype or --agreement-data run
     c = compare(ref, probe)
@@ -386,7 +385,7 @@ def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | 
     with r:
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
-        feeds = _feeds(ins, image, _preprocess(r, man, image, opts, None), opts.batches[0],
+        feeds = _feeds(ins, image, _preprocess(r, man, image, opts, None, target), opts.batches[0],
                        target)
     best, trials = tune.search(spec, target, opts.runner, space, feeds)
     return (dataclasses.replace(opts.runner, **{space.field: best}),

@@ -173,10 +173,9 @@ def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) 
     rep = rep or Reporter()
     preflight(opts)
     parent, base, inp = _load_parent(model_path)
-    if base.preprocess is None:  # a foreign ONNX: nothing states a symbolic size
-        graph.require_size(inp["name"], inp["shape"][2:], str(model_path))
     pp = resolve(opts.preprocess, artifact=base.preprocess, input_shape=inp["shape"],
-                 input_dtype=inp["dtype"], rep=rep).preprocess  # calibration reads it
+                 input_dtype=inp["dtype"], input_name=inp["name"], where=str(model_path),
+                 rep=rep).preprocess  # calibration reads it
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
     check_writable_dir(out)
