@@ -13,7 +13,7 @@ included (``matches``).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,6 @@ class Job:
     data: ArtifactRef | None = None  # --data (and its --labels file) as a folder artifact
     agreement: ArtifactRef | None = None  # --agreement-data as a folder artifact
     labels_name: str | None = None  # the labels file's name inside the data artifact
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:

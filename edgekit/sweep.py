@@ -82,13 +82,18 @@ class SweepReport:
     notices: list[str] = field(default_factory=list)  # e.g. random weights after a failed download
     strict: bool = False
 
+    def outcomes(self) -> tuple[list[Variant], list[Variant]]:
+        """The variants measured (ok or resumed) and those that failed; the rest were
+        unsupported."""
+        return ([v for v in self.variants if v.status in ("ok", "resumed")],
+                [v for v in self.variants if v.status.endswith("failed")])
+
     def verdict(self) -> tuple[int, str | None]:
         """The exit code and the one line that says why: nothing measured -> 3; some variants
         failed -> their names, and 3 only under ``strict``; else 0 and no line."""
         from edgekit.errors import EXIT_FAILED, EXIT_OK
 
-        ok = [v for v in self.variants if v.status in ("ok", "resumed")]
-        failed = [v for v in self.variants if v.status.endswith("failed")]
+        ok, failed = self.outcomes()
         unsupported = len(self.variants) - len(ok) - len(failed)
         names = ", ".join(f"{v.model} {v.precision}/{v.backend}"
                           f"{' on ' + v.device_kind if v.device_kind else ''} ({v.status})"
@@ -106,14 +111,12 @@ class SweepReport:
         return EXIT_OK, None
 
     def to_dict(self) -> dict[str, Any]:
-        code, line = self.verdict()
+        (code, line), (ok, failed) = self.verdict(), self.outcomes()
         return {"schema": "edgekit.sweep/1", "store": self.store, "out": self.out,
                 "notices": self.notices,
                 "files": self.files, "variants": [v.to_dict() for v in self.variants],
                 "table": self.rows, "peaks": self.peaks, "picks": self.picks,
-                "ok": sum(v.status in ("ok", "resumed") for v in self.variants),
-                "failed": sum(v.status.endswith("failed") for v in self.variants),
-                "exit_code": code, "verdict": line}
+                "ok": len(ok), "failed": len(failed), "exit_code": code, "verdict": line}
 
 
 def input_hw(opts: SweepOptions) -> tuple[int, int] | None:
