@@ -14,7 +14,6 @@ measured on 200 rendered text lines (``scripts/make_text_lines.py``: 100 upright
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import tempfile
@@ -22,21 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
-
-MODELS = [  # name, file, input size, what rapidocr feeds it, what it is
-    ("cls", "ch_ppocr_mobile_v2.0_cls_mobile.onnx", "48,192",
-     ["--resize-mode", "letterbox", "--pad-side", "right", "--pad-value", "127.5", "--mean",
-      "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--channel-order", "bgr"],
-     "text-direction classifier, 2 classes"),
-    ("det", "PP-OCRv6_det_small.onnx", "320,320",
-     ["--resize-mode", "letterbox", "--pad-value", "0", "--mean", "0.485,0.456,0.406", "--std",
-      "0.229,0.224,0.225", "--channel-order", "bgr"], "text detector, probability map"),
-    ("rec", "PP-OCRv6_rec_small.onnx", "48,320",
-     ["--resize-mode", "letterbox", "--pad-side", "right", "--pad-value", "127.5", "--mean",
-      "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--channel-order", "bgr"],
-     "text recognizer, CTC over 18710 symbols"),
-]
 
 
 def main() -> None:
@@ -46,18 +32,16 @@ def main() -> None:
     from _cli import edgekit
     from _results import write
     from make_text_lines import write as text_lines
+    from support import ppocr
 
-    spec = importlib.util.find_spec("rapidocr")
-    assert spec is not None and spec.submodule_search_locations, "pip install rapidocr"
-    models = Path(list(spec.submodule_search_locations)[0]) / "models"
     rows, load0 = [], os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         lines, n = text_lines(tmp / "lines", per_class=100, seed=0)
         calib, _ = text_lines(tmp / "calib", per_class=32, seed=1)
-        for key, name, size, flags, what in MODELS:
+        for key, (name, size, flags, what) in ppocr.MODELS.items():
             out = tmp / name.replace(".onnx", ".opt.onnx")
-            doc = edgekit("export", str(models / name), "--input-size", size, *flags, "--int8",
+            doc = edgekit("export", str(ppocr.path(name)), "--input-size", size, *flags, "--int8",
                           *(["--calib", str(calib)] if key == "cls" else []), "-o", str(out),
                           "--quiet")
             row = {"model": name, "what": what, "input": doc["manifest"]["input"]["shape"],

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from support import run_cli
+from support import ppocr, run_cli
 
 from edgekit import graph, opset
 from edgekit.errors import ExportError
@@ -113,31 +113,8 @@ def test_a_mac_count_is_never_negative() -> None:
             ] == ["batch", 3, 48, 96]
 
 
-def _ppocr(name: str) -> Path:
-    """A PP-OCR model as the rapidocr wheel ships it (the dev extra installs rapidocr)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("rapidocr")
-    assert spec is not None and spec.submodule_search_locations, "pip install rapidocr (dev)"
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / name
-
-
-# each PP-OCR model at the size and with the preprocessing rapidocr feeds it
-PPOCR = {
-    "cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "48,192",
-            ["--resize-mode", "letterbox", "--pad-side", "right", "--pad-value", "127.5",
-             "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--channel-order", "bgr"]),
-    "det": ("PP-OCRv6_det_small.onnx", "320,320",
-            ["--resize-mode", "letterbox", "--pad-value", "0", "--mean", "0.485,0.456,0.406",
-             "--std", "0.229,0.224,0.225", "--channel-order", "bgr"]),
-    "rec": ("PP-OCRv6_rec_small.onnx", "48,320",
-            ["--resize-mode", "letterbox", "--pad-side", "right", "--pad-value", "127.5",
-             "--mean", "0.5,0.5,0.5", "--std", "0.5,0.5,0.5", "--channel-order", "bgr"]),
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("model", list(PPOCR))
+@pytest.mark.parametrize("model", list(ppocr.MODELS))
 def test_ppocr_models_export_quantize_profile_and_build(model: str, tmp_path: Path,
                                                          use: Any) -> None:
     """The three real opset-11 PP-OCR models with symbolic inputs: export at their size, INT8
@@ -145,8 +122,8 @@ def test_ppocr_models_export_quantize_profile_and_build(model: str, tmp_path: Pa
     build of the FP32 ONNX on the fakes with that input shape."""
     from support.trt import V10, build
 
-    name, size, flags = PPOCR[model]
-    r = run_cli("export", str(_ppocr(name)), "--input-size", size, *flags, "--int8", "--json",
+    name, size, flags, _ = ppocr.MODELS[model]
+    r = run_cli("export", str(ppocr.path(name)), "--input-size", size, *flags, "--int8", "--json",
                 "--report", "0", "--quiet", cwd=tmp_path)  # (no per-layer pass: seconds)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
@@ -177,8 +154,8 @@ def test_the_direction_classifier_keeps_its_accuracy_in_int8(tmp_path: Path) -> 
     spec.loader.exec_module(lines)
     test, n = lines.write(tmp_path / "lines", per_class=100, seed=0)
     calib, _ = lines.write(tmp_path / "calib", per_class=32, seed=1)
-    name, size, flags = PPOCR["cls"]
-    r = run_cli("export", str(_ppocr(name)), "--input-size", size, *flags, "--int8", "--calib",
+    name, size, flags, _ = ppocr.MODELS["cls"]
+    r = run_cli("export", str(ppocr.path(name)), "--input-size", size, *flags, "--int8", "--calib",
                 str(calib), "--json", "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
