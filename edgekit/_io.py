@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,25 @@ def scratch_cwd(folder: Path | str) -> Iterator[Path]:
         yield Path(folder)
     finally:
         os.chdir(before)
+
+
+@contextlib.contextmanager
+def silenced_fds() -> Iterator[None]:
+    """Send fds 1 and 2 to a scratch file: torch's exporters print whole IR graphs from C++."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)

@@ -8,21 +8,17 @@ whose ONNX Runtime outputs match torch's on real photos is kept. Every attempt i
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import os
-import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit import fuse, graph, manifest, preprocessing
-from edgekit._io import check_writable_dir, scratch_cwd
+from edgekit import fuse, graph, manifest, preprocessing, tasks
+from edgekit._io import check_writable_dir, scratch_cwd, silenced_fds
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
 from edgekit.images import Preprocess, Stated, photo_batch
@@ -30,7 +26,7 @@ from edgekit.opset import default_opset
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
-from edgekit.verify import EXPORT_TOLERANCE, Comparison, compare
+from edgekit.tasks import EXPORT_TOLERANCE, Comparison, TaskInfo
 
 DEFAULT_OPSET = 18
 VERIFY_IMAGES = 4
@@ -54,6 +50,7 @@ class ExportOptions:
     verify: bool = True
     preprocess: Stated = field(default_factory=Stated)  # what the user's flags state
     fuse_preprocess: bool = False  # uint8 NHWC input, normalised inside the graph (fuse.py)
+    task: str | None = None  # --task: classify | detect | segment | tensor (tasks.determine)
 
 
 @dataclass(kw_only=True)
@@ -89,14 +86,15 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     with rep.stage("reference"):
         x = _photos(pp, batch)
         ref, params = torch_forward(src.model, x, src)
+    task = _task(tasks.determine(opts.task, recorded=src.task, outputs=[list(ref.shape)]), rep)
     attempts: list[dict[str, Any]] = []
     model, cmp = None, None
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
         simplify_info: dict[str, Any] = {}
         for exporter in _candidates(opts.exporter, src):
             with rep.stage(f"export:{exporter.value}") as st:
-                model, cmp, attempt, simplify_info = _try_export(exporter, src, x, ref, opts,
-                                                                 Path(tmp), rep)
+                model, cmp, attempt, simplify_info = _try_export(exporter, src, x, [ref], opts,
+                                                                 Path(tmp), rep, task.name)
                 attempts.append(attempt)
                 st["note"] = attempt.get("error", "") or _cmp_note(cmp)
             if attempt["ok"]:
@@ -107,9 +105,17 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
                           path=spec)
     base = {"exporter": attempts[-1]["exporter"], "opset": opts.opset,
             "batch": opts.batch or "dynamic", "attempts": attempts}
-    model, pp, cmp = _fused(model, pp, ref, cmp, opts, rep, src.spec, base)
+    model, pp, cmp = _fused(model, pp, [ref], cmp, opts, rep, src.spec, base, task.name)
     return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info, "torch", params,
-                   int(ref.shape[-1]))
+                   task, int(ref.shape[-1]))
+
+
+def _task(info: TaskInfo, rep: Reporter) -> TaskInfo:
+    """The task (``tasks.determine``), and the one line saying how it was decided when nothing
+    stated it and the outputs were not a classifier's."""
+    if info.note:
+        rep.warn_once(info.note)
+    return info
 
 
 def default_output(src: Source) -> Path:
@@ -184,17 +190,17 @@ def _candidates(choice: Exporter, src: Source) -> list[Exporter]:
     return [Exporter.TORCHSCRIPT, Exporter.DYNAMO]
 
 
-def _try_export(exporter: Exporter, src: Source, x: np.ndarray, ref: np.ndarray,
-                opts: ExportOptions, tmp: Path, rep: Reporter
+def _try_export(exporter: Exporter, src: Source, x: np.ndarray, ref: list[np.ndarray],
+                opts: ExportOptions, tmp: Path, rep: Reporter, task: str
                 ) -> tuple[Any, Comparison | None, dict[str, Any], dict[str, Any]]:
     attempt: dict[str, Any] = {"exporter": exporter.value, "ok": False}
     try:
         model = _torch_to_onnx(exporter, src.model, x, opts, tmp / f"{exporter.value}.onnx")
-        model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)
+        model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep, task)
     except ExportError as e:
         attempt["error"] = e.message
         return None, None, attempt, {}
-    attempt["verification"] = cmp.to_dict()
+    attempt["verification"] = tasks.record(task, cmp)
     attempt["ok"] = cmp.passes(EXPORT_TOLERANCE) or not opts.verify
     if not attempt["ok"]:
         attempt["error"] = "outputs differ from torch: " + cmp.failure(EXPORT_TOLERANCE)
@@ -226,38 +232,18 @@ def _torch_to_onnx(exporter: Exporter, module: Any, x: np.ndarray, opts: ExportO
         raise ExportError(f"{exporter.value} exporter failed: {type(e).__name__}: {msg}") from e
 
 
-@contextlib.contextmanager
-def silenced_fds() -> Iterator[None]:
-    """Send fds 1 and 2 to a scratch file: torch's exporters print whole IR graphs from C++."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 1)
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-    finally:
-        for fd in saved:
-            os.close(fd)
-
-
-def _check_outputs(model: Any, x: np.ndarray, ref: np.ndarray) -> Comparison:
-    """ONNX Runtime on the batch (and on batch 1 when the batch is dynamic) vs the reference."""
+def _check_outputs(model: Any, x: np.ndarray, ref: list[np.ndarray], task: str) -> Comparison:
+    """ONNX Runtime on the batch (and on batch 1 when the batch is dynamic) vs the reference's
+    outputs (torch's first, or every output of the input ONNX), by the task's comparison."""
     sess = graph.ort_session(model)
     try:
-        out = graph.ort_run(sess, x)
+        out = graph.ort_run_all(sess, x)[:len(ref)]
         dims = sess.get_inputs()[0].shape
         if len(x) > 1 and not isinstance(dims[0], int):
-            out = np.concatenate([out, graph.ort_run(sess, x[:1])])
-            ref = np.concatenate([ref, ref[:1]])
-        return compare(ref, out)
+            one = graph.ort_run_all(sess, x[:1])
+            out = [np.concatenate([o, b]) for o, b in zip(out, one, strict=False)]
+            ref = [np.concatenate([r, r[:1]]) for r in ref]
+        return tasks.compare(task, ref, out, [o.name for o in sess.get_outputs()])
     except (ValueError, RuntimeError) as e:
         raise ExportError(f"ONNX Runtime run failed: {str(e).splitlines()[0][:200]}") from e
     except Exception as e:  # onnxruntime's own exception types
@@ -265,15 +251,16 @@ def _check_outputs(model: Any, x: np.ndarray, ref: np.ndarray) -> Comparison:
 
 
 def _cmp_note(cmp: Comparison | None) -> str:
-    return f"cosine {cmp.cosine_min:.6f}, rel diff {cmp.rel_diff:.1e}" if cmp else ""
+    return cmp.note() if cmp else ""
 
 
 def _attempts_line(attempts: list[dict[str, Any]]) -> str:
     return "; ".join(f"{a['exporter']}: {a.get('error', 'ok')}" for a in attempts)
 
 
-def _simplified_and_checked(model: Any, x: np.ndarray, ref: np.ndarray, opts: ExportOptions,
-                            rep: Reporter) -> tuple[Any, Comparison, dict[str, Any]]:
+def _simplified_and_checked(model: Any, x: np.ndarray, ref: list[np.ndarray],
+                            opts: ExportOptions, rep: Reporter, task: str
+                            ) -> tuple[Any, Comparison, dict[str, Any]]:
     """Simplify (onnxslim) and check against the reference. The simplified graph is checked
     first; only if simplification fails or changes the outputs is the original checked too
     (and kept), so a normal export runs ONNX Runtime once."""
@@ -281,13 +268,13 @@ def _simplified_and_checked(model: Any, x: np.ndarray, ref: np.ndarray, opts: Ex
                             "nodes_before": len(model.graph.node)}
     if not opts.simplify:
         info = {"applied": False, "reason": "--no-simplify"}
-        return model, _check_outputs(model, x, ref), info
+        return model, _check_outputs(model, x, ref, task), info
     try:
         slim = require("onnxslim")
         with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp, scratch_cwd(tmp):
             warnings.simplefilter("ignore")
             simple = slim.slim(model)
-        cmp = _check_outputs(simple, x, ref)
+        cmp = _check_outputs(simple, x, ref, task)
     except Exception as e:  # onnxslim raises many types; never fail the export for it
         info["reason"] = f"onnxslim failed: {type(e).__name__}: {str(e)[:160]}"
     else:
@@ -295,14 +282,14 @@ def _simplified_and_checked(model: Any, x: np.ndarray, ref: np.ndarray, opts: Ex
             info.update(applied=True, nodes_after=len(simple.graph.node))
             return simple, cmp, info
         info["reason"] = "simplified outputs differ: " + cmp.failure(EXPORT_TOLERANCE)
-    original = _check_outputs(model, x, ref)
+    original = _check_outputs(model, x, ref, task)
     if original.passes(EXPORT_TOLERANCE) or not opts.verify:
         rep.warn(f"simplification skipped, kept the unsimplified graph ({info['reason']})")
     return model, original, info
 
 
-def _fused(model: Any, pp: Preprocess, ref: np.ndarray, cmp: Comparison | None,
-           opts: ExportOptions, rep: Reporter, where: str, info: dict[str, Any]
+def _fused(model: Any, pp: Preprocess, ref: list[np.ndarray], cmp: Comparison | None,
+           opts: ExportOptions, rep: Reporter, where: str, info: dict[str, Any], task: str
            ) -> tuple[Any, Preprocess, Comparison | None]:
     """With --fuse-preprocess: the graph with the normalisation inside, verified on the same
     photos as uint8 pixels against the unfused reference (torch, or the input ONNX) fed them
@@ -312,10 +299,10 @@ def _fused(model: Any, pp: Preprocess, ref: np.ndarray, cmp: Comparison | None,
     fpp = pp.fused_form()
     with rep.stage("fuse preprocess") as st:
         fused = fuse.fuse(model, pp, where)
-        fcmp = _check_outputs(fused, _photos(fpp, len(ref)), ref)
+        fcmp = _check_outputs(fused, _photos(fpp, len(ref[0])), ref, task)
         st["note"] = f"uint8 N x {pp.height} x {pp.width} x 3 input; {_cmp_note(fcmp)}"
     info["fuse_preprocess"] = {"nodes": fuse.nodes_of(fused), "input": fuse.INPUT,
-                               "unfused_verification": cmp.to_dict() if cmp else None}
+                               "unfused_verification": tasks.record(task, cmp) if cmp else None}
     if opts.verify and not fcmp.passes(EXPORT_TOLERANCE):
         raise ExportError("the fused graph's outputs differ from the unfused model's: "
                           + fcmp.failure(EXPORT_TOLERANCE), "export without --fuse-preprocess",
@@ -360,23 +347,28 @@ def _export_onnx_source(src: Source, out: Path, opts: ExportOptions,
         raise SourceError(f"--batch {opts.batch} conflicts with the model's fixed batch {nb}",
                           "drop --batch", path=str(src.onnx_path))
     x = _photos(pp, nb or VERIFY_IMAGES)
-    ref = graph.ort_run(graph.ort_session(model), x)
+    ref = graph.ort_run_all(graph.ort_session(model), x)
+    task = _task(tasks.determine(opts.task, recorded=src.task, recorded_names=src.names,
+                                 props={p.key: p.value for p in model.metadata_props},
+                                 outputs=[o["shape"] for o in graph.io_spec(model)["outputs"]]),
+                 rep)
     base: dict[str, Any] = {"exporter": "none (ONNX input)", "opset": default_opset(model) or None,
                             "batch": nb or "dynamic",
             "attempts": []}
     with rep.stage("simplify") as st:
-        model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep)
+        model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep, task.name)
         st["note"] = (f"{simplify_info['nodes_before']} -> {simplify_info.get('nodes_after')} nodes"
                       if simplify_info["applied"] else "kept the graph as it was")
-    model, pp, fcmp = _fused(model, pp, ref, cmp, opts, rep, str(src.onnx_path), base)
+    model, pp, fcmp = _fused(model, pp, ref, cmp, opts, rep, str(src.onnx_path), base, task.name)
     return _finish(src, model, pp, out, opts, rep, base, fcmp, simplify_info,
-                   "onnxruntime (the input ONNX)", graph.count_params(model), int(ref.shape[-1]))
+                   "onnxruntime (the input ONNX)", graph.count_params(model), task,
+                   int(ref[0].shape[-1]))
 
 
 def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOptions,
             rep: Reporter, export_info: dict[str, Any], cmp: Comparison | None,
-            simplify_info: dict[str, Any], reference: str, params: int,
-            num_classes: int) -> ExportResult:
+            simplify_info: dict[str, Any], reference: str, params: int, task: TaskInfo,
+            last_dim: int) -> ExportResult:
     onnx = require("onnx")
     if model.ByteSize() > _MAX_PROTO_BYTES:
         raise ExportError("the model is over 2 GB; single-file ONNX cannot hold it",
@@ -389,14 +381,18 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
                               "try another --opset or --exporter", path=str(out)) from e
     info = graph.io_spec(model)
     verification: dict[str, Any] = {"skipped": not opts.verify, "reference": reference,
-                                    "tolerance": vars(EXPORT_TOLERANCE)}
+                                    "tolerance": {k: v for k, v in vars(EXPORT_TOLERANCE).items()
+                                                  if task.spec.top1 or "top1" not in k}}
     if cmp is not None:
-        verification.update(cmp.to_dict(), passed=cmp.passes(EXPORT_TOLERANCE))
+        verification.update(tasks.record(task.name, cmp), passed=cmp.passes(EXPORT_TOLERANCE))
     entry, (n_macs, no_macs) = src.entry, graph.macs(model)
     man = manifest.Manifest(
         kind="onnx", precision=Precision.FP32,
         model=manifest.ModelInfo(name=entry.short if entry else src.name, family=src.family,
-                                 num_classes=num_classes, params=params,
+                                 num_classes=(last_dim if task.name == "classify" else
+                                              len(task.names) if task.names else None),
+                                 task=task.name, task_source=task.source, names=task.names,
+                                 params=params,
                                  gmacs=round(n_macs / 1e9, 4) if n_macs is not None else None,
                                  published=src.published()),
         input=manifest.InputInfo(**info["inputs"][0], dynamic_axes={"0": "batch"} if opts.batch

@@ -183,5 +183,10 @@ def ort_session(model: Any, threads: int = 0) -> Any:
 
 
 def ort_run(session: Any, x: np.ndarray) -> np.ndarray:
+    return ort_run_all(session, x)[0]
+
+
+def ort_run_all(session: Any, x: np.ndarray) -> list[np.ndarray]:
+    """Every output of a one-input session on ``x``."""
     name = session.get_inputs()[0].name
-    return np.asarray(session.run(None, {name: x})[0])
+    return [np.asarray(o) for o in session.run(None, {name: x})]

@@ -74,6 +74,9 @@ class ModelInfo:
     params: int | None = None
     gmacs: float | None = None
     published: dict[str, Any] | None = None  # the catalog entry's figures (FP32 weights)
+    task: str | None = None  # classify | detect | segment | tensor (edgekit.tasks)
+    task_source: str | None = None  # where the task was found (tasks.determine)
+    names: list[str] | None = None  # class names, where the model states them
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ModelInfo:
@@ -324,15 +327,20 @@ def ref(artifact: Path, man: Manifest | None) -> ArtifactRef:
                        size_bytes=artifact.stat().st_size if artifact.is_file() else None)
 
 
-def preprocess_beside(artifact: Path) -> Preprocess | None:
-    """The preprocessing recorded next to an artifact, if it has a readable manifest (one that
+def beside(artifact: Path) -> Manifest | None:
+    """The manifest recorded next to an artifact (or inside it), if readable (one that
     describes another file is an error, not a silent default)."""
     try:
-        man = for_artifact(artifact)
+        return for_artifact(artifact)
     except ManifestMismatch:
         raise
     except ConfigError:
         return None
+
+
+def preprocess_beside(artifact: Path) -> Preprocess | None:
+    """The preprocessing recorded next to an artifact (``beside``)."""
+    man = beside(artifact)
     return man.preprocess if man is not None else None
 
 

@@ -18,7 +18,7 @@ from edgekit import graph
 from edgekit._lazy import require
 from edgekit.errors import ExportError
 from edgekit.images import Preprocess, photo_batch
-from edgekit.verify import EXPORT_TOLERANCE, compare
+from edgekit.tasks import EXPORT_TOLERANCE, tensor
 
 INT8_OPSET = 13  # per-channel Q/DQ (the axis attribute of QuantizeLinear/DequantizeLinear)
 
@@ -55,8 +55,8 @@ def for_int8(path: Path, tmp: Path, pp: Preprocess) -> tuple[Path, dict[str, Any
         return path, {}
     converted = convert(model, INT8_OPSET, str(path))
     x = photo_batch(pp, 5)
-    cmp = compare(graph.ort_run(graph.ort_session(model), x),
-                  graph.ort_run(graph.ort_session(converted), x))
+    cmp = tensor.compare(graph.ort_run_all(graph.ort_session(model), x),  # every output
+                         graph.ort_run_all(graph.ort_session(converted), x))
     if not cmp.passes(EXPORT_TOLERANCE):
         raise ExportError(f"the opset {have} -> {INT8_OPSET} conversion changes the outputs: "
                           + cmp.failure(EXPORT_TOLERANCE),

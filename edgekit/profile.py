@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import accuracy, backends, evaluate, manifest, timing
+from edgekit import accuracy, backends, evaluate, manifest, tasks, timing
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
@@ -39,7 +39,7 @@ from edgekit.progress import Reporter
 from edgekit.result import Measured, Result, assemble, claim
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import open_store, store_preflight
-from edgekit.verify import compare
+from edgekit.tasks import classify
 
 SPLIT_ITERATIONS = 20
 
@@ -90,6 +90,7 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
     if man is not None:
         _check_batches(man.input, opts.batches, target)
     _check_dtype(man, opts.runner, target)
+    _check_task(man, opts, target)
     reference = _reference(man, opts, target)
     ropts, tuned = opts.runner, None
     if opts.tune:
@@ -101,8 +102,7 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
         with rep.stage(f"verify {ropts.dtype.value if reference is None else 'vs FP32'}") as st:
             ver = _against_fp32(target, spec, ropts, measured.probe, opts, man, reference)
             measured.settings["verification"] = ver
-            st["note"] = (f"top-1 agreement {ver['top1_agreement']:.1f}% on {ver['images']} "
-                          f"photos, cosine >= {ver['cosine_min']:.5f}")
+            st["note"] = tasks.describe(ver)
     results = assemble(target, kind, spec.name, opts, man, measured, tuned)
     for r in results:
         r.uid = f"{opts.uid}/b{r.batch}" if opts.uid else r.uid
@@ -270,15 +270,17 @@ class _Power:
 
 
 def _logits(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, x: np.ndarray, step: int,
-            target: str) -> np.ndarray:
+            target: str, shape: list[list[int]] | None = None) -> np.ndarray:
     """The first output for every row of ``x``, in chunks of ``step`` (padded for a static
-    batch)."""
+    batch), as rows; ``shape`` receives its shape as the runtime gave it."""
     out_name: list[str] = []
 
     def infer(chunk: np.ndarray) -> np.ndarray:
         out = r.infer({image.name: chunk.astype(image.dtype),
                        **_other_inputs(spec, image, len(chunk), target)})
         out_name[:] = out_name or [next(iter(out))]
+        if shape is not None and not shape:
+            shape.append(list(np.shape(out[out_name[0]])))
         return out[out_name[0]]
 
     return evaluate.predict_with(infer, x, step, pad=image.static_batch is not None)
@@ -289,7 +291,7 @@ def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Prep
     with rep.stage("accuracy") as st:
         data = load_image_folder(data_dir, pp, opts.labels)
         step = image.static_batch or max(opts.batches)
-        scores = evaluate.topk(_logits(r, spec, image, data.x, step, target), data.y)
+        scores = classify.topk(_logits(r, spec, image, data.x, step, target), data.y)
         st["note"] = f"top-1 {scores['top1']:.2f}% on {len(data.y)} images"
     return {**scores, **data.to_dict(), "batch": step}
 
@@ -324,17 +326,34 @@ def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: n
         ins = r.input_spec()
         image = _image_input(ins, opts.input_name, target)
         x = _probe_images(_preprocess(r, man, image, opts, None, target), opts.agreement)
-        ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target)
+        raw: list[list[int]] = []
+        ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target, raw)
     assert probe is not None  # _measure made it for a --dtype or --agreement-data run
-    c = compare(ref, probe)
+    task = (_task(man) or tasks.determine(outputs=raw)).name  # (the first output: runners)
     held = (f"--agreement-data {opts.agreement}" if opts.agreement is not None else
             "bundled photos and their mirror images")
     parent = man.lineage.parent if reference is not None and man is not None else None
     return {"reference": f"{spec.name} fp32" + (f" parent {reference}" if parent else ""),
-            "reference_sha256": parent.sha256 if parent else None,
-            "held_out": held, "images": len(x), "top1_agreement": evaluate.agreement(probe, ref),
-            "cosine_min": round(c.cosine_min, 6), "max_abs_diff": c.max_abs_diff,
-            "rel_diff": c.rel_diff}
+            "reference_sha256": parent.sha256 if parent else None, "held_out": held,
+            **tasks.record(task, tasks.compare(task, [ref], [probe]))}
+
+
+def _task(man: Manifest | None) -> tasks.TaskInfo | None:
+    """The artifact's task as its manifest records it (None: nothing recorded)."""
+    if man is None or (man.model.task is None and not man.outputs):
+        return None
+    return tasks.determine(recorded=man.model.task, recorded_names=man.model.names,
+                           outputs=[o["shape"] for o in man.outputs])
+
+
+def _check_task(man: Manifest | None, opts: ProfileOptions, target: str) -> None:
+    """--data measures a classifier's top-1: refused (one line) for another task."""
+    task = _task(man)
+    if opts.data is not None and task is not None and not task.spec.labels_ready:
+        raise ConfigError(f"--data measures top-1 with class labels; this model's task is "
+                          f"{task.name} ({task.source}), whose metric with labels is not there "
+                          "yet", "drop --data (a variant is checked against FP32 by SQNR)",
+                          path=target)
 
 
 def _reference(man: Manifest | None, opts: ProfileOptions, target: str) -> Path | None:

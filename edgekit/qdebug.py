@@ -271,16 +271,18 @@ def _sqnr_db(signal_sq: float, noise_sq: float) -> float:
     return min(100.0, 10 * math.log10(max(signal_sq, 1e-60) / noise_sq))
 
 
-def accuracy_aware(q: QuantizerBase, exclude: list[str], first: dict[str, Any], budget: float,
-                   verify: Callable[[Any], dict[str, Any]],
-                   drop: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
-    """Keep the nodes where INT8 hurts most in FP32, greedily, until the drop is within budget.
+def accuracy_aware(q: QuantizerBase, exclude: list[str], first: dict[str, Any], budget: Any,
+                   verify: Callable[[Any], dict[str, Any]], cost: Callable[[dict[str, Any]], float],
+                   figure: Callable[[dict[str, Any]], dict[str, float]]) -> dict[str, Any]:
+    """Keep the nodes where INT8 hurts most in FP32, greedily, until ``cost`` (the task's: top-1
+    points lost, or minus the SQNR) is within ``budget.limit``; ``figure`` is what each step
+    records (the drop, or the SQNR).
 
     Each step re-ranks on the current model, takes the worst node not yet excluded, adds it and
     the producers of its inputs to the FP32 set, re-quantizes (ranges are cached) and measures.
     """
     kept = list(exclude)
-    steps = [{"fp32_nodes": [], "drop": round(drop(first), 3)}]
+    steps = [{"fp32_nodes": [], **figure(first)}]
     best_model, best_ver, best_kept = None, first, list(exclude)
     model = q.quantize(kept)
     for _ in range(MAX_STEPS):
@@ -293,12 +295,12 @@ def accuracy_aware(q: QuantizerBase, exclude: list[str], first: dict[str, Any], 
         kept += add
         model = q.quantize(kept)
         ver = verify(model)
-        steps.append({"fp32_nodes": add, "drop": round(drop(ver), 3),
-                      "sqnr_lost_db": ranked[0]["sqnr_lost_db"]})
-        if best_model is None or drop(ver) < drop(best_ver):
+        steps.append({"fp32_nodes": add, **figure(ver), "sqnr_lost_db": ranked[0]["sqnr_lost_db"]})
+        if best_model is None or cost(ver) < cost(best_ver):
             best_model, best_ver, best_kept = model, ver, list(kept)
-        if drop(ver) <= budget:
+        if cost(ver) <= budget.limit:
             break
-    return {"budget": budget, "met": drop(best_ver) <= budget, "steps": steps,
-            "fp32_nodes": best_kept, "verification": best_ver,
+    return {"budget": budget.stated, "budget_text": budget.text,
+            "met": cost(best_ver) <= budget.limit, "steps": steps, "fp32_nodes": best_kept,
+            "verification": best_ver,
             "model": best_model if best_model is not None else q.quantize(exclude)}

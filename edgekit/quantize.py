@@ -13,18 +13,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgekit import calib, evaluate, fuse, graph, images, manifest, opset, qdebug, qdq
+from edgekit import calib, evaluate, fuse, graph, images, manifest, opset, qcheck, qdebug, qdq
 from edgekit._io import check_writable_dir
 from edgekit._lazy import require
 from edgekit.device import cpu_info, is_x86
 from edgekit.errors import BackendUnavailable, CalibrationError, ConfigError, ExportError, SourceError
-from edgekit.images import LabelledSet, Preprocess, Stated, load_image_folder, mirrored
+from edgekit.images import LabelledSet, Preprocess, Stated, load_image_folder
 from edgekit.precision import Precision
 from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
-from edgekit.verify import compare
 
 # ops that overflow or lose too much in half precision: kept in FP32 by --fp16
 FP16_BLOCK = ["Exp", "Pow", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceSumSquare",
@@ -63,7 +60,9 @@ class QuantOptions:
     val: Path | None = None
     labels: Path | None = None
     agreement: Path | None = None  # unlabelled images for the check against FP32 (without --val)
-    max_accuracy_drop: float | None = None  # top-1 points (agreement points without labels)
+    max_accuracy_drop: float | None = None  # classify: top-1 points (agreement without labels)
+    min_sqnr_db: float | None = None  # other tasks: the fallback's target, lowest output SQNR
+    task: str | None = None  # --task over the parent's (qcheck.task_of)
     report: int = 10  # worst tensors listed; 0 skips the per-layer pass
     max_memory_gb: float | None = None  # for the per-layer pass; None: half of physical RAM
     quantizer: QuantizerKind = QuantizerKind.AUTO
@@ -179,11 +178,17 @@ def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) 
     out = opts.output or model_path.with_name(
         model_path.name.removesuffix(".onnx") + f".{opts.precision.value}.onnx")
     check_writable_dir(out)
-    val = _labelled(opts, pp)
+    task = qcheck.task_of(base, parent, opts.task)
+    if task.note:
+        rep.warn_once(task.note)
+    base.model.task, base.model.names = task.name, task.names  # (the source as first found:)
+    base.model.task_source = task.source.removeprefix("manifest: ")
+    qcheck.budget(task, opts.max_accuracy_drop, opts.min_sqnr_db, str(model_path))  # one line now
+    val = _labelled(opts, pp, task, model_path)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
         if opts.precision is Precision.FP16:
-            return _fp16(model_path, parent, pp, val, out, opts, rep, base)
-        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp), base)
+            return _fp16(model_path, parent, pp, val, out, opts, rep, base, task)
+        return _int8(model_path, parent, pp, val, out, opts, rep, Path(tmp), base, task)
 
 
 def _load_parent(path: Path) -> tuple[Any, manifest.Manifest, dict[str, Any]]:
@@ -216,54 +221,23 @@ def _load_parent(path: Path) -> tuple[Any, manifest.Manifest, dict[str, Any]]:
     return model, man, inp[0]
 
 
-def _labelled(opts: QuantOptions, pp: Preprocess) -> LabelledSet | None:
+def _labelled(opts: QuantOptions, pp: Preprocess, task: qcheck.TaskInfo,
+              where: Path) -> LabelledSet | None:
     if opts.val is None:
         if opts.labels is not None:
             raise CalibrationError("--labels needs --val DIR", "add --val or drop --labels")
         return None
+    if not task.spec.top1:
+        raise ConfigError(f"--val measures top-1 with class labels; this model's task is "
+                          f"{task.name} ({task.source})", "drop --val: the variant is checked "
+                          "against FP32 by SQNR (--agreement-data DIR for other images)",
+                          path=str(where))
     return load_image_folder(opts.val, pp, opts.labels)
 
 
-def _held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | None,
-              pp: Preprocess) -> tuple[np.ndarray, str]:
-    """What the variant is checked against FP32 on: --val, else --agreement-data, else the
-    calibration images mirrored."""
-    if val is not None:
-        return val.x, f"--val {val.folder}"
-    if agreement is not None:
-        return images.load_unlabelled(agreement, pp), f"--agreement-data {agreement}"
-    return mirrored(cs.data, pp), "horizontally flipped calibration images"
-
-
-def _verify(parent_logits: np.ndarray, model: Any, x: np.ndarray, what: str,
-            val: LabelledSet | None) -> dict[str, Any]:
-    logits = evaluate.predict(model, x)
-    c = compare(parent_logits, logits)
-    out: dict[str, Any] = {"held_out": what, "images": len(x),
-                           "top1_agreement": evaluate.agreement(logits, parent_logits),
-                           "max_abs_diff": c.max_abs_diff, "mean_abs_diff": c.mean_abs_diff,
-                           "cosine_min": c.cosine_min,
-                           "cosine_mean": _cos_mean(parent_logits, logits)}
-    if val is not None:
-        fp32, q = evaluate.topk(parent_logits, val.y), evaluate.topk(logits, val.y)
-        out.update(fp32_top1=fp32["top1"], fp32_top5=fp32["top5"], top1=q["top1"], top5=q["top5"],
-                   top1_drop=fp32["top1"] - q["top1"], top5_drop=fp32["top5"] - q["top5"])
-    return out
-
-
-def _cos_mean(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    n = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean((a * b).sum(1) / np.where(n > 0, n, 1.0)))
-
-
-def drop(v: dict[str, Any]) -> float:
-    """The accuracy cost in points: top-1 drop with labels, else 100 - agreement."""
-    return float(v["top1_drop"]) if "top1_drop" in v else 100.0 - float(v["top1_agreement"])
-
-
 def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
-          opts: QuantOptions, rep: Reporter, tmp: Path, base: manifest.Manifest) -> QuantResult:
+          opts: QuantOptions, rep: Reporter, tmp: Path, base: manifest.Manifest,
+          task: qcheck.TaskInfo) -> QuantResult:
     if opts.target is Target.TENSORRT and not opts.per_channel:
         raise CalibrationError("--per-tensor conflicts with --target tensorrt",
                                "TensorRT takes per-channel weights; drop --per-tensor")
@@ -276,28 +250,30 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     if unknown:
         raise CalibrationError(f"--exclude: no node named '{unknown[0]}'",
                                qdebug.suggest(unknown[0], q.node_names), path=str(path))
-    x_held, what = _held_out(cs, val, opts.agreement, pp)
-    parent_logits = evaluate.predict(parent, x_held)
+    x_held, what = qcheck.held_out(cs, val, opts.agreement, pp)
+    parent_outs = evaluate.predict_all(parent, x_held)
+    check = partial(qcheck.verify, task, parent_outs, x=x_held, what=what, val=val)
     with rep.stage("quantize"):
         model = q.quantize(opts.exclude)
-        ver = _verify(parent_logits, model, x_held, what, val)
-    if caveat := q.caveat(parent_logits):
+        ver = check(model)
+    if caveat := q.caveat(parent_outs[0]):
         rep.warn(caveat)
     too_big = _pass_too_big(q, opts)
     search: dict[str, Any] | None = None
-    if opts.max_accuracy_drop is not None and drop(ver) > opts.max_accuracy_drop:
+    goal = qcheck.budget(task, opts.max_accuracy_drop, opts.min_sqnr_db, str(path))
+    cost = task.spec.cost
+    if goal is not None and cost(ver) > goal.limit:
         if too_big:
             raise CalibrationError(f"--max-accuracy-drop ranks nodes with the per-layer pass, and "
                                    f"{too_big}", "raise --max-memory-gb, or keep nodes in FP32 "
                                    "by hand with --exclude NODE", path=str(path))
         with rep.stage("fallback") as st:
-            search = qdebug.accuracy_aware(q, list(opts.exclude), ver, opts.max_accuracy_drop,
-                                           lambda m: _verify(parent_logits, m, x_held, what, val),
-                                           drop)
+            search = qdebug.accuracy_aware(q, list(opts.exclude), ver, goal, check, cost,
+                                           partial(qcheck.step_figure, task))
             first, model, ver = model, search.pop("model"), search["verification"]
             st["note"] = f"{len(search['fp32_nodes'])} nodes kept in FP32"
         with rep.stage("latency cost") as st:
-            search["latency"] = latency_cost(parent, first, model, x_held)
+            search["latency"] = qcheck.latency_cost(parent, first, model, x_held)
             st["note"] = f"{search['latency']['mixed_vs_int8']:.2f}x all-INT8 latency"
     with rep.stage("report") as st:
         report = q.report(model, opts.report if not too_big else 0)
@@ -314,10 +290,10 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
     if search is not None and not search["met"]:
         best = out.with_name(out.name.removesuffix(".onnx") + ".best.onnx")
         _write(model, best, body, rep)
-        raise ExportError(f"could not meet --max-accuracy-drop {opts.max_accuracy_drop}: best drop "
-                          f"{drop(ver):.2f} points with {len(search['fp32_nodes'])} nodes in FP32; "
-                          f"kept as {best}", "raise the budget, add calibration data, or use FP16",
-                          path=str(path))
+        raise ExportError(f"could not meet {search['budget_text']}: best "
+                          f"{qcheck.figure_text(task, ver)} with {len(search['fp32_nodes'])} nodes "
+                          f"in FP32; kept as {best}", "raise the budget, add calibration data, or "
+                          "use FP16", path=str(path))
     return QuantResult(path=out, manifest=_write(model, out, body, rep))
 
 
@@ -349,34 +325,16 @@ def memory_limit_gb(opts: QuantOptions) -> float:
 
 def _pass_too_big(q: qdebug.QuantizerBase, opts: QuantOptions) -> str | None:
     """Why the per-layer pass would not fit --max-memory-gb (None when it fits or is off)."""
-    if not opts.report and opts.max_accuracy_drop is None:
+    if not opts.report and opts.max_accuracy_drop is None and opts.min_sqnr_db is None:
         return None
     need, limit = qdebug.pass_memory_gb(q.float_model), memory_limit_gb(opts)
     return None if need <= limit else (f"it needs ~{need:.1f} GB, over --max-memory-gb "
                                        f"{limit:g}")
 
 
-def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str, Any]:
-    """What keeping nodes in FP32 costs: batch-1 p50 of FP32, all-INT8 and the mixed model on
-    this CPU (ONNX Runtime, timed one model after the other)."""
-    from edgekit import timing
-
-    sessions = {"fp32": graph.ort_session(parent), "int8": graph.ort_session(int8),
-                "mixed": graph.ort_session(mixed)}
-    name = sessions["fp32"].get_inputs()[0].name
-    dim0 = sessions["fp32"].get_inputs()[0].shape[0]
-    n = dim0 if isinstance(dim0, int) and dim0 > 0 else 1
-    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=x.dtype)}
-    p50 = timing.blocked_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
-    return {"batch": n, "p50_ms": {k: round(v, 4) for k, v in p50.items()},
-            "mixed_vs_int8": round(p50["mixed"] / p50["int8"], 3),
-            "mixed_vs_fp32": round(p50["mixed"] / p50["fp32"], 3),
-            "how": "ONNX Runtime CPU, one model after the other: 5 warm-up runs, median of 50",
-            "cpu": cpu_info()["model"]}
-
-
 def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out: Path,
-          opts: QuantOptions, rep: Reporter, base: manifest.Manifest) -> QuantResult:
+          opts: QuantOptions, rep: Reporter, base: manifest.Manifest,
+          task: qcheck.TaskInfo) -> QuantResult:
     f16 = require("onnxconverter_common.float16")
     with rep.stage("convert"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # "truncated to 1e-07" per clamped constant: counted
@@ -388,9 +346,9 @@ def _fp16(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
             raise ExportError(f"FP16 conversion failed ({type(e).__name__}: {str(e)[:160]})",
                               "report the model; use INT8 or FP32", path=str(path)) from e
     cs = calib.load(opts.calib, pp, opts.calib_size)
-    x_held, what = _held_out(cs, val, opts.agreement, pp)
+    x_held, what = qcheck.held_out(cs, val, opts.agreement, pp)
     with rep.stage("verify"):
-        ver = _verify(evaluate.predict(parent, x_held), model, x_held, what, val)
+        ver = qcheck.verify(task, evaluate.predict_all(parent, x_held), model, x_held, what, val)
     body = _child(base, path, Precision.FP16, pp, ver, rep, {
         "target": opts.target.value,
         "conversion": {"tool": "onnxconverter_common.float16", "keep_io_types": True,

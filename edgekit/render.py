@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgekit import tasks
+
 if TYPE_CHECKING:
     from edgekit.manifest import Manifest
 
@@ -38,15 +40,15 @@ def quant_table(man: Manifest, path: Path) -> Any:
             t.add_row("Q/DQ", f"{s['activation_qdq_pairs']} activation pairs; residual Adds "
                       f"with 1 / 2 quantized inputs: {s['adds']['1']} / {s['adds']['2']}; logits "
                       f"{'float' if s['logits_float'] else 'quantized'}")
-    t.add_row("vs FP32", f"top-1 agreement {v['top1_agreement']:.1f}% on {v['images']} "
-              f"{v['held_out']}; cosine mean {v['cosine_mean']:.4f}; max abs diff "
-              f"{v['max_abs_diff']:.3g}")
+    t.add_row("vs FP32", f"{tasks.describe(v)} ({v['held_out']}); cosine mean "
+              f"{v['cosine_mean']:.4f}; max abs diff {v['max_abs_diff']:.3g}")
     if "top1" in v:
         t.add_row("accuracy", f"top-1 {v['fp32_top1']:.2f} -> {v['top1']:.2f} "
                   f"({-v['top1_drop']:+.2f} points), top-5 {v['fp32_top5']:.2f} -> {v['top5']:.2f}")
     aa = m.get("accuracy_aware")
     if aa:
-        t.add_row("kept in FP32", ", ".join(aa["fp32_nodes"]) + f" (budget {aa['budget']} points)")
+        t.add_row("kept in FP32", ", ".join(aa["fp32_nodes"]) + " (budget "
+                  f"{aa.get('budget_text') or str(aa['budget']) + ' top-1 points'})")
         if aa.get("latency"):
             la = aa["latency"]["p50_ms"]
             t.add_row("latency cost", f"p50 batch {aa['latency']['batch']}: FP32 {la['fp32']:.3f} ms, "
@@ -89,8 +91,10 @@ def export_table(man: Manifest, path: Path) -> Any:
               if simp["applied"] else f"not applied: {simp.get('reason')}")
     t.add_row("verified" if v.get("passed") else "verification",
               "skipped" if v["skipped"] else
-              f"{v['images']} photo outputs vs {v['reference']}: cosine {v['cosine_min']:.6f}, "
-              f"max abs diff {v['max_abs_diff']:.2e}, top-1 agreement {v['top1_agreement']:.0%}")
+              f"{v['images']} photo outputs vs {v['reference']}: {tasks.describe(v)}, "
+              f"max abs diff {v['max_abs_diff']:.2e}")
+    t.add_row("task", f"{model.task or '-'} ({model.task_source or 'not recorded'})"
+              + (f", {len(model.names)} class names" if model.names else ""))
     return t
 
 
@@ -145,8 +149,7 @@ def profile_table(report: dict[str, Any]) -> Any:
     info.add_row("settings", ", ".join(f"{k} {v}" for k, v in knobs.items()))
     ver = st.get("verification")
     if ver:
-        info.add_row(f"vs {ver['reference']}", f"top-1 agreement {ver['top1_agreement']:.1f} % "
-                     f"on {ver['images']} photos, cosine >= {ver['cosine_min']:.5f}")
+        info.add_row(f"vs {ver['reference']}", tasks.describe(ver))
     if st.get("tune"):
         info.add_row("tuned", f"{len(st['tune']['trials'])} settings tried; chose "
                      f"{st['tune']['chosen']}")

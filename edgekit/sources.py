@@ -59,6 +59,8 @@ class Source:
     entry: Entry | None = None
     min_size: tuple[int, int] = (1, 1)
     notes: list[str] = field(default_factory=list)
+    task: str | None = None  # as recorded beside an ONNX, or known from the builder (tasks)
+    names: list[str] | None = None  # the class names recorded with it
     weights_record: WeightsRecord = field(default_factory=lambda: WeightsRecord(kind="random"))
 
     @property
@@ -266,9 +268,11 @@ def _onnx(path: Path, opts: Options) -> Source:
     _require_file(path, "ONNX file")
     _no_torch_options(opts, path, "an ONNX file")
     from edgekit import manifest
-    pp = manifest.preprocess_beside(path) or default_for()  # sidecar, else the contract
+    man = manifest.beside(path)  # sidecar, else the contract
+    pp = (man.preprocess if man else None) or default_for()
     return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
-                  onnx_path=path, weights_record=WeightsRecord(kind="embedded"))
+                  onnx_path=path, weights_record=WeightsRecord(kind="embedded"),
+                  task=man.model.task if man else None, names=man.model.names if man else None)
 
 
 def _torchscript(path: Path, opts: Options) -> Source:

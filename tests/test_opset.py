@@ -130,6 +130,13 @@ def test_ppocr_models_export_quantize_profile_and_build(model: str, tmp_path: Pa
     h, w = (int(v) for v in size.split(","))
     assert doc["manifest"]["input"]["shape"] == ["batch", 3, h, w]
     assert doc["int8"]["manifest"]["opset_converted"] == "11 -> 13"
+    for man in (doc["manifest"], doc["int8"]["manifest"]):  # each judged by its own task
+        ver = man["verification"]
+        if model == "cls":  # [N, 2]: a classifier
+            assert man["model"]["task"] == "classify" and ver["top1_agreement"] >= 0
+        else:  # a probability map, CTC logits over time: tensor, never a top-1
+            assert man["model"]["task"] == "tensor" and "top1_agreement" not in ver
+            assert ver["metric"] == "sqnr_db" and ver["sqnr_db"] > 0
     for art in (doc["path"], doc["int8"]["path"]):
         r = run_cli("profile", str(tmp_path / art), "--iterations", "3", "--no-store", "--json")
         assert r.returncode == 0, r.stderr

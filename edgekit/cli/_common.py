@@ -29,6 +29,28 @@ AgreementOpt = Annotated[Path | None, typer.Option(
     "--agreement-data", help="Unlabelled images: the variant's top-1 agreement with its FP32 "
                              "parent on them bounds its accuracy (default: the bundled photos)")]
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
+
+
+def known_task(name: str | None) -> str | None:
+    """typer callback: a --task value must name a row of edgekit.tasks.REGISTRY."""
+    from edgekit import tasks
+    from edgekit.errors import ConfigError
+
+    if name is None:
+        return None
+    try:
+        return tasks.get(name).name
+    except ConfigError as e:
+        raise typer.BadParameter(f"{e.message}; {e.hint}") from None
+
+
+TaskOpt = Annotated[str | None, typer.Option(
+    "--task", callback=known_task, help="classify|detect|segment|tensor; default: the "
+    "artifact's record, the ONNX's metadata (Ultralytics), else a classifier where the one "
+    "output is [N, classes], else tensor")]
+SqnrOpt = Annotated[float | None, typer.Option(
+    "--min-sqnr-db", help="Models judged by SQNR (not classifiers): keep nodes in FP32 until "
+    "every output's SQNR against FP32 is at least this (e.g. 20)")]
 MeanOpt = Annotated[str | None, typer.Option(
     "--mean", help="Preprocessing: per-channel mean R,G,B in 0-1 units (default: the model's)")]
 StdOpt = Annotated[str | None, typer.Option("--std", help="Preprocessing: per-channel std R,G,B")]

@@ -15,6 +15,8 @@ from edgekit.cli._common import (
     LabelsOpt,
     QuietOpt,
     RandomWeightsOpt,
+    SqnrOpt,
+    TaskOpt,
     emit,
     parse_batch,
     parse_size,
@@ -34,7 +36,8 @@ ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Node ke
 TargetOpt = Annotated[Target, typer.Option(help="Settings for this runtime")]
 ValOpt = Annotated[Path | None, typer.Option("--val", help="ImageFolder with labels")]
 DropOpt = Annotated[float | None, typer.Option(
-    "--max-accuracy-drop", min=0.0, help="Top-1 points (agreement without labels)")]
+    "--max-accuracy-drop", min=0.0, help="Classifiers: keep nodes in FP32 until the top-1 "
+    "drop (agreement without labels) is at most this many points")]
 ReportOpt = Annotated[int, typer.Option("--report", min=0,
                                          help="Worst nodes listed; 0 skips the per-layer pass")]
 QuantizerOpt = Annotated[QuantizerKind, typer.Option(
@@ -82,6 +85,8 @@ def export(
     labels: LabelsOpt = None,
     agreement_data: AgreementOpt = None,
     max_accuracy_drop: DropOpt = None,
+    min_sqnr_db: SqnrOpt = None,
+    task: TaskOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
@@ -98,11 +103,12 @@ def export(
     opts = ExportOptions(output=output, input_size=parse_size(input_size),
                          batch=parse_batch(batch), opset=opset, exporter=exporter,
                          simplify=not no_simplify, verify=not no_verify,
-                         preprocess=preprocess, fuse_preprocess=fuse_preprocess)
+                         preprocess=preprocess, fuse_preprocess=fuse_preprocess, task=task)
     variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                             agreement=agreement_data, max_accuracy_drop=max_accuracy_drop, report=report,
+                             agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
+                             min_sqnr_db=min_sqnr_db, task=task, report=report,
                              max_memory_gb=max_memory_gb, quantizer=quantizer,
                              fp16_rest=fp16_rest)
                 for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
@@ -145,6 +151,8 @@ def quantize(
     labels: LabelsOpt = None,
     agreement_data: AgreementOpt = None,
     max_accuracy_drop: DropOpt = None,
+    min_sqnr_db: SqnrOpt = None,
+    task: TaskOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
     quantizer: QuantizerOpt = QuantizerKind.AUTO,
@@ -162,7 +170,8 @@ def quantize(
     opts = QuantOptions(precision=prec, output=output, calib=calib, calib_size=calib_size,
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                        agreement=agreement_data, max_accuracy_drop=max_accuracy_drop, report=report,
+                        agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
+                        min_sqnr_db=min_sqnr_db, task=task, report=report,
                         max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
                         preprocess=preprocess)
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))

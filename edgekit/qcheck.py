@@ -1,0 +1,113 @@
+"""A quantized or FP16 variant checked against its FP32 parent, by the model's task
+(``edgekit.tasks``): what it is checked on, the verification record, the figure the INT8
+accuracy-aware fallback lowers and its budget, and what the fallback cost in latency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import calib, evaluate, graph, images, tasks
+from edgekit.device import cpu_info
+from edgekit.errors import ConfigError
+from edgekit.images import LabelledSet, Preprocess, mirrored
+from edgekit.tasks import TaskInfo, classify
+
+
+def task_of(man: Any, model: Any, stated: str | None = None) -> TaskInfo:
+    """The parent's task: --task, its manifest's, the ONNX's metadata, else its outputs."""
+    return tasks.determine(stated, recorded=man.model.task, recorded_names=man.model.names,
+                           recorded_source=man.model.task_source,
+                           props={p.key: p.value for p in model.metadata_props},
+                           outputs=[o["shape"] for o in graph.io_spec(model)["outputs"]])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """The fallback's target in the task's own terms: top-1 points lost (a classifier), else
+    the lowest SQNR against FP32 over the outputs (dB). ``limit`` is in ``TaskSpec.cost``'s
+    units (lower is better)."""
+
+    limit: float
+    stated: float  # as the flag gave it: points, or dB
+    text: str  # as stated: "--max-accuracy-drop 1", "--min-sqnr-db 20"
+
+
+def budget(task: TaskInfo, max_drop: float | None, min_sqnr_db: float | None,
+           where: str) -> Budget | None:
+    """The fallback budget the options state for this task (None: no fallback); a budget in
+    the other task's terms is one line."""
+    spec = task.spec
+    if spec.top1:
+        if min_sqnr_db is not None:
+            raise ConfigError(f"--min-sqnr-db is for models judged by SQNR; this one is a "
+                              f"classifier ({task.source})", "use --max-accuracy-drop POINTS",
+                              path=where)
+        return None if max_drop is None else Budget(limit=max_drop, stated=max_drop,
+                                                     text=f"--max-accuracy-drop {max_drop:g}")
+    if max_drop is not None:
+        raise ConfigError(f"--max-accuracy-drop is in top-1 points, for classifiers; this model's "
+                          f"task is {task.name} ({task.source})", "use --min-sqnr-db DB "
+                          f"(e.g. {tasks.DEFAULT_MIN_SQNR_DB:g}), or state --task", path=where)
+    return None if min_sqnr_db is None else Budget(limit=-min_sqnr_db, stated=min_sqnr_db,
+                                                   text=f"--min-sqnr-db {min_sqnr_db:g}")
+
+
+def figure_text(task: TaskInfo, ver: dict[str, Any]) -> str:
+    """The fallback's figure in words: 'drop 0.50 points', 'SQNR 12.3 dB'."""
+    cost = task.spec.cost(ver)
+    return f"drop {cost:.2f} points" if task.spec.top1 else f"SQNR {-cost:.1f} dB"
+
+
+def step_figure(task: TaskInfo, ver: dict[str, Any]) -> dict[str, float]:
+    """A fallback step's figure: the top-1 drop (points), or the SQNR (dB)."""
+    cost = task.spec.cost(ver)
+    return {"drop": round(cost, 3)} if task.spec.top1 else {"sqnr_db": round(-cost, 3)}
+
+
+def held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | None,
+             pp: Preprocess) -> tuple[np.ndarray, str]:
+    """What the variant is checked against FP32 on: --val, else --agreement-data, else the
+    calibration images mirrored."""
+    if val is not None:
+        return val.x, f"--val {val.folder}"
+    if agreement is not None:
+        return images.load_unlabelled(agreement, pp), f"--agreement-data {agreement}"
+    return mirrored(cs.data, pp), "horizontally flipped calibration images"
+
+
+def verify(task: TaskInfo, parent_outs: list[np.ndarray], model: Any, x: np.ndarray, what: str,
+           val: LabelledSet | None) -> dict[str, Any]:
+    """The variant's outputs against the parent's, by the task's comparison; with labels, a
+    classifier's top-1/top-5 of both."""
+    outs, names = evaluate.predict_all(model, x), [o.name for o in model.graph.output]
+    cmp = tasks.compare(task.name, parent_outs, outs, names)
+    out: dict[str, Any] = {"held_out": what, "images": len(x), **tasks.record(task.name, cmp)}
+    if val is not None:
+        fp32, q = classify.topk(parent_outs[0], val.y), classify.topk(outs[0], val.y)
+        out.update(fp32_top1=fp32["top1"], fp32_top5=fp32["top5"], top1=q["top1"], top5=q["top5"],
+                   top1_drop=fp32["top1"] - q["top1"], top5_drop=fp32["top5"] - q["top5"])
+    return out
+
+
+def latency_cost(parent: Any, int8: Any, mixed: Any, x: np.ndarray) -> dict[str, Any]:
+    """What keeping nodes in FP32 costs: batch-1 p50 of FP32, all-INT8 and the mixed model on
+    this CPU (ONNX Runtime, timed one model after the other)."""
+    from edgekit import timing
+
+    sessions = {"fp32": graph.ort_session(parent), "int8": graph.ort_session(int8),
+                "mixed": graph.ort_session(mixed)}
+    name = sessions["fp32"].get_inputs()[0].name
+    dim0 = sessions["fp32"].get_inputs()[0].shape[0]
+    n = dim0 if isinstance(dim0, int) and dim0 > 0 else 1
+    feed = {name: np.ascontiguousarray(np.resize(x[:n], (n, *x.shape[1:])), dtype=x.dtype)}
+    p50 = timing.blocked_p50({k: partial(s.run, None, feed) for k, s in sessions.items()})
+    return {"batch": n, "p50_ms": {k: round(v, 4) for k, v in p50.items()},
+            "mixed_vs_int8": round(p50["mixed"] / p50["int8"], 3),
+            "mixed_vs_fp32": round(p50["mixed"] / p50["fp32"], 3),
+            "how": "ONNX Runtime CPU, one model after the other: 5 warm-up runs, median of 50",
+            "cpu": cpu_info()["model"]}
