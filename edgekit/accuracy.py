@@ -1,53 +1,90 @@
-"""Honest accuracy: which top-1 figure a result may claim, and of what kind (ARCHITECTURE.md,
-"Accuracy kinds"). The one place that decides it; ``result``, ``profile``, ``pick``, ``pareto``,
-``budget`` and ``report`` all read it. Pure functions over result dicts and store rows.
+"""The one accuracy verdict (ARCHITECTURE.md, "Accuracy verdict"): what a result may claim,
+of what kind, in its task's own metric, and how far below its FP32 reference it may be. Every
+reader (profile, pick, pareto, budget, report, render, sweep) calls ``claims``/``judge`` on
+read; nothing stores a verdict, so every command shows the same one. Pure functions over
+result dicts and store rows.
 
-- **measured**: top-1 on a labelled folder (``profile --data``).
+- **measured**: top-1 on a labelled folder (``profile --data``; classifiers).
 - **published**: the catalog's figure, only for an FP32 result of the exact catalog weights
   (the manifest's ``model.published`` is set only then).
-- **lower_bound**: a quantized, FP16 or ``--dtype`` variant without labels: its FP32 parent's
-  accuracy (measured, newest on the same device and backend first; else published) minus the
-  95 % Wilson upper bound of its top-1 disagreement with the parent on held-out images. Where
-  the two agree the variant is right exactly when the parent is, so accuracy >= parent -
-  disagreement rate; the bound is that with the sampling error of the disagreement rate.
+- **lower_bound**: a classifier's quantized, FP16 or ``--dtype`` variant without labels: its
+  FP32 parent's top-1 (measured, newest on the same device and backend first; else published)
+  minus the 95 % Wilson upper bound of its top-1 disagreement with the parent on held-out
+  images. Where the two agree the variant is right exactly when the parent is, so accuracy >=
+  parent - disagreement rate; the bound is that with the sampling error of the rate.
+- **agreement**: a variant checked against FP32 with no absolute figure to bound: a
+  classifier's top-1 agreement (its parent has no figure), or, for any other task, the lowest
+  SQNR over its outputs (dB). Never a top-1.
 - **none**: nothing measured: no figure at all, never a borrowed one.
 
-Rows written before accuracy kinds existed are judged the same way on read.
+``drop`` is how many top-1 points below its FP32 reference a classifier's result is, at most:
+0 for the reference itself, measured (both on the same labelled folder), or the Wilson bound.
+``pick`` reads only that (and the SQNR of an ``agreement`` claim) through ``eligible``.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from edgekit import tasks
+
 Z95 = 1.959963984540054  # statistics.NormalDist().inv_cdf(0.975): two-sided 95 %
-KINDS = ("measured", "published", "lower_bound", "none")
 NONE_TEXT = "no accuracy figure: no --data labels and no check against an FP32 parent"
+
+
+class Kind(str, enum.Enum):
+    MEASURED = "measured"
+    PUBLISHED = "published"
+    LOWER_BOUND = "lower_bound"
+    AGREEMENT = "agreement"
+    NONE = "none"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+KINDS = tuple(k.value for k in Kind)
 
 
 @dataclass(kw_only=True)
 class Claim:
-    """The top-1 a result may claim. For a lower bound, ``top1`` is the bound and the interval
-    runs from it up to ``parent_top1``."""
+    """What a result may claim. For a lower bound, ``value`` is the bound and the interval runs
+    from it up to ``parent_top1``."""
 
-    kind: str = "none"  # one of KINDS
-    top1: float | None = None  # %, the figure (the bound for lower_bound)
+    kind: Kind = Kind.NONE
+    task: str = "classify"
+    metric: str | None = None  # top1 | top1_agreement | sqnr_db (tasks.Metric.key)
+    unit: str | None = None  # % | dB
+    value: float | None = None  # the figure (the bound for lower_bound)
+    drop: float | None = None  # top-1 points below the FP32 reference, at most
+    drop_kind: str | None = None  # reference | measured | bound
     parent_top1: float | None = None  # lower_bound: the FP32 parent's figure
     parent_kind: str | None = None  # lower_bound: measured | published
-    parent: dict[str, Any] | None = None  # lower_bound: the parent artifact (and result id)
+    parent: dict[str, Any] | None = None  # the parent artifact (and result id)
     images: int | None = None  # the sample: labelled images, or images compared with the parent
-    disagreements: int | None = None  # lower_bound: images whose top-1 differs from the parent's
-    bound_points: float | None = None  # lower_bound: 95 % Wilson upper bound of the disagreement
+    disagreements: int | None = None  # images whose top-1 differs from the parent's
+    bound_points: float | None = None  # 95 % Wilson upper bound of the disagreement
     held_out: str | None = None  # what the images were (a --data folder, the calibration photos)
     text: str = NONE_TEXT
 
+    @property
+    def top1(self) -> float | None:
+        """The top-1 figure (%) where the claim is one (measured, published, lower bound)."""
+        return self.value if self.metric == "top1" else None
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "kind": Kind(self.kind).value, "top1": self.top1}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Claim:
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        got = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        return cls(**{**got, "kind": Kind(got.get("kind", "none"))})
 
 
 def wilson_upper(k: int, n: int, z: float = Z95) -> float:
@@ -77,6 +114,15 @@ def verification(res: dict[str, Any]) -> dict[str, Any] | None:
         ver = man.get("verification")
         return ver if isinstance(ver, dict) else None
     return None
+
+
+def task_of(res: dict[str, Any]) -> str:
+    """The result's task: its check's, else its manifest's; a result recorded before tasks
+    existed is a classifier (all edgekit judged then)."""
+    ver = verification(res) or {}
+    model = (res.get("manifest") or {}).get("model") or {}
+    name = ver.get("task") or model.get("task") or "classify"
+    return name if name in tasks.REGISTRY else "tensor"
 
 
 def disagreement(ver: dict[str, Any] | None) -> tuple[int, int] | None:
@@ -122,69 +168,141 @@ def _parent_ref(res: dict[str, Any]) -> dict[str, Any]:
     return {"artifact": par.get("path"), "sha256": par.get("sha256")}
 
 
-def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
-    """The claim of one result (``Result.to_dict()``); ``parent``: its FP32 parent's claim
-    where one was found (measured), else the catalog's published figure is the parent's."""
-    acc = res.get("accuracy") or {}
-    if acc.get("top1") is not None:
-        top1, n = float(acc["top1"]), acc.get("images")
-        return Claim(kind="measured", top1=top1, images=n, held_out=acc.get("folder"),
-                     text=f"{top1:.2f} % (measured on {n} labelled images)")
-    prec = precision(res)
-    pub = catalog_top1(res)
-    if prec == "fp32":
-        if pub is not None:
-            return Claim(kind="published", top1=pub, text=f"{pub:.2f} % (published for the "
-                         "catalog's FP32 weights, not measured here)")
-        return Claim()
-    ver = verification(res)
+def _bound(ver: dict[str, Any] | None) -> tuple[int, int, float] | None:
+    """(disagreements, images, the 95 % Wilson bound of the top-1 drop in points)."""
     kn = disagreement(ver)
+    return None if kn is None else (kn[0], kn[1], wilson_upper(*kn) * 100)
+
+
+def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
+    """The claim of one result (``Result.to_dict()``); ``parent``: its FP32 parent's measured
+    claim where one was found, else the catalog's published figure is the parent's."""
+    task = task_of(res)
+    spec, acc, prec = tasks.get(task), res.get("accuracy") or {}, precision(res)
+    if acc.get("top1") is not None:
+        return _measured(res, task, acc, parent)
+    if prec == "fp32":
+        pub = catalog_top1(res) if spec.top1 else None
+        if pub is not None:
+            return Claim(kind=Kind.PUBLISHED, task=task, metric="top1", unit="%", value=pub,
+                         drop=0.0, drop_kind="reference", text=f"{pub:.2f} % (published for "
+                         "the catalog's FP32 weights, not measured here)")
+        return Claim(task=task, drop=0.0, drop_kind="reference",
+                     text="FP32, the reference: no accuracy figure (no --data labels)")
+    ver = verification(res)
+    if not spec.top1:
+        return _sqnr(task, ver)
+    bound = _bound(ver)
+    if bound is None:
+        return Claim(task=task, text="no accuracy figure: no --data labels, and no check "
+                                     "against its FP32 parent")
+    k, n, pts = bound
+    pub = catalog_top1(res)
     if parent is None or parent.top1 is None:
-        parent = Claim(kind="published", top1=pub, parent=_parent_ref(res)) if pub is not None \
-            else None
-    if kn is None or parent is None or parent.top1 is None:
-        why = ("no check against its FP32 parent" if kn is None else
-               "its FP32 parent has no measured or published figure")
-        return Claim(text=f"no accuracy figure: no --data labels, and {why}")
-    k, n = kn
-    bound = wilson_upper(k, n) * 100
-    low = max(0.0, parent.top1 - bound)
-    return Claim(kind="lower_bound", top1=low, parent_top1=parent.top1,
-                 parent_kind=parent.kind, parent=parent.parent or _parent_ref(res), images=n,
-                 disagreements=k, bound_points=bound, held_out=(ver or {}).get("held_out"),
-                 text=f"≥ {low:.1f} % (lower bound: FP32 {parent.top1:.1f} % {parent.kind} "
-                      f"− {bound:.1f} pts, {k}/{n} disagree, n={n})")
+        parent = Claim(kind=Kind.PUBLISHED, metric="top1", value=pub,
+                       parent=_parent_ref(res)) if pub is not None else None
+    common: dict[str, Any] = {"task": task, "drop": pts, "drop_kind": "bound", "images": n,
+              "disagreements": k, "bound_points": pts, "held_out": (ver or {}).get("held_out")}
+    if parent is None or parent.top1 is None:
+        agree = 100.0 * (n - k) / n
+        return Claim(kind=Kind.AGREEMENT, metric="top1_agreement", unit="%", value=agree,
+                     parent=_parent_ref(res), **common,
+                     text=f"top-1 agreement with FP32 {agree:.1f} % ({k}/{n} disagree): at most "
+                          f"{pts:.1f} points below it (95 % bound, n={n}); its FP32 parent has "
+                          "no measured or published figure")
+    low = max(0.0, parent.top1 - pts)
+    return Claim(kind=Kind.LOWER_BOUND, metric="top1", unit="%", value=low,
+                 parent_top1=parent.top1, parent_kind=Kind(parent.kind).value,
+                 parent=parent.parent or _parent_ref(res), **common,
+                 text=f"≥ {low:.1f} % (lower bound: FP32 {parent.top1:.1f} % "
+                      f"{Kind(parent.kind).value} − {pts:.1f} pts, {k}/{n} disagree, n={n})")
+
+
+def _measured(res: dict[str, Any], task: str, acc: dict[str, Any], parent: Claim | None) -> Claim:
+    """Top-1 on labels; its drop against the FP32 parent measured on the same folder, else the
+    bound from its check, else none (0 for FP32 itself)."""
+    top1, n = float(acc["top1"]), acc.get("images")
+    c = Claim(kind=Kind.MEASURED, task=task, metric="top1", unit="%", value=top1, images=n,
+              held_out=acc.get("folder"), text=f"{top1:.2f} % (measured on {n} labelled images)")
+    if precision(res) == "fp32":
+        c.drop, c.drop_kind = 0.0, "reference"
+    elif (parent is not None and parent.kind == Kind.MEASURED and parent.top1 is not None
+          and (parent.held_out, parent.images) == (c.held_out, n)):
+        c.drop, c.drop_kind, c.parent_top1 = parent.top1 - top1, "measured", parent.top1
+        c.parent_kind, c.parent = "measured", parent.parent
+        c.text += f"; FP32 {parent.top1:.2f} % on the same images: drop {c.drop:.2f} points"
+    elif (bound := _bound(verification(res))) is not None:
+        c.drop, c.drop_kind, c.bound_points, c.disagreements = bound[2], "bound", bound[2], bound[0]
+        c.text += (f"; no FP32 top-1 on the same images: at most {bound[2]:.1f} points below FP32 "
+                   f"({bound[0]}/{bound[1]} disagree, 95 % bound)")
+    return c
+
+
+def _sqnr(task: str, ver: dict[str, Any] | None) -> Claim:
+    """A non-classifier's variant: the lowest SQNR of its outputs against FP32, never a top-1."""
+    if not ver or ver.get("sqnr_db") is None:
+        return Claim(task=task, text=f"no accuracy figure: a {task} model's variant with no "
+                                     "check against its FP32 parent")
+    v = float(ver["sqnr_db"])
+    return Claim(kind=Kind.AGREEMENT, task=task, metric="sqnr_db", unit="dB", value=v,
+                 images=ver.get("images"), held_out=ver.get("held_out"),
+                 text=f"{tasks.describe(ver)} against FP32 ({task}: no top-1)")
+
+
+def eligible(c: Claim, max_drop: float, min_sqnr_db: float = tasks.DEFAULT_MIN_SQNR_DB
+             ) -> tuple[bool, str]:
+    """Whether a result is within an accuracy budget (top-1 points below FP32 for a classifier,
+    the lowest output SQNR for the rest), and why not."""
+    if c.drop is not None:
+        return c.drop <= max_drop, ("" if c.drop <= max_drop else
+                                    f"over the accuracy budget ({max_drop:g} points): {c.text}")
+    if c.metric == "sqnr_db" and c.value is not None:
+        ok = c.value >= min_sqnr_db
+        return ok, "" if ok else f"under the SQNR floor ({min_sqnr_db:g} dB): {c.text}"
+    return False, c.text
 
 
 def claims(rows: list[dict[str, Any]]) -> dict[int, Claim]:
     """Every row's claim (``Store.query(full=True)`` rows), a variant's parent looked up among
-    the rows: its measured FP32 result on the same device and backend first, then ORT's, the
-    newest first."""
+    the rows: its measured FP32 result on the same labelled folder, device and backend first,
+    then ORT's, the newest first."""
     fp32: dict[str, list[dict[str, Any]]] = {}
+    by_model: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         res = r.get("result") or {}
-        key = own_key(res)
-        if key and precision(res) == "fp32" and (res.get("accuracy") or {}).get("top1") is not None:
-            fp32.setdefault(key, []).append(r)
+        if precision(res) == "fp32" and (res.get("accuracy") or {}).get("top1") is not None:
+            if key := own_key(res):
+                fp32.setdefault(key, []).append(r)
+            by_model.setdefault(r.get("model"), []).append(r)
     out = {}
     for r in rows:
         res = r.get("result") or {}
         key = parent_key(res)
-        parent = parent_claim(fp32.get(key, []) if key else [], r["device_name"], r["backend"])
-        out[r["id"]] = judge(res, parent)
+        acc = res.get("accuracy") or {}
+        data = (acc.get("folder"), acc.get("images")) if acc.get("top1") is not None else None
+        cands = fp32.get(key, []) if key else []
+        if not cands and data is not None and precision(res) != "fp32":  # no lineage: the
+            cands = by_model.get(r.get("model"), [])  # model's FP32 on the same labelled folder
+        out[r["id"]] = judge(res, parent_claim(cands, r["device_name"], r["backend"], data))
     return out
 
 
-def parent_claim(candidates: list[dict[str, Any]], device_name: str, backend: str
-                 ) -> Claim | None:
+def parent_claim(candidates: list[dict[str, Any]], device_name: str, backend: str,
+                 data: tuple[Any, Any] | None = None) -> Claim | None:
     """The measured claim of a variant's FP32 parent among its stored results (rows with
-    ``result``): on the same device and backend first, then ORT's, the newest first."""
+    ``result``): on the same labelled folder (``data``) first, then the same device and
+    backend, then ORT's, the newest first."""
     have = [p for p in candidates if ((p.get("result") or {}).get("accuracy") or {}).get("top1")
             is not None]
     if not have:
         return None
-    best = min(have, key=lambda p: (p["device_name"] != device_name, p["backend"] != backend,
-                                    p["backend"] != "ort", -p["id"]))
+
+    def same_data(p: dict[str, Any]) -> bool:
+        acc = p["result"]["accuracy"]
+        return data is not None and (acc.get("folder"), acc.get("images")) == data
+
+    best = min(have, key=lambda p: (not same_data(p), p["device_name"] != device_name,
+                                    p["backend"] != backend, p["backend"] != "ort", -p["id"]))
     parent = judge(best["result"])
     art = best["result"].get("artifact") or {}
     parent.parent = {"artifact": art.get("path"), "sha256": art.get("sha256"),

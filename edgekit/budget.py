@@ -291,15 +291,17 @@ def min_top1(limit: float, c: accuracy.Claim) -> Check:
     """A top-1 floor against the figure the result may claim, saying which kind it compared:
     a lower bound passes only when the bound itself is above the floor; nothing measured
     fails."""
-    if c.kind == "none" or c.top1 is None:
-        return Check(name="top-1 (%)", limit=limit, value=None, passed=False, kind="none",
-                     note="no accuracy figure: nothing measured (profile with --data DIR)")
+    if c.top1 is None:
+        note = ("no accuracy figure: nothing measured (profile with --data DIR)"
+                if c.kind == "none" else f"no top-1 figure: {c.text}")
+        return Check(name="top-1 (%)", limit=limit, value=None, passed=False, kind=str(c.kind),
+                     note=note)
     ok = c.top1 >= limit
     note = f"{c.kind}: {c.text}"
     if c.kind == "lower_bound" and not ok:
         note += "; a bound, not a measurement: profile with --data DIR to settle it"
     return Check(name="top-1 (%)", limit=limit, value=round(c.top1, 3), passed=ok, note=note,
-                 kind=c.kind)
+                 kind=str(c.kind))
 
 
 def _fail_text(c: Check) -> str:

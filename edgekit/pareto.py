@@ -113,7 +113,7 @@ def _accuracy(p: Point, row: dict[str, Any], y: str, claim: acc.Claim, mode: str
                   (man.get("published") or {}).get("top5") if claim.kind == "published" else None)
         if figure is None:
             claim = acc.Claim(text="no top-5 figure: a lower bound covers top-1 only")
-    p.accuracy_kind, p.accuracy_text, p.y = claim.kind, claim.text, figure
+    p.accuracy_kind, p.accuracy_text, p.y = str(claim.kind), claim.text, figure
     p.y_parent, p.images, p.disagreements = claim.parent_top1, claim.images, claim.disagreements
 
 

@@ -3,16 +3,12 @@ x settings) whose accuracy is within a budget of that model's FP32 reference; th
 latency limit, the most accurate model's pick. A pure function over store rows
 (``Store.query(full=True)``): no timing, no runtime.
 
-Accuracy, per variant, in this order:
-- **reference**: an FP32 variant is its own reference (drop 0).
-- **measured**: top-1 on a labelled folder (profile --data) against the FP32 reference's top-1
-  on the same folder, model, device and batch.
-- **bound**: without labels, the disagreement with the FP32 parent recorded when the variant
-  was verified (quantize's check for an INT8/FP16 artifact, profile's check for a --dtype run)
-  gives the 95 % Wilson upper bound of the rate at which its top-1 differs from FP32's, an
-  upper bound on the top-1 drop; eligible when it is within the budget. It is a bound, shown
-  with its sample size: 0 flips on 28 photos still bounds the drop only at 12 points.
-- **not measured**: never picked.
+Accuracy: each variant's verdict is ``edgekit.accuracy``'s (the one judge every command
+calls); pick reads only whether it is within the budget (``accuracy.eligible``): a classifier's
+top-1 points below its FP32 reference (0 for FP32 itself; measured on the same labelled folder;
+else the 95 % Wilson bound of its disagreement with FP32, shown with its sample size: 0 flips on
+28 photos still bounds the drop only at 12 points), or, for any other task, the lowest SQNR of
+its outputs against FP32 (``--min-sqnr-db``). A variant with neither is never picked.
 
 Noise: the p50's 95 % interval from the stored samples (order statistics of the median). A
 variant whose interval overlaps the fastest eligible one's is tied with it, and a tie is
@@ -32,6 +28,7 @@ from edgekit.accuracy import Z95
 from edgekit.backends import REGISTRY
 from edgekit.errors import ConfigError
 from edgekit.reproduce import artifact_commands, profile_command
+from edgekit.tasks import DEFAULT_MIN_SQNR_DB
 
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # fewer moving parts first
 
@@ -41,6 +38,7 @@ class PickOptions:
     device: str | None = None  # glob on the device name, or cpu/cuda
     batch: int = 1
     max_accuracy_drop: float = 1.0  # top-1 points below the model's FP32 reference
+    min_sqnr_db: float = DEFAULT_MIN_SQNR_DB  # models that are not classifiers: output SQNR floor
     max_latency_ms: float | None = None  # p50
 
 
@@ -59,8 +57,7 @@ class Variant:
     p50_interval_ms: list[float]  # 95 %, from the stored samples
     samples: int
     settings: dict[str, Any]  # what ran: threads, streams, inference precision, providers
-    accuracy: dict[str, Any]  # kind, top1, drop_points, bound_points, images, text
-    claim: dict[str, Any]  # the top-1 it may claim (edgekit.accuracy.Claim): kind and figure
+    claim: dict[str, Any]  # its verdict (edgekit.accuracy.Claim): kind, metric, figure, drop
     eligible: bool
     why: str = ""  # why it was rejected, or how it was chosen
     commands: list[str] = field(default_factory=list)
@@ -112,38 +109,6 @@ def median_interval(samples: list[float], z: float = Z95) -> tuple[float, float]
     return (xs[lo], xs[hi])
 
 
-def _data_key(row: dict[str, Any]) -> tuple[Any, Any] | None:
-    acc = (row.get("result") or {}).get("accuracy") or {}
-    return (acc.get("folder"), acc.get("images")) if acc.get("top1") is not None else None
-
-
-def judge(row: dict[str, Any], fp32_top1: dict[tuple[Any, Any], float],
-          budget: float) -> tuple[dict[str, Any], bool]:
-    """(accuracy record, eligible) for one row; ``fp32_top1``: the FP32 reference's top-1 per
-    labelled folder (folder, images) of this model, device and batch."""
-    if row["precision"] == "fp32":
-        return {"kind": "reference", "top1": row.get("top1"), "drop_points": 0.0,
-                "text": "FP32: the reference"}, True
-    data = _data_key(row)
-    if data is not None and data in fp32_top1:
-        drop = fp32_top1[data] - float(row["top1"])
-        return {"kind": "measured", "top1": row["top1"], "drop_points": round(drop, 3),
-                "images": data[1], "text": f"top-1 {row['top1']:.2f} % vs FP32 "
-                f"{fp32_top1[data]:.2f} % on {data[1]} images: drop {drop:.2f} points"}, \
-            drop <= budget
-    kn = accuracy.disagreement(accuracy.verification(row.get("result") or {}))
-    if kn is not None:
-        k, n = kn
-        bound = accuracy.wilson_upper(k, n) * 100
-        return {"kind": "bound", "bound_points": round(bound, 2), "images": n,
-                "disagreements": k, "text": f"not measured with labels; top-1 differs from "
-                f"FP32 on {k}/{n} images: the drop is at most {bound:.1f} points (95 % bound, "
-                f"{n} images)"}, bound <= budget
-    why = ("no FP32 top-1 on the same data to compare with" if data is not None else
-           "accuracy not measured (no --data, no check against FP32)")
-    return {"kind": "not measured", "text": why}, False
-
-
 def _settings(row: dict[str, Any]) -> dict[str, Any]:
     s = (row.get("result") or {}).get("settings") or {}
     keep = ("runtime", "providers", "intra_threads", "execution_mode", "graph_optimization",
@@ -161,30 +126,25 @@ def _simplicity(v: Variant) -> tuple[int, int, float]:
     return (prec, back, v.p50_ms)
 
 
-def _variants(rows: list[dict[str, Any]], budget: float) -> list[Variant]:
+def _variants(rows: list[dict[str, Any]], opts: PickOptions) -> list[Variant]:
     """One variant per artifact x settings (the newest row), judged, fastest first."""
     newest: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in sorted(rows, key=lambda r: -r["id"]):
         newest.setdefault((r["artifact_sha256"] or r["artifact"], r["settings_key"]), r)
-    fp32_top1: dict[tuple[Any, Any], float] = {}
-    for r in sorted(newest.values(), key=lambda r: r["backend"] != "ort"):  # ORT's first
-        key = _data_key(r)
-        if r["precision"] == "fp32" and key is not None:
-            fp32_top1.setdefault(key, float(r["top1"]))
     claims = accuracy.claims(rows)
     out = []
     for r in newest.values():
         if r["p50_ms"] is None:
             continue
-        acc, ok = judge(r, fp32_top1, budget)
+        ok, why = accuracy.eligible(claims[r["id"]], opts.max_accuracy_drop, opts.min_sqnr_db)
         samples = r.get("samples_ms") or []
         lo, hi = median_interval(samples) if samples else (r["p50_ms"], r["p50_ms"])
         out.append(Variant(id=r["id"], model=str(r["model"]), backend=r["backend"],
                            precision=str(r["precision"]), device_name=str(r["device_name"]),
                            batch=r["batch"], artifact=str(r["artifact"]), p50_ms=r["p50_ms"],
                            p50_interval_ms=[round(lo, 4), round(hi, 4)], samples=len(samples),
-                           settings=_settings(r), accuracy=acc,
-                           claim=claims[r["id"]].to_dict(), eligible=ok,
+                           settings=_settings(r), claim=claims[r["id"]].to_dict(),
+                           eligible=ok, why=why,
                            commands=[*artifact_commands(r), profile_command(r)]))
     return sorted(out, key=lambda v: (v.p50_ms, _simplicity(v)))
 
@@ -214,18 +174,16 @@ def _model_accuracy(rows: list[dict[str, Any]]) -> tuple[float | None, str]:
     return None, "none"
 
 
-def _pick_model(rows: list[dict[str, Any]], budget: float) -> ModelPick:
-    variants = _variants(rows, budget)
+def _pick_model(rows: list[dict[str, Any]], opts: PickOptions) -> ModelPick:
+    variants = _variants(rows, opts)
     pick, why = _choose(variants)
     rejected = []
     for v in variants:
         if pick is not None and (v is pick or v.p50_ms >= pick.p50_ms):
             continue
-        v.why = (f"over the accuracy budget: {v.accuracy['text']}"
-                 if v.accuracy["kind"] in ("measured", "bound") and not v.eligible else
-                 v.accuracy["text"] if not v.eligible else
-                 f"within the noise of {pick.label if pick else '-'}: fewer moving parts "
-                 "preferred")
+        if v.eligible:
+            v.why = (f"within the noise of {pick.label if pick else '-'}: fewer moving parts "
+                     "preferred")
         rejected.append(v)
     if pick is not None:
         pick.why = why
@@ -254,7 +212,7 @@ def pick(rows: list[dict[str, Any]], opts: PickOptions) -> PickReport:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in sorted(mine, key=lambda r: -r["id"]):
         groups.setdefault((str(r["device_name"]), str(r["model"])), []).append(r)
-    models = [_pick_model(g, opts.max_accuracy_drop) for _, g in sorted(groups.items())]
+    models = [_pick_model(g, opts) for _, g in sorted(groups.items())]
     choices, unmet = [], []
     if opts.max_latency_ms is not None:
         for device in sorted({m.device_name for m in models}):
@@ -293,8 +251,7 @@ def describe(doc: dict[str, Any]) -> list[str]:
             speed = (f", {m['speedup']:.2f}x FP32 on ort ({m['fp32_ort_p50_ms']:.3f} ms)"
                      if m["speedup"] else "")
             out += [head + _variant_line(p) + speed,
-                    f"  accuracy: {p['accuracy']['text']}; {p['why']}",
-                    f"  top-1 ({p['claim']['kind']}): {p['claim']['text']}"]
+                    f"  accuracy ({p['claim']['kind']}): {p['claim']['text']}; {p['why']}"]
         out += [f"  rejected, faster: {_variant_line(v)}: {v['why']}" for v in m["rejected"]]
         if p is not None:
             out += [f"  reproduce: {c}" for c in p["commands"]]

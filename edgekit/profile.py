@@ -36,7 +36,7 @@ from edgekit.memory import PeakRss
 from edgekit.precision import Precision
 from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
-from edgekit.result import Measured, Result, assemble, claim
+from edgekit.result import Measured, Result, assemble
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import open_store, store_preflight
 from edgekit.tasks import classify
@@ -68,10 +68,12 @@ class ProfileOptions:
 class ProfileReport:
     results: list[Result]
     store: str | None
+    claims: list[accuracy.Claim] = field(default_factory=list)  # per result: accuracy.claims
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "edgekit.profile/1", "store": self.store,
-                "results": [r.to_dict(samples=False) for r in self.results]}
+                "results": [r.to_dict(samples=False) for r in self.results],
+                "claims": [c.to_dict() for c in self.claims]}
 
 
 def artifact_kind(target: str) -> str:
@@ -109,12 +111,12 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
         r.lab = opts.lab
     store = open_store(opts.store) if opts.store is not None else None  # created on first save
     if store is not None:
-        _parents(results, store)
         with rep.stage("store") as st:
             for r in results:
                 r.id = store.add(r.to_dict())
             st["note"] = f"{len(results)} rows in {store.label}"
-    return ProfileReport(results=results, store=store.label if store else None)
+    return ProfileReport(results=results, store=store.label if store else None,
+                         claims=_claims(results, store))
 
 
 def _check_request(target: str, kind: str, spec: BackendSpec, opts: ProfileOptions) -> None:
@@ -375,20 +377,19 @@ def _reference(man: Manifest | None, opts: ProfileOptions, target: str) -> Path 
                       path=target)
 
 
-def _parents(results: list[Result], store: Any) -> None:
-    """A variant's claim against its FP32 parent's measured top-1, where the store holds one
-    (else the catalog's published figure stands, where it applies)."""
+def _claims(results: list[Result], store: Any) -> list[accuracy.Claim]:
+    """Each result's verdict as every reader judges it (``accuracy.claims``), with its FP32
+    parent's stored results (where the store holds them) among the rows."""
     from edgekit.store import Where
 
-    for r in results:
-        key = accuracy.parent_key(r.to_dict(samples=False))
-        if r.accuracy_kind == "measured" or not key:
-            continue
-        rows = [p for p in store.query([Where("artifact_sha256", "=", key)], full=True)
-                if p["precision"] == "fp32"]
-        parent = accuracy.parent_claim(rows, r.device_name, r.backend)
-        if parent is not None:
-            claim(r, parent)
+    own: list[dict[str, Any]] = [{"id": r.id if r.id is not None else -1 - i, "device_name": r.device_name,
+            "backend": r.backend, "result": r.to_dict(samples=False)}
+           for i, r in enumerate(results)]
+    keys = {k for row in own if (k := accuracy.parent_key(row["result"]))}
+    parents = [p for k in sorted(keys) for p in (store.query([Where("artifact_sha256", "=", k)],
+                                                             full=True) if store else [])]
+    judged = accuracy.claims(parents + own)
+    return [judged[row["id"]] for row in own]
 
 
 def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | None

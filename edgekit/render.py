@@ -139,8 +139,9 @@ def profile_table(report: dict[str, Any]) -> Any:
     if acc:
         info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "
                      f"{acc['images']} images, {acc['classes']} classes ({acc['folder']})")
-    elif r0.get("accuracy_claim"):
-        info.add_row(f"top-1 ({r0['accuracy_kind']})", r0["accuracy_claim"]["text"])
+    claim = (report.get("claims") or [None])[0]
+    if claim:  # the verdict every command shows (edgekit.accuracy)
+        info.add_row(f"verdict ({claim['kind']})", claim["text"])
     st = r0["settings"]
     knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
                                     "graph_optimization", "dtype", "threads", "cuda_graphs",

@@ -59,7 +59,7 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
                                        str(r.get("precision") or v["precision"]))
             line.update(family=r["family"], size_mb=r["size_mb"], gmacs=r["gmacs"],
                         p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], images_per_s=r["images_per_s"],
-                        accuracy=c.top1, accuracy_kind=c.kind, accuracy_note=c.text,
+                        accuracy=c.top1, accuracy_kind=str(c.kind), accuracy_note=c.text,
                         agreement=y_value(r, "agreement"), gflops=r["gflops"],
                         pct_of_peak=pct, pct_of_peak_note=why)
         out.append({k: line.get(k) for k in COLUMNS})

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit import accuracy, manifest, timing
+from edgekit import manifest, timing
 from edgekit.backends import RunnerOptions
 from edgekit.device import fingerprint, label
 from edgekit.manifest import Manifest
@@ -70,8 +70,6 @@ class Result:
     manifest: dict[str, Any] | None  # the artifact's manifest, as read
     samples_ms: list[float]
     energy: dict[str, Any] | None = None  # Jetson: tegrastats power over the timed runs
-    accuracy_kind: str = "none"  # measured | published | lower_bound | none (edgekit.accuracy)
-    accuracy_claim: dict[str, Any] | None = None  # accuracy.Claim: figure, bound, sample, parent
     uid: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)  # the store's key
     lab: dict[str, Any] | None = None  # measured by a lab agent: its kind, name and host
     id: int | None = None
@@ -164,16 +162,7 @@ def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
             accuracy=m.accuracy, gflops=gflops, settings=settings, settings_key=key,
             device_info=fp, manifest=man.to_dict() if man is not None else None,
             samples_ms=thin(ms), energy=pb["energy"]))
-    for r in out:
-        claim(r)
     return out
-
-
-def claim(r: Result, parent: accuracy.Claim | None = None) -> None:
-    """Record the top-1 the result may claim; ``parent``: its FP32 parent's measured claim,
-    where the store holds one (else the catalog's published figure, where it applies)."""
-    c = accuracy.judge(r.to_dict(samples=False), parent)
-    r.accuracy_kind, r.accuracy_claim = c.kind, c.to_dict()
 
 
 def settings_key(backend: str, opts: ProfileOptions, batch: int, device_name: str) -> str:

@@ -74,28 +74,70 @@ def test_pareto_json_gives_the_int8_variant_a_lower_bound_below_its_parent(
     assert doc["kinds"] == "measured 1, lower_bound 1" and out.stat().st_size > 10_000
 
 
-def test_the_result_records_its_claim_and_agreement_data_tightens_it(
+def test_profile_shows_the_verdict_on_read_and_agreement_data_tightens_it(
         store: Path, digits: dict[str, Path], digits_int8: dict[str, Path],
         tmp_path: Path) -> None:
     stored = Store(store, create=False).query(full=True)
-    int8 = next(r for r in stored if r["precision"] == "int8")["result"]
-    assert int8["accuracy_kind"] == "lower_bound"  # recorded when profiled: the parent was there
-    first = int8["accuracy_claim"]
-    assert first["parent"]["result_id"] == next(r["id"] for r in stored if r["precision"] == "fp32")
+    int8 = next(r for r in stored if r["precision"] == "int8")
+    assert "accuracy_kind" not in int8["result"] and "accuracy_claim" not in int8["result"]
+    first = accuracy.claims(stored)[int8["id"]]
+    assert first.kind == "lower_bound"
+    assert first.parent and first.parent["result_id"] == next(
+        r["id"] for r in stored if r["precision"] == "fp32")
     copy_ = tmp_path / "results"
     shutil.copytree(store, copy_)
     rep = pf.profile(str(digits_int8[NAME]), pf.ProfileOptions(
         runner=RunnerOptions(threads=1), warmup=2, iterations=20, store=copy_,
         agreement=digits["test"]))
-    res = rep.results[0]
-    ver = res.settings["verification"]
+    ver = rep.results[0].settings["verification"]
     assert ver["held_out"] == f"--agreement-data {digits['test']}" and ver["images"] == 450
-    claim = res.accuracy_claim or {}
-    assert res.accuracy_kind == "lower_bound" and claim["images"] == 450 > first["images"]
-    assert claim["bound_points"] < first["bound_points"]
-    assert claim["bound_points"] == pytest.approx(
-        100 * wilson_upper(claim["disagreements"], 450), abs=1e-9)
-    assert "n=450" in claim["text"]
+    (claim,) = rep.claims  # judged on read, with the parent the store holds
+    assert claim.kind == "lower_bound" and claim.images == 450 > (first.images or 0)
+    assert claim.bound_points is not None and claim.bound_points < (first.bound_points or 0)
+    assert claim.bound_points == pytest.approx(
+        100 * wilson_upper(claim.disagreements or 0, 450), abs=1e-9)
+    assert "n=450" in claim.text and claim.drop == claim.bound_points
+
+
+def test_a_stale_stored_claim_is_ignored_and_every_command_shows_the_same_verdict(
+        store: Path, tmp_path: Path) -> None:
+    """A row written by an older edgekit carries a claim ('measured 99.9 %') that the judge no
+    longer gives: profile's, pick's, pareto's, budget's and the report's verdicts are all the
+    judge's, and equal."""
+    from edgekit import pick as pk
+
+    copy_ = tmp_path / "results"
+    shutil.copytree(store, copy_)
+    s = Store(copy_, create=False)
+    rows = s.query(full=True)
+    int8 = copy.deepcopy(next(r for r in rows if r["precision"] == "int8")["result"])
+    int8.update(uid=None, id=None, accuracy_kind="measured",
+                accuracy_claim={"kind": "measured", "top1": 99.9, "text": "99.90 % (measured)"})
+    planted = s.add(int8)
+    rows = s.query(full=True)
+    for r in rows:  # the planted row the fastest, so pick shows it
+        if r["id"] == planted:
+            r["p50_ms"], r["samples_ms"] = 1e-6, []
+    judge = accuracy.claims(rows)[planted]
+    assert judge.kind == "lower_bound" and judge.top1 is not None and judge.top1 < 99.9
+    pick = next(m.pick for m in pk.pick(rows, pk.PickOptions(max_accuracy_drop=100.0)).models
+                if m.pick is not None and m.pick.id == planted)
+    points, _ = pareto.select(rows, "latency_p50_ms", "top1")
+    point = next(p for p in points if p.id == planted)
+    (check,) = bd.check([bd.Budget(line=1, model=f"{NAME}.int8", min_top1=1.0)], rows, None,
+                        Path("budgets.yaml"))[0].checks
+    line = next(t for t in report.table(
+        [{"model": "m", "precision": "int8", "backend": "ort", "status": "ok",
+          "result_id": planted, "error": None}], {r["id"]: r for r in rows},
+        {"cpu": {"peak_gflops": None}, "gpus": []}))
+    assert pick.claim["kind"] == point.accuracy_kind == check.kind == line["accuracy_kind"] \
+        == "lower_bound"
+    assert pick.claim["top1"] == point.y == line["accuracy"] == judge.top1
+    assert check.value == round(judge.top1, 3)
+    r = run_cli("pareto", str(copy_), "-o", str(tmp_path / "p.png"), "--json")
+    shown = [(p["accuracy_kind"], p["accuracy_text"]) for p in json.loads(r.stdout)["points"]
+             if p["id"] == planted]
+    assert shown == [("lower_bound", judge.text)] and "99.90 % (measured)" not in r.stdout
 
 
 def _fp32(published: float | None, manifest_published: float | None, **over: Any
@@ -135,7 +177,9 @@ def test_the_kinds_of_hand_built_results() -> None:
     assert low.kind == "lower_bound" and low.parent_kind == "published"
     assert low.top1 == pytest.approx(76.13 - 100 * wilson_upper(2, 200), abs=1e-9)
     assert accuracy.judge(_int8("00" * 32, None, published=76.13)).kind == "none"  # unchecked
-    assert accuracy.judge(_int8("00" * 32, 99.0)).kind == "none"  # nothing to bound it from
+    agree = accuracy.judge(_int8("00" * 32, 99.0))  # no parent figure: agreement, never top-1
+    assert (agree.kind, agree.metric, agree.top1) == ("agreement", "top1_agreement", None)
+    assert agree.value == 99.0 and agree.drop == pytest.approx(100 * wilson_upper(2, 200))
     # a --dtype run: its own check against the same artifact in FP32
     dtype = _fp32(None, 76.13, settings={"verification": {"top1_agreement": 100.0,
                                                           "images": 28}})

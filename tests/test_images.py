@@ -16,7 +16,7 @@ from PIL import Image
 from support import FIX, digits_spec, run_cli
 from support.digits import PREPROCESS
 
-from edgekit import manifest
+from edgekit import accuracy, manifest
 from edgekit import profile as pf
 from edgekit.errors import ConfigError
 from edgekit.export import ExportOptions, export
@@ -256,7 +256,7 @@ def test_sweep_states_the_preprocessing_of_a_foreign_onnx(digits: dict[str, Path
     row = open_store(str(tmp_path / "results")).query(full=True)[0]
     assert row["result"]["manifest"]["preprocess"]["resize"] == 32
     assert row["top1"] == pytest.approx(torch_top1(digits["test"]), abs=1e-9)
-    assert row["result"]["accuracy_kind"] == "measured"
+    assert accuracy.judge(row["result"]).kind == "measured"
 
 
 def test_preprocess_resizes_crops_and_normalises_a_known_image() -> None:

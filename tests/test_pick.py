@@ -61,9 +61,9 @@ def test_a_variant_over_the_accuracy_budget_is_never_picked(store: Path) -> None
         assert {m.model.split(":")[-1] for m in rep.models} == set(MODELS)
         for m in rep.models:
             assert m.pick is not None and m.pick.eligible
-            acc = m.pick.accuracy
-            assert acc["kind"] in ("reference", "measured", "bound")
-            assert acc.get("drop_points", acc.get("bound_points", 0.0)) <= budget
+            claim = m.pick.claim  # the one verdict (edgekit.accuracy), its drop within budget
+            assert claim["drop_kind"] in ("reference", "measured", "bound")
+            assert claim["drop"] <= budget
             for v in m.rejected:
                 assert v.p50_ms < m.pick.p50_ms and v.why
     # INT8 made 10x faster: picked exactly where its measured drop is within the budget
@@ -72,7 +72,7 @@ def test_a_variant_over_the_accuracy_budget_is_never_picked(store: Path) -> None
     for m in rep.models:
         fast = [v for v in m.rejected + [m.pick] if v and v.id in int8]  # type: ignore[operator]
         for v in fast:
-            if v.accuracy["drop_points"] > 1.0:
+            if v.claim["drop"] > 1.0:
                 assert v is not m.pick and "over the accuracy budget" in v.why
         best_ok = [v for v in fast if v.eligible]
         if best_ok:
@@ -88,12 +88,13 @@ def test_without_labels_only_the_bound_can_admit_a_variant(store: Path) -> None:
     for m in tight.models:
         assert m.pick is not None and m.pick.precision == "fp32"
         (v,) = [v for v in m.rejected if v.id in unlabelled]
-        assert v.accuracy["kind"] == "bound" and v.accuracy["images"] == 14
-        assert "95 % bound, 14 images" in v.why and v.accuracy["bound_points"] > 1
+        assert v.claim["drop_kind"] == "bound" and v.claim["images"] == 14
+        assert "over the accuracy budget" in v.why and "n=14" in v.why
+        assert v.claim["drop"] == v.claim["bound_points"] > 1
     loose = pk.pick(fast, pk.PickOptions(max_accuracy_drop=30.0))
     for m in loose.models:  # 0 flips in 14 images bounds the drop at 21.5 points
         if m.pick is not None and m.pick.id in unlabelled:
-            assert m.pick.accuracy["bound_points"] <= 30.0
+            assert m.pick.claim["bound_points"] <= 30.0
     assert any(m.pick is not None and m.pick.id in unlabelled for m in loose.models)
 
 

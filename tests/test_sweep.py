@@ -45,7 +45,7 @@ def test_two_models_three_precisions_six_rows_and_a_report(tmp_path: Path) -> No
     assert all(t["p50_ms"] > 0 and t["agreement"] is not None for t in doc["table"])
     # no --data and no catalog weights: nothing measured, so no accuracy figure is claimed
     assert {(t["precision"], t["accuracy_kind"]) for t in doc["table"]} == {
-        ("fp32", "none"), ("fp16", "none"), ("int8", "none")}
+        ("fp32", "none"), ("fp16", "agreement"), ("int8", "agreement")}
     assert all(t["accuracy"] is None for t in doc["table"]) and "lower_bound</b>" in page
     assert doc["peaks"]["cpu"]["peak_gflops"]
     # % peak only against the peak of the result's own precision, never above 100
@@ -93,7 +93,7 @@ def test_the_default_sweep_runs_every_cpu_runtime_and_shows_the_picks(
     assert m["pick"]["precision"] == "fp32"  # no labels: INT8's bound on 14 photos is too wide
     assert [t["picked"] for t in doc["table"]].count("pick") == 1
     page = (tmp_path / "report" / "index.html").read_text()
-    assert "<h2>Picks</h2>" in page and "FP32: the reference" in page
+    assert "<h2>Picks</h2>" in page and "FP32, the reference" in page
 
 
 @pytest.mark.skipif(not __import__("edgekit.device").device.has_bf16(), reason="no bf16 CPU")

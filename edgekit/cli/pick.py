@@ -20,7 +20,10 @@ def pick(
     device: Annotated[str | None, typer.Option(help="Glob on the device name, or cpu/cuda")] = None,
     batch: Annotated[int, typer.Option(min=1)] = 1,
     max_accuracy_drop: Annotated[float, typer.Option(
-        "--max-accuracy-drop", min=0.0, help="Top-1 points below the model's FP32")] = 1.0,
+        "--max-accuracy-drop", min=0.0, help="Classifiers: top-1 points below the model's "
+                                             "FP32")] = 1.0,
+    min_sqnr_db: Annotated[float, typer.Option(
+        "--min-sqnr-db", help="Other tasks: the lowest output SQNR against FP32 (dB)")] = 20.0,
     max_latency_ms: Annotated[float | None, typer.Option(
         "--max-latency-ms", min=0.0, help="p50 limit: then the most accurate model's pick")] = None,
     json_out: JsonOpt = False,
@@ -36,7 +39,7 @@ def pick(
     rows = open_store(store, create=False).query(full=True)
     doc = pk.pick(rows, pk.PickOptions(device=device, batch=batch,
                                        max_accuracy_drop=max_accuracy_drop,
-                                       max_latency_ms=max_latency_ms)).to_dict()
+                                       min_sqnr_db=min_sqnr_db, max_latency_ms=max_latency_ms)).to_dict()
     emit(doc, json_out, Text("\n".join(pk.describe(doc))))
     if doc["unmet"]:
         for d in doc["unmet"]:
