@@ -246,7 +246,7 @@ def _sqnr(task: str, ver: dict[str, Any] | None) -> Claim:
     v = float(ver["sqnr_db"])
     return Claim(kind=Kind.AGREEMENT, task=task, metric="sqnr_db", unit="dB", value=v,
                  images=ver.get("images"), held_out=ver.get("held_out"),
-                 text=f"{tasks.describe(ver)} against FP32 ({task}: no top-1)")
+                 text=f"{tasks.describe(ver)} against FP32 (a {task} model: judged by SQNR)")
 
 
 def eligible(c: Claim, max_drop: float, min_sqnr_db: float = tasks.DEFAULT_MIN_SQNR_DB

@@ -46,6 +46,7 @@ class Point:
     images: int | None = None  # the sample behind the figure
     disagreements: int | None = None  # lower_bound: images whose top-1 differs from FP32's
     accuracy_text: str = ""
+    task: str = "classify"  # the verdict's task: only a classifier has a top-1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +115,7 @@ def _accuracy(p: Point, row: dict[str, Any], y: str, claim: acc.Claim, mode: str
         if figure is None:
             claim = acc.Claim(text="no top-5 figure: a lower bound covers top-1 only")
     p.accuracy_kind, p.accuracy_text, p.y = str(claim.kind), claim.text, figure
+    p.task = claim.task
     p.y_parent, p.images, p.disagreements = claim.parent_top1, claim.images, claim.disagreements
 
 
@@ -224,9 +226,14 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
     if not shown:
         none = (f" (no accuracy figure, nothing measured: ids "
                 f"{', '.join(map(str, meta['no_accuracy']))})" if meta.get("no_accuracy") else "")
+        others = sorted({p.task for p in points if p.task != "classify"})
+        hint = (f"{'/'.join(others)} models have no top-1: they are judged by SQNR against "
+                "FP32 (edgekit pick --min-sqnr-db); plot them with --x gmacs --y latency_p50_ms"
+                if others and all(p.task != "classify" for p in points) else
+                "profile the FP32 model with --data DIR (labelled images): its variants then "
+                "get lower bounds from it")
         raise ConfigError(f"nothing to plot: no result has both {meta['x']} and {meta['y']}"
-                          + none, "profile the FP32 model with --data DIR (labelled images): "
-                          "its variants then get lower bounds from it")
+                          + none, hint)
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=120)
     groups = sorted({getattr(p, color_by) for p in shown})
     cmap = plt.get_cmap("tab10")

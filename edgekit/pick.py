@@ -240,8 +240,8 @@ def describe(doc: dict[str, Any]) -> list[str]:
     """The pick report (``PickReport.to_dict()``) as plain lines, for the terminal and the
     sweep report."""
     o = doc["options"]
-    out = [f"pick: fastest variant within {o['max_accuracy_drop']:g} top-1 points of FP32, "
-           f"batch {o['batch']}"]
+    out = [f"pick: fastest variant within {o['max_accuracy_drop']:g} top-1 points of FP32 "
+           f"(other tasks: SQNR >= {o.get('min_sqnr_db', 20):g} dB), batch {o['batch']}"]
     for m in doc["models"]:
         p = m["pick"]
         head = f"{m['model']} on {m['device_name']}: "

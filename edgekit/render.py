@@ -287,7 +287,8 @@ def sweep_table(doc: dict[str, Any]) -> Any:
 
     kinds = summary([str(r.get("accuracy_kind")) for r in doc["table"]])
     notes = [f"acc: top-1 % by kind: {kinds} (≥: a lower bound, FP32's figure minus the 95 % "
-             "bound of the disagreement with it; none: nothing measured)"] if kinds else []
+             "bound of the disagreement with it; agreement: checked against FP32 only, by "
+             "SQNR for a model that is not a classifier; none: nothing measured)"] if kinds else []
     return FitTable(columns, doc["table"], title=f"sweep: {doc['ok']} ok, {doc['failed']} failed",
                     notes=[*notes, *lines, *_pick_lines(doc.get("picks"), doc["store"]),
                            f"report: {doc['files'].get('html')}"])

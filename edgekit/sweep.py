@@ -52,6 +52,7 @@ class SweepOptions:
     allow_random: bool = False  # pretrained weights that cannot be fetched: random, with a notice
     strict: bool = False  # any failed variant fails the run (exit 3), not only "nothing measured"
     preprocess: Stated = field(default_factory=Stated)  # the preprocessing flags, for every model
+    task: str | None = None  # --task for every model (edgekit.tasks)
 
 
 @dataclass(kw_only=True)
@@ -215,7 +216,8 @@ class _Artifacts:
         if not self._have(self.fp32):
             try:
                 export(self.model, ExportOptions(output=self.fp32, input_size=size,
-                                                 preprocess=self.opts.preprocess),
+                                                 preprocess=self.opts.preprocess,
+                                                 task=self.opts.task),
                        self.source, rep=self.rep)
             except EdgekitError as e:
                 self.error = e

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+import pytest
 from support import run_cli, tiny_onnx
 
-from edgekit import manifest
+from edgekit import manifest, pareto
+from edgekit.store import open_store
 
 
 def _export(model: Path, tmp_path: Path, *flags: str) -> tuple[int, dict[str, Any], str]:
@@ -76,3 +78,67 @@ def test_labels_or_an_sqnr_budget_on_the_wrong_task_are_one_line(tmp_path: Path,
     assert code == 2 and "--min-sqnr-db is for models judged by SQNR" in err
     model = onnx.load(str(det))
     assert len(model.metadata_props) == 5  # the input is never touched
+
+
+@pytest.mark.slow
+def test_a_detectors_variants_are_judged_by_sqnr_in_every_command(tmp_path: Path,
+                                                                 digits: dict[str, Path]) -> None:
+    """profile shows the INT8 detector's SQNR verdict and refuses --data (top-1 labels); pick
+    admits it by --min-sqnr-db; pareto plots no top-1 for it; budget's min_top1 says why it
+    has none."""
+    code, doc, err = _export(tiny_onnx.write_detector(tmp_path / "yolo.onnx"), tmp_path)
+    assert code == 0, err
+    fp32, int8 = tmp_path / doc["path"], tmp_path / doc["int8"]["path"]
+    store = tmp_path / "results"
+    r = run_cli("profile", str(fp32), "--data", str(digits["test"]), "--no-store")
+    assert r.returncode == 2 and "--data measures top-1 with class labels" in r.stderr
+    assert "detect" in r.stderr
+    for art in (fp32, int8):
+        r = run_cli("profile", str(art), "--iterations", "20", "--store", str(store), "--json")
+        assert r.returncode == 0, r.stderr
+    (claim,) = json.loads(r.stdout)["claims"]
+    sqnr = doc["int8"]["manifest"]["verification"]["sqnr_db"]
+    assert (claim["kind"], claim["metric"], claim["unit"]) == ("agreement", "sqnr_db", "dB")
+    assert claim["value"] == sqnr and claim["top1"] is None and claim["task"] == "detect"
+    r = run_cli("profile", str(int8), "--iterations", "20", "--no-store",
+                env={"COLUMNS": "200"})
+    assert "verdict (agreement)" in r.stdout and "SQNR" in r.stdout and "top-1" not in r.stdout
+    for floor, admitted in ((sqnr - 1, True), (sqnr + 1, False)):
+        r = run_cli("pick", str(store), "--min-sqnr-db", str(floor), "--json")
+        (m,) = json.loads(r.stdout)["models"]
+        seen = [v for v in [m["pick"], *m["rejected"]] if v and v["precision"] == "int8"]
+        assert not seen or seen[0]["eligible"] is admitted
+        assert admitted or not seen or "under the SQNR floor" in seen[0]["why"]
+    r = run_cli("pareto", str(store), "-o", str(tmp_path / "p.png"))
+    assert r.returncode == 2 and "detect models have no top-1" in r.stderr
+    points, _ = pareto.select(open_store(str(store)).query(full=True), "latency_p50_ms", "top1")
+    pts = {p.precision: p for p in points}
+    assert pts["int8"].accuracy_kind == "agreement" and pts["int8"].y is None
+    assert "SQNR" in pts["int8"].accuracy_text and pts["int8"].task == "detect"
+    (tmp_path / "b.yaml").write_text("budgets:\n  - model: yolo\n    precision: int8\n"
+                                     "    min_top1: 50\n")
+    r = run_cli("budget", "check", str(tmp_path / "b.yaml"), "--store", str(store), "--json")
+    assert r.returncode == 3 and "no top-1 figure" in r.stdout and "SQNR" in r.stdout
+
+
+@pytest.mark.slow
+def test_a_real_ultralytics_export_is_a_detector_with_its_names(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Ultralytics' own ONNX export (an untrained yolov8n from its yaml: no download), offline:
+    export --int8 records task detect and its 80 class names from the metadata, and no top-1."""
+    for k, v in {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
+                 "YOLO_CONFIG_DIR": str(tmp_path / "cfg")}.items():
+        monkeypatch.setenv(k, v)
+    ul = pytest.importorskip("ultralytics", reason="ultralytics is not installed "
+                                                    "(pip install ultralytics)")
+    monkeypatch.chdir(tmp_path)
+    onnx_path = Path(ul.YOLO("yolov8n.yaml").export(format="onnx", imgsz=160, opset=17,
+                                                     simplify=False, dynamic=False))
+    code, doc, err = _export(onnx_path, tmp_path)
+    assert code == 0, err
+    for man in (doc["manifest"], doc["int8"]["manifest"]):
+        assert man["model"]["task"] == "detect" and len(man["model"]["names"]) == 80
+        assert man["verification"]["metric"] == "sqnr_db"
+        assert "top1_agreement" not in man["verification"]
+    assert "top-1" not in err

@@ -18,6 +18,7 @@ from edgekit.cli._common import (
     RandomWeightsOpt,
     StoreOpt,
     StrictOpt,
+    TaskOpt,
     emit,
     finish,
     parse_backends,
@@ -64,6 +65,7 @@ def sweep(
         "--allow-random", help="Pretrained weights that cannot be downloaded: go on with random "
                                "ones (one notice; their accuracy is then meaningless)")] = False,
     strict: StrictOpt = False,
+    task: TaskOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     preprocess: Any = None,  # the preprocessing flags, as one Stated (preprocess_flags)
@@ -80,7 +82,7 @@ def sweep(
                            labels=labels, agreement=agreement_data, store=store, out=out,
                            resume=resume, duration_s=duration, threads=threads, tag=tag,
                            random_weights=random_weights, allow_random=allow_random,
-                           strict=strict, preprocess=preprocess)
+                           strict=strict, preprocess=preprocess, task=task)
     if (lab is None) != (device_kinds is None):
         raise typer.BadParameter("--lab and --device-kinds go together")
     if lab is not None and device_kinds is not None:
