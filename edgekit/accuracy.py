@@ -191,7 +191,7 @@ def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
                      text="FP32, the reference: no accuracy figure (no --data labels)")
     ver = verification(res)
     if not spec.top1:
-        return _sqnr(task, ver)
+        return _agreement(task, ver)
     bound = _bound(ver)
     if bound is None:
         return Claim(task=task, text="no accuracy figure: no --data labels, and no check "
@@ -238,8 +238,13 @@ def _measured(res: dict[str, Any], task: str, acc: dict[str, Any], parent: Claim
     return c
 
 
-def _sqnr(task: str, ver: dict[str, Any] | None) -> Claim:
-    """A non-classifier's variant: the lowest SQNR of its outputs against FP32, never a top-1."""
+def _agreement(task: str, ver: dict[str, Any] | None) -> Claim:
+    """A non-classifier's variant: its detection F1 against FP32's detections where they are
+    decoded, else the lowest SQNR of its outputs against FP32; never a top-1."""
+    if ver and ver.get("f1") is not None:
+        return Claim(kind=Kind.AGREEMENT, task=task, metric="f1", unit="", value=float(ver["f1"]),
+                     images=ver.get("images"), held_out=ver.get("held_out"),
+                     text=f"{tasks.describe(ver)} (a {task} model: its detections against FP32's)")
     if not ver or ver.get("sqnr_db") is None:
         return Claim(task=task, text=f"no accuracy figure: a {task} model's variant with no "
                                      "check against its FP32 parent")
@@ -249,13 +254,17 @@ def _sqnr(task: str, ver: dict[str, Any] | None) -> Claim:
                  text=f"{tasks.describe(ver)} against FP32 (a {task} model: judged by SQNR)")
 
 
-def eligible(c: Claim, max_drop: float, min_sqnr_db: float = tasks.DEFAULT_MIN_SQNR_DB
-             ) -> tuple[bool, str]:
+def eligible(c: Claim, max_drop: float, min_sqnr_db: float = tasks.DEFAULT_MIN_SQNR_DB,
+             min_agreement: float = tasks.DEFAULT_MIN_AGREEMENT) -> tuple[bool, str]:
     """Whether a result is within an accuracy budget (top-1 points below FP32 for a classifier,
-    the lowest output SQNR for the rest), and why not."""
+    the detection F1 against FP32 for a decoded detector, the lowest output SQNR for the
+    rest), and why not."""
     if c.drop is not None:
         return c.drop <= max_drop, ("" if c.drop <= max_drop else
                                     f"over the accuracy budget ({max_drop:g} points): {c.text}")
+    if c.metric == "f1" and c.value is not None:
+        ok = c.value >= min_agreement
+        return ok, "" if ok else f"under the agreement floor (F1 {min_agreement:g}): {c.text}"
     if c.metric == "sqnr_db" and c.value is not None:
         ok = c.value >= min_sqnr_db
         return ok, "" if ok else f"under the SQNR floor ({min_sqnr_db:g} dB): {c.text}"

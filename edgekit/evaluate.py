@@ -12,12 +12,12 @@ from edgekit import graph
 
 
 def predict(model: Any, x: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Logits (the first output) for every row of ``x``."""
-    return predict_all(model, x, batch)[0]
+    """Logits (the first output) for every row of ``x``, as rows."""
+    return predict_all(model, x, batch)[0].reshape(len(x), -1)
 
 
 def predict_all(model: Any, x: np.ndarray, batch: int = 32) -> list[np.ndarray]:
-    """Every output for every row of ``x``, each ``(N, -1)``; a static-batch model gets exactly
+    """Every output for every row of ``x``, in its own shape; a static-batch model gets exactly
     its batch (padded)."""
     sess = model if hasattr(model, "run") else graph.ort_session(model)
     dim0 = sess.get_inputs()[0].shape[0]
@@ -30,8 +30,7 @@ def predict_all(model: Any, x: np.ndarray, batch: int = 32) -> list[np.ndarray]:
         if static is not None and n < step:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - n, axis=0)])
         chunks.append([np.asarray(o)[:n] for o in sess.run(None, {name: chunk})])
-    return [np.concatenate([c[k] for c in chunks]).reshape(len(x), -1)
-            for k in range(len(chunks[0]))]
+    return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
 
 
 def predict_with(infer: Callable[[np.ndarray], np.ndarray], x: np.ndarray, step: int,

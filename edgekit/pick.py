@@ -28,7 +28,7 @@ from edgekit.accuracy import Z95
 from edgekit.backends import REGISTRY
 from edgekit.errors import ConfigError
 from edgekit.reproduce import artifact_commands, profile_command
-from edgekit.tasks import DEFAULT_MIN_SQNR_DB
+from edgekit.tasks import DEFAULT_MIN_AGREEMENT, DEFAULT_MIN_SQNR_DB
 
 PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # fewer moving parts first
 
@@ -39,6 +39,7 @@ class PickOptions:
     batch: int = 1
     max_accuracy_drop: float = 1.0  # top-1 points below the model's FP32 reference
     min_sqnr_db: float = DEFAULT_MIN_SQNR_DB  # models that are not classifiers: output SQNR floor
+    min_agreement: float = DEFAULT_MIN_AGREEMENT  # decoded detectors: F1 against FP32's boxes
     max_latency_ms: float | None = None  # p50
 
 
@@ -136,7 +137,8 @@ def _variants(rows: list[dict[str, Any]], opts: PickOptions) -> list[Variant]:
     for r in newest.values():
         if r["p50_ms"] is None:
             continue
-        ok, why = accuracy.eligible(claims[r["id"]], opts.max_accuracy_drop, opts.min_sqnr_db)
+        ok, why = accuracy.eligible(claims[r["id"]], opts.max_accuracy_drop, opts.min_sqnr_db,
+                                    opts.min_agreement)
         samples = r.get("samples_ms") or []
         lo, hi = median_interval(samples) if samples else (r["p50_ms"], r["p50_ms"])
         out.append(Variant(id=r["id"], model=str(r["model"]), backend=r["backend"],

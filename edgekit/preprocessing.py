@@ -125,6 +125,15 @@ def from_torchvision(transforms: Any) -> Preprocess:
                       std=tuple(float(v) for v in transforms.std))
 
 
+def from_ultralytics(height: int, width: int) -> Preprocess:
+    """Ultralytics YOLO's recipe (the ``detect`` row's): letterbox to the model's size with
+    pad 114, centred, pixels / 255, RGB, no mean/std."""
+    return Preprocess(height=height, width=width, resize=max(height, width),
+                      interpolation="bilinear", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                      resize_mode="letterbox", pad_value=(114.0, 114.0, 114.0),
+                      pad_side="center")
+
+
 def from_catalog(entry: Mapping[str, Any]) -> Preprocess:
     """A ``models/catalog.yaml`` entry -> its recipe (square ``input_size``)."""
     size = int(entry["input_size"])

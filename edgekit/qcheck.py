@@ -15,7 +15,13 @@ from edgekit import calib, evaluate, graph, images, tasks
 from edgekit.device import cpu_info
 from edgekit.errors import ConfigError
 from edgekit.images import LabelledSet, Preprocess, mirrored
-from edgekit.tasks import TaskInfo, classify
+from edgekit.tasks import TaskInfo, classify, detect
+
+
+def decodes(task: TaskInfo, model: Any) -> bool:
+    """A detector whose first output is a YOLO raw head edgekit decodes."""
+    outs = graph.io_spec(model)["outputs"]
+    return task.name == "detect" and bool(outs) and detect.yolo_head(outs[0]["shape"])
 
 
 def task_of(man: Any, model: Any, stated: str | None = None) -> TaskInfo:
@@ -38,35 +44,40 @@ class Budget:
 
 
 def budget(task: TaskInfo, max_drop: float | None, min_sqnr_db: float | None,
-           where: str) -> Budget | None:
+           where: str, min_agreement: float | None = None, decodes: bool = False
+           ) -> Budget | None:
     """The fallback budget the options state for this task (None: no fallback); a budget in
-    the other task's terms is one line."""
-    spec = task.spec
-    if spec.top1:
-        if min_sqnr_db is not None:
-            raise ConfigError(f"--min-sqnr-db is for models judged by SQNR; this one is a "
-                              f"classifier ({task.source})", "use --max-accuracy-drop POINTS",
-                              path=where)
-        return None if max_drop is None else Budget(limit=max_drop, stated=max_drop,
-                                                     text=f"--max-accuracy-drop {max_drop:g}")
-    if max_drop is not None:
-        raise ConfigError(f"--max-accuracy-drop is in top-1 points, for classifiers; this model's "
-                          f"task is {task.name} ({task.source})", "use --min-sqnr-db DB "
-                          f"(e.g. {tasks.DEFAULT_MIN_SQNR_DB:g}), or state --task", path=where)
-    return None if min_sqnr_db is None else Budget(limit=-min_sqnr_db, stated=min_sqnr_db,
-                                                   text=f"--min-sqnr-db {min_sqnr_db:g}")
+    another task's terms is one line. ``decodes``: the model's detections can be decoded (a
+    YOLO head), so its budget is a detection F1 against FP32."""
+    spec, why = task.spec, f"this model's task is {task.name} ({task.source})"
+    flags = {"--max-accuracy-drop": max_drop, "--min-sqnr-db": min_sqnr_db,
+             "--min-agreement": min_agreement}
+    own = ("--max-accuracy-drop" if spec.top1 else "--min-agreement" if decodes else
+           "--min-sqnr-db")
+    wrong = next((f for f, v in flags.items() if v is not None and f != own), None)
+    if wrong is not None:
+        raise ConfigError(f"{wrong} does not judge this model: {why}, judged by {own}",
+                          f"use {own}, or state --task", path=where)
+    v = flags[own]
+    if v is None:
+        return None
+    limit = {"--max-accuracy-drop": v, "--min-agreement": 1.0 - v, "--min-sqnr-db": -v}[own]
+    return Budget(limit=limit, stated=v, text=f"{own} {v:g}")
 
 
 def figure_text(task: TaskInfo, ver: dict[str, Any]) -> str:
-    """The fallback's figure in words: 'drop 0.50 points', 'SQNR 12.3 dB'."""
+    """The fallback's figure in words: 'drop 0.50 points', 'F1 0.912', 'SQNR 12.3 dB'."""
     cost = task.spec.cost(ver)
-    return f"drop {cost:.2f} points" if task.spec.top1 else f"SQNR {-cost:.1f} dB"
+    return (f"drop {cost:.2f} points" if task.spec.top1 else
+            f"F1 {1 - cost:.3f}" if ver.get("f1") is not None else f"SQNR {-cost:.1f} dB")
 
 
 def step_figure(task: TaskInfo, ver: dict[str, Any]) -> dict[str, float]:
-    """A fallback step's figure: the top-1 drop (points), or the SQNR (dB)."""
+    """A fallback step's figure: the top-1 drop (points), the F1, or the SQNR (dB)."""
     cost = task.spec.cost(ver)
-    return {"drop": round(cost, 3)} if task.spec.top1 else {"sqnr_db": round(-cost, 3)}
+    return ({"drop": round(cost, 3)} if task.spec.top1 else
+            {"f1": round(1 - cost, 4)} if ver.get("f1") is not None else
+            {"sqnr_db": round(-cost, 3)})
 
 
 def held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | None,

@@ -22,6 +22,7 @@ from edgekit.images import LabelledSet, Preprocess, Stated, load_image_folder
 from edgekit.precision import Precision
 from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
+from edgekit.tasks import detect
 
 # ops that overflow or lose too much in half precision: kept in FP32 by --fp16
 FP16_BLOCK = ["Exp", "Pow", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceSumSquare",
@@ -62,6 +63,8 @@ class QuantOptions:
     agreement: Path | None = None  # unlabelled images for the check against FP32 (without --val)
     max_accuracy_drop: float | None = None  # classify: top-1 points (agreement without labels)
     min_sqnr_db: float | None = None  # other tasks: the fallback's target, lowest output SQNR
+    min_agreement: float | None = None  # a YOLO detector: the fallback's target, detection F1
+    float_head: bool = True  # a YOLO detector: its decode stays float (tasks.detect.float_head)
     task: str | None = None  # --task over the parent's (qcheck.task_of)
     report: int = 10  # worst tensors listed; 0 skips the per-layer pass
     max_memory_gb: float | None = None  # for the per-layer pass; None: half of physical RAM
@@ -183,7 +186,7 @@ def quantize(model_path: Path, opts: QuantOptions, rep: Reporter | None = None) 
         rep.warn_once(task.note)
     base.model.task, base.model.names = task.name, task.names  # (the source as first found:)
     base.model.task_source = task.source.removeprefix("manifest: ")
-    qcheck.budget(task, opts.max_accuracy_drop, opts.min_sqnr_db, str(model_path))  # one line now
+    _goal(opts, task, parent, model_path)  # a budget in another task's terms: one line now
     val = _labelled(opts, pp, task, model_path)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
         if opts.precision is Precision.FP16:
@@ -221,6 +224,12 @@ def _load_parent(path: Path) -> tuple[Any, manifest.Manifest, dict[str, Any]]:
     return model, man, inp[0]
 
 
+def _goal(opts: QuantOptions, task: qcheck.TaskInfo, parent: Any, path: Path
+          ) -> qcheck.Budget | None:
+    return qcheck.budget(task, opts.max_accuracy_drop, opts.min_sqnr_db, str(path),
+                         opts.min_agreement, qcheck.decodes(task, parent))
+
+
 def _labelled(opts: QuantOptions, pp: Preprocess, task: qcheck.TaskInfo,
               where: Path) -> LabelledSet | None:
     if opts.val is None:
@@ -246,6 +255,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         cs = calib.load(opts.calib, pp, opts.calib_size)
         q = _quantizer(ready, opts, cs, tmp, rep)
         st["note"] = f"{len(cs.data)} images, {opts.method.value}, quantizer {q.name}"
+    head = _float_head(q, task, parent, opts)
     unknown = [n for n in opts.exclude if n not in q.node_names]
     if unknown:
         raise CalibrationError(f"--exclude: no node named '{unknown[0]}'",
@@ -260,7 +270,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         rep.warn(caveat)
     too_big = _pass_too_big(q, opts)
     search: dict[str, Any] | None = None
-    goal = qcheck.budget(task, opts.max_accuracy_drop, opts.min_sqnr_db, str(path))
+    goal = _goal(opts, task, parent, path)
     cost = task.spec.cost
     if goal is not None and cost(ver) > goal.limit:
         if too_big:
@@ -284,6 +294,7 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
         "target": opts.target.value,
         "quantization": {**q.facts(), "method": opts.method.value,
                          "exclude": list(opts.exclude), "calibration": cs.to_dict(),
+                         "float_head": head,
                          "cpu": cpu_info(), "qdq": qdq.summary(model)},
         "accuracy_aware": search, "layer_report": report,
         "layer_report_skipped": too_big if opts.report else None, **converted})
@@ -295,6 +306,20 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
                           f"in FP32; kept as {best}", "raise the budget, add calibration data, or "
                           "use FP16", path=str(path))
     return QuantResult(path=out, manifest=_write(model, out, body, rep))
+
+
+def _float_head(q: qdebug.QuantizerBase, task: qcheck.TaskInfo, parent: Any,
+                opts: QuantOptions) -> dict[str, Any] | None:
+    """A YOLO detector's decode, kept float in every quantization of this run (one shared
+    scale for 0-640 px boxes and 0-1 scores rounds every score to 0): the nodes, and why."""
+    if not qcheck.decodes(task, parent):
+        return None
+    if not opts.float_head:
+        return {"nodes": [], "why": "--quantize-head: the decode is quantized too"}
+    nodes = detect.float_head(q.float_model)
+    q.kept_float = [*q.kept_float, *(n for n in nodes if n not in q.kept_float)]
+    return {"nodes": nodes, "why": "downstream of the last Conv of each output path: the "
+                                   "box/score decode stays float"}
 
 
 def _quantizer(path: Path, opts: QuantOptions, cs: calib.CalibSet, tmp: Path,

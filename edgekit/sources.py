@@ -269,10 +269,27 @@ def _onnx(path: Path, opts: Options) -> Source:
     _no_torch_options(opts, path, "an ONNX file")
     from edgekit import manifest
     man = manifest.beside(path)  # sidecar, else the contract
-    pp = (man.preprocess if man else None) or default_for()
+    pp = (man.preprocess if man else None) or _ultralytics_recipe(path) or default_for()
     return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
                   onnx_path=path, weights_record=WeightsRecord(kind="embedded"),
                   task=man.model.task if man else None, names=man.model.names if man else None)
+
+
+def _ultralytics_recipe(path: Path) -> Preprocess | None:
+    """The model's own recipe where its ONNX metadata says Ultralytics made it (the ``detect``
+    row's letterbox at its ``imgsz``); None otherwise."""
+    from edgekit import tasks
+    from edgekit.preprocessing import from_ultralytics
+
+    try:
+        model = require("onnx").load(str(path), load_external_data=False)
+    except Exception:  # not readable: the ONNX loader says so later, in one line
+        return None
+    found = tasks.ultralytics({p.key: p.value for p in model.metadata_props})
+    size = found.metadata.get("imgsz") if found else None
+    if not found or not isinstance(size, list) or len(size) != 2:
+        return None
+    return from_ultralytics(int(size[0]), int(size[1]))
 
 
 def _torchscript(path: Path, opts: Options) -> Source:

@@ -9,7 +9,7 @@ from typing import Any
 
 import onnx
 import pytest
-from support import run_cli, tiny_onnx
+from support import import_ultralytics, run_cli, tiny_onnx
 
 from edgekit import manifest, pareto
 from edgekit.store import open_store
@@ -29,9 +29,12 @@ def test_an_ultralytics_detector_records_its_task_and_names_and_shows_no_top1(
         assert man["model"]["task"] == "detect"
         assert man["model"]["task_source"] == "onnx metadata (ultralytics)"
         assert man["model"]["names"] == ["digit", "face"] and man["model"]["num_classes"] == 2
-        ver = man["verification"]
-        assert ver["task"] == "detect" and ver["metric"] == "sqnr_db" and ver["sqnr_db"] > 20
+        ver = man["verification"]  # its raw head decoded: detections against the reference's
+        assert ver["task"] == "detect" and ver["metric"] == "f1" and ver["detection"]["f1"] > 0
+        assert ver["detection"]["fp32_boxes"] > 0 and ver["sqnr_db"] > 20
         assert "top1_agreement" not in ver and "top1" not in json.dumps(ver)
+    head = doc["int8"]["manifest"]["quantization"]["float_head"]
+    assert head["nodes"] == ["/model.22/Reshape", "/model.22/Sigmoid"]  # the decode, in float
     inside = manifest.embedded(tmp_path / doc["int8"]["path"])  # the contract in the ONNX
     assert inside is not None and inside.model.task == "detect"
     assert inside.model.names == ["digit", "face"]
@@ -52,15 +55,15 @@ def test_a_multi_output_model_is_tensor_compared_output_by_output(tmp_path: Path
 def test_the_fallback_of_a_non_classifier_is_driven_by_sqnr(tmp_path: Path) -> None:
     det = tiny_onnx.write_detector(tmp_path / "yolo.onnx")
     code, _, err = _export(det, tmp_path, "--max-accuracy-drop", "1")
-    assert code == 2 and "--max-accuracy-drop is in top-1 points" in err and "--min-sqnr-db" in err
-    assert "(manifest: onnx metadata (ultralytics))" in err
+    assert code == 2 and "--max-accuracy-drop does not judge this model" in err
+    assert "judged by --min-agreement" in err and "(manifest: onnx metadata (ultralytics))" in err
     assert [ln for ln in err.splitlines() if ln.startswith("error")] == err.splitlines()[-1:]
     assert not (tmp_path / "out.onnx").exists()  # export --int8 is all or nothing
-    code, doc, err = _export(det, tmp_path)
+    code, doc, err = _export(det, tmp_path, "--task", "segment")  # not decoded: SQNR
     assert code == 0, err
     first = doc["int8"]["manifest"]["verification"]["sqnr_db"]
     goal = round(first + 0.5, 1)  # above all-INT8: the head's Conv goes back to FP32
-    code, doc, err = _export(det, tmp_path, "--min-sqnr-db", str(goal))
+    code, doc, err = _export(det, tmp_path, "--min-sqnr-db", str(goal), "--task", "segment")
     assert code == 0, err
     aa = doc["int8"]["manifest"]["accuracy_aware"]
     assert aa["budget"] == goal and aa["budget_text"] == f"--min-sqnr-db {goal:g}"
@@ -75,7 +78,8 @@ def test_labels_or_an_sqnr_budget_on_the_wrong_task_are_one_line(tmp_path: Path,
     code, _, err = _export(det, tmp_path, "--val", str(digits["test"]))
     assert code == 2 and "--val measures top-1" in err and "detect" in err
     code, _, err = _export(tiny_onnx.write(tmp_path / "tiny.onnx"), tmp_path, "--min-sqnr-db", "20")
-    assert code == 2 and "--min-sqnr-db is for models judged by SQNR" in err
+    assert code == 2 and "--min-sqnr-db does not judge this model" in err
+    assert "judged by --max-accuracy-drop" in err
     model = onnx.load(str(det))
     assert len(model.metadata_props) == 5  # the input is never touched
 
@@ -130,8 +134,7 @@ def test_a_real_ultralytics_export_is_a_detector_with_its_names(tmp_path: Path,
     for k, v in {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
                  "YOLO_CONFIG_DIR": str(tmp_path / "cfg")}.items():
         monkeypatch.setenv(k, v)
-    ul = pytest.importorskip("ultralytics", reason="ultralytics is not installed "
-                                                    "(pip install ultralytics)")
+    ul = import_ultralytics("ultralytics", monkeypatch)
     monkeypatch.chdir(tmp_path)
     onnx_path = Path(ul.YOLO("yolov8n.yaml").export(format="onnx", imgsz=160, opset=17,
                                                      simplify=False, dynamic=False))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
-from support import run_cli
+from support import import_ultralytics, run_cli
 
 from edgekit import calib, manifest
 from edgekit.images import (
@@ -199,11 +199,11 @@ def test_export_letterbox_int8_records_it_in_the_contract(tmp_path: Path,
     assert tops[0] == tops[1]
 
 
-def test_ultralytics_letterbox_places_the_image_where_edgekit_does() -> None:
+def test_ultralytics_letterbox_places_the_image_where_edgekit_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Ultralytics' own LetterBox (OpenCV's resize, so pixels differ at edges by resampling):
     the same padding to the pixel, and the same image inside within the resampling noise."""
-    augment = pytest.importorskip("ultralytics.data.augment",
-                                  reason="ultralytics is not installed (pip install ultralytics)")
+    augment = import_ultralytics("ultralytics.data.augment", monkeypatch)
     for im in _photos():
         for h, w in ((320, 320), (256, 416)):
             bgr = np.ascontiguousarray(np.asarray(im)[..., ::-1])

@@ -48,6 +48,9 @@ TaskOpt = Annotated[str | None, typer.Option(
     "--task", callback=known_task, help="classify|detect|segment|tensor; default: the "
     "artifact's record, the ONNX's metadata (Ultralytics), else a classifier where the one "
     "output is [N, classes], else tensor")]
+AgreeOpt = Annotated[float | None, typer.Option(
+    "--min-agreement", min=0.0, max=1.0, help="YOLO detectors: keep nodes in FP32 until the "
+    "F1 of the detections against FP32's is at least this (e.g. 0.95)")]
 SqnrOpt = Annotated[float | None, typer.Option(
     "--min-sqnr-db", help="Models judged by SQNR (not classifiers): keep nodes in FP32 until "
     "every output's SQNR against FP32 is at least this (e.g. 20)")]

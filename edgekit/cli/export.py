@@ -10,6 +10,7 @@ import typer
 from edgekit import render
 from edgekit.cli._common import (
     AgreementOpt,
+    AgreeOpt,
     CalibOpt,
     JsonOpt,
     LabelsOpt,
@@ -86,6 +87,7 @@ def export(
     agreement_data: AgreementOpt = None,
     max_accuracy_drop: DropOpt = None,
     min_sqnr_db: SqnrOpt = None,
+    min_agreement: AgreeOpt = None,
     task: TaskOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
@@ -108,8 +110,8 @@ def export(
                              method=calib_method, per_channel=per_channel,
                              exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                              agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
-                             min_sqnr_db=min_sqnr_db, task=task, report=report,
-                             max_memory_gb=max_memory_gb, quantizer=quantizer,
+                             min_sqnr_db=min_sqnr_db, min_agreement=min_agreement, task=task,
+                             report=report, max_memory_gb=max_memory_gb, quantizer=quantizer,
                              fp16_rest=fp16_rest)
                 for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
     source = _source_options(weights, num_classes, random_weights, pretrained, trust_checkpoint,
@@ -152,6 +154,7 @@ def quantize(
     agreement_data: AgreementOpt = None,
     max_accuracy_drop: DropOpt = None,
     min_sqnr_db: SqnrOpt = None,
+    min_agreement: AgreeOpt = None,
     task: TaskOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
@@ -171,8 +174,8 @@ def quantize(
                         method=calib_method, per_channel=per_channel,
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                         agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
-                        min_sqnr_db=min_sqnr_db, task=task, report=report,
-                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
+                        min_sqnr_db=min_sqnr_db, min_agreement=min_agreement, task=task,
+                        report=report, max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
                         preprocess=preprocess)
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))

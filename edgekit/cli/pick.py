@@ -24,6 +24,9 @@ def pick(
                                              "FP32")] = 1.0,
     min_sqnr_db: Annotated[float, typer.Option(
         "--min-sqnr-db", help="Other tasks: the lowest output SQNR against FP32 (dB)")] = 20.0,
+    min_agreement: Annotated[float, typer.Option(
+        "--min-agreement", min=0.0, max=1.0, help="Detectors: F1 of the detections against "
+                                                  "FP32's")] = 0.95,
     max_latency_ms: Annotated[float | None, typer.Option(
         "--max-latency-ms", min=0.0, help="p50 limit: then the most accurate model's pick")] = None,
     json_out: JsonOpt = False,
@@ -39,7 +42,8 @@ def pick(
     rows = open_store(store, create=False).query(full=True)
     doc = pk.pick(rows, pk.PickOptions(device=device, batch=batch,
                                        max_accuracy_drop=max_accuracy_drop,
-                                       min_sqnr_db=min_sqnr_db, max_latency_ms=max_latency_ms)).to_dict()
+                                       min_sqnr_db=min_sqnr_db, min_agreement=min_agreement,
+                                       max_latency_ms=max_latency_ms)).to_dict()
     emit(doc, json_out, Text("\n".join(pk.describe(doc))))
     if doc["unmet"]:
         for d in doc["unmet"]:

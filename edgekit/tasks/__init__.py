@@ -27,6 +27,7 @@ __all__ = ["EXPORT_TOLERANCE", "REGISTRY", "Comparison", "Metric", "TaskInfo", "
            "Tolerance", "determine", "get", "register"]
 
 DEFAULT_MIN_SQNR_DB = 20.0  # INT8 fallback target without a task metric: noise at 1 % of the power
+DEFAULT_MIN_AGREEMENT = 0.95  # pick: a detector's F1 against FP32's detections
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +41,7 @@ class Metric:
 TOP1 = Metric(key="top1", label="top-1", unit="%")
 TOP1_AGREEMENT = Metric(key="top1_agreement", label="top-1 agreement with FP32", unit="%")
 SQNR = Metric(key="sqnr_db", label="SQNR vs FP32", unit="dB")
+DETECTION_F1 = Metric(key="f1", label="detection F1 vs FP32", unit="")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,13 +58,17 @@ class TaskSpec:
     compare: Callable[..., Comparison] = tensor.compare
     fits: Callable[[list[list[Any]]], bool] | None = None  # outputs that are this task's
     top1: bool = False  # the claim is a top-1 figure (published, lower bound)
+    recipe: str | None = None  # the preprocessing its models take (preprocessing.for_task)
 
     def cost(self, ver: dict[str, Any]) -> float:
         """What the INT8 accuracy-aware fallback lowers: top-1 points lost (the drop with
-        labels, else 100 - agreement) for a top-1 task, else minus the SQNR (dB)."""
+        labels, else 100 - agreement) for a top-1 task; 1 - F1 of the detection agreement
+        where there is one; else minus the SQNR (dB)."""
         if self.top1:
             return (float(ver["top1_drop"]) if "top1_drop" in ver
                     else 100.0 - float(ver["top1_agreement"]))
+        if ver.get("f1") is not None:
+            return 1.0 - float(ver["f1"])
         return -float(ver["sqnr_db"])
 
 
@@ -78,9 +84,11 @@ register(TaskSpec(name="classify", what="image classifier, one [N, classes] outp
                   agreement=TOP1_AGREEMENT, labelled=TOP1,
                   label_formats=("folder per class", "labels file (csv/txt)"), labels_ready=True,
                   compare=classify.compare, fits=classify.fits, top1=True))
-register(TaskSpec(name="detect", what="object detector (boxes and classes)", agreement=SQNR,
+register(TaskSpec(name="detect", what="object detector (boxes and classes)",
+                  agreement=DETECTION_F1,
                   labelled=Metric(key="map50_95", label="mAP@0.5:0.95", unit="%"),
-                  label_formats=("coco json", "yolo txt"), compare=detect.compare))
+                  label_formats=("coco json", "yolo txt"), compare=detect.compare,
+                  recipe="letterbox, pad 114, /255, RGB (Ultralytics)"))
 register(TaskSpec(name="segment", what="segmenter (a class per pixel)", agreement=SQNR,
                   labelled=Metric(key="miou", label="mIoU", unit="%"),
                   label_formats=("label masks",), compare=segment.compare))
@@ -173,6 +181,10 @@ def record(task: str | None, cmp: Comparison) -> dict[str, Any]:
     figures and, for a top-1 task, the agreement in % (what every check writes)."""
     spec = get(task)
     out: dict[str, Any] = {"task": spec.name, "metric": spec.agreement.key, **cmp.to_dict()}
+    if cmp.detection is not None and cmp.detection["f1"] is not None:
+        out["f1"] = cmp.detection["f1"]
+    elif spec.agreement is DETECTION_F1:  # not decoded, or no detections in either
+        out["metric"] = SQNR.key
     if spec.top1 and cmp.top1_agreement is not None:
         out["top1_agreement"] = round(cmp.top1_agreement * 100, 4)
         out["decisive_top1_agreement"] = round((cmp.decisive_top1_agreement or 0) * 100, 4)
@@ -191,6 +203,12 @@ def describe(ver: dict[str, Any]) -> str:
     if ver.get("top1_agreement") is not None and ver.get("metric", "top1_agreement") \
             == "top1_agreement":
         return f"top-1 agreement {float(ver['top1_agreement']):.1f} %{sample}{cos}"
+    if ver.get("detection") and ver["detection"].get("f1") is not None:
+        d = ver["detection"]
+        iou = f", mean IoU {d['mean_iou']:.2f}" if d.get("mean_iou") is not None else ""
+        return (f"detection agreement P {d['precision']:.3f} R {d['recall']:.3f} F1 "
+                f"{d['f1']:.3f}{iou} ({d['fp32_boxes']} FP32 boxes at conf {d['conf']:g}"
+                f"{sample})")
     if ver.get("sqnr_db") is not None:
         outs = len(ver.get("outputs") or []) or 1
         return (f"SQNR {float(ver['sqnr_db']):.1f} dB (lowest of {outs} output"

@@ -44,6 +44,7 @@ class Comparison:
     outputs: list[dict[str, Any]] = field(default_factory=list)  # name, sqnr_db, cosine_min
     top1_agreement: float | None = None  # classify: fraction of images
     decisive_top1_agreement: float | None = None  # classify: of the images that are no near-tie
+    detection: dict[str, Any] | None = None  # detect: agreement with the reference's detections
 
     def passes(self, tol: Tolerance) -> bool:
         return (self.cosine_min >= tol.min_cosine and self.rel_diff <= tol.max_rel_diff

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures"
@@ -56,3 +57,15 @@ def run_proc(*args: str, cwd: Path | None = None, env: dict[str, str] | None = N
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=600)
+
+
+def import_ultralytics(module: str, monkeypatch: Any) -> Any:
+    """``ultralytics.<module>``, or skip where it is not installed. Importing ultralytics
+    replaces ``PIL.Image.open`` process-wide (utils/patches.py); the test's monkeypatch puts
+    the original back when it ends, so later tests see PIL as it is."""
+    import PIL.Image
+    import pytest
+
+    monkeypatch.setattr(PIL.Image, "open", PIL.Image.open)
+    return pytest.importorskip(module, reason="ultralytics is not installed (pip install "
+                                              "ultralytics)")
