@@ -99,3 +99,23 @@ def energy(samples: list[dict[str, Any]], mean_latency_ms: float, batch: int) ->
             "mj_per_image": round(mj / batch, 3), "samples": len(powers),
             "rail": samples[0].get("power_rail"),
             "how": "tegrastats board input power averaged over the timed runs x mean latency"}
+
+
+class Power:
+    """tegrastats in the background on a Jetson (energy per inference); nothing elsewhere."""
+
+    def __enter__(self) -> Power:
+        from edgekit.device import jetson_info
+
+        self.ts = Tegrastats() if jetson_info() and Tegrastats.available() else None
+        if self.ts is not None:
+            self.ts.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.ts is not None:
+            self.ts.__exit__(*exc)
+
+    def energy(self, window: tuple[float, float], mean_ms: float, batch: int
+               ) -> dict[str, Any] | None:
+        return energy(self.ts.window(*window), mean_ms, batch) if self.ts is not None else None

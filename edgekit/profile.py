@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import accuracy, backends, evaluate, manifest, tasks, timing
+from edgekit import accuracy, backends, e2e, evaluate, manifest, tasks, timing
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
@@ -31,6 +31,7 @@ from edgekit.images import (
     scan_image_folder,
     unlabelled_paths,
 )
+from edgekit.jetson import Power
 from edgekit.manifest import Manifest
 from edgekit.memory import PeakRss
 from edgekit.precision import Precision
@@ -62,6 +63,7 @@ class ProfileOptions:
     lab: dict[str, Any] | None = None  # set by a lab agent: its kind, name and host
     preprocess: Stated = field(default_factory=Stated)  # the flags, for a foreign ONNX
     agreement: Path | None = None  # unlabelled images: a variant's top-1 agreement with FP32
+    conf: float = 0.25  # a detector's score threshold for its end-to-end latency
 
 
 @dataclass(kw_only=True)
@@ -204,7 +206,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
              man: Manifest | None, rep: Reporter) -> Measured:
     per_batch = []
     backends.preload(backend)  # the runtime's own import is not the model's memory
-    with PeakRss() as mem, _Power() as power:
+    with PeakRss() as mem, Power() as power:
         with rep.stage("load") as st:
             r = backends.runner(backend, target, ropts)
             r.__enter__()
@@ -232,7 +234,8 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
                     split = r.split_ms(feeds, SPLIT_ITERATIONS)
                     st["note"] = f"{len(ms)} runs, p50 {np.median(ms):.3f} ms"
                 per_batch.append({"batch": b, "samples": ms, "split": split,
-                                  "energy": power.energy(window, float(np.mean(ms)), b)})
+                                  "energy": power.energy(window, float(np.mean(ms)), b),
+                                  "end_to_end": _end_to_end(r, feeds, man, opts, rep, b)})
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
             accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep)
                         if opts.data else None)
@@ -248,27 +251,17 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
             r.__exit__(None, None, None)
 
 
-class _Power:
-    """tegrastats in the background on a Jetson (energy per inference); nothing elsewhere."""
-
-    def __enter__(self) -> _Power:
-        from edgekit.device import jetson_info
-        from edgekit.jetson import Tegrastats
-
-        self.ts = Tegrastats() if jetson_info() and Tegrastats.available() else None
-        if self.ts is not None:
-            self.ts.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.ts is not None:
-            self.ts.__exit__(*exc)
-
-    def energy(self, window: tuple[float, float], mean_ms: float, batch: int
-               ) -> dict[str, Any] | None:
-        from edgekit.jetson import energy
-
-        return energy(self.ts.window(*window), mean_ms, batch) if self.ts is not None else None
+def _end_to_end(r: RunnerBase, feeds: dict[str, np.ndarray], man: Manifest | None,
+                opts: ProfileOptions, rep: Reporter, b: int) -> dict[str, Any] | None:
+    """A YOLO detector's latency with its decode and NMS (``edgekit.e2e``); None otherwise."""
+    task = _task(man)
+    if task is None or not e2e.decodes(task.name, next(iter(r.infer(feeds).values()))):
+        return None
+    with rep.stage(f"end to end, batch {b}") as st:
+        out = e2e.measure(r, feeds, opts.conf, warmup=opts.warmup, iterations=opts.iterations,
+                          duration_s=opts.duration_s)
+        st["note"] = f"p50 {out['p50_ms']:.3f} ms with decode + NMS"
+    return out
 
 
 def _logits(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, x: np.ndarray, step: int,

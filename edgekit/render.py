@@ -131,6 +131,12 @@ def profile_table(report: dict[str, Any]) -> Any:
             info.add_row(f"split, batch {r['batch']}", f"H2D {s['h2d_ms']:.3f} + compute "
                          f"{s['compute_ms']:.3f} + D2H {s['d2h_ms']:.3f} ms")
     for r in results:
+        if r["latency"].get("end_to_end"):
+            e = r["latency"]["end_to_end"]
+            info.add_row(f"end to end, batch {r['batch']}", f"p50 {e['p50_ms']:.3f} ms = network "
+                         f"{r['latency']['p50_ms']:.3f} + decode/NMS ~{e['decode_p50_ms']:.3f} ms; "
+                         f"{e['detections_per_image']:g} detections per image at conf {e['conf']:g}")
+    for r in results:
         if r.get("energy"):
             e = r["energy"]
             info.add_row(f"energy, batch {r['batch']}", f"{e['mean_power_w']:.2f} W ({e['rail']}), "

@@ -151,6 +151,8 @@ def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
         lat.update(images_per_s=round(b * 1000.0 / lat["mean_ms"], 2),
                    session_create_ms=round(m.create_ms, 3), first_infer_ms=round(m.first_ms, 3),
                    split_ms=pb["split"])
+        if pb.get("end_to_end"):  # a detector: network + decode + NMS (edgekit.e2e)
+            lat["end_to_end"] = pb["end_to_end"]
         gmacs = info.get("gmacs")
         gflops = round(2 * gmacs * b / (lat["p50_ms"] / 1e3), 3) if gmacs else None
         key = settings_key(backend, opts, b, label(fp, dev))

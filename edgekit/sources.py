@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import checkpoints, weights
+from edgekit import checkpoints, weights, yolo
 from edgekit._lazy import require
 from edgekit.catalog import Entry, load_catalog
 from edgekit.errors import SourceError
@@ -100,6 +100,8 @@ def resolve(spec: str, options: Options | None = None) -> Source:
         return _onnx(path, opts)
     if suffix == ".py":
         return _factory(spec, opts)
+    if path.is_file() and suffix in (".pt", ".pth") and yolo.is_checkpoint(path):
+        return _onnx(yolo.to_onnx(path, opts.trust_checkpoint), opts, spec=spec)
     if path.is_dir() or (path.is_file() and not _is_torchscript_archive(path)):
         raise SourceError(f"is {_what_is(path)}, not a model", ACCEPTED, path=spec)
     if suffix in TORCHSCRIPT_SUFFIXES or (("/" in spec or "\\" in spec) and suffix):
@@ -264,13 +266,16 @@ def _no_torch_options(opts: Options, path: Path, what: str) -> None:
                           "drop them; the file already holds its weights", path=str(path))
 
 
-def _onnx(path: Path, opts: Options) -> Source:
+def _onnx(path: Path, opts: Options, spec: str | None = None) -> Source:
+    """An ONNX file (``spec``: the checkpoint it was exported from, where edgekit did)."""
     _require_file(path, "ONNX file")
-    _no_torch_options(opts, path, "an ONNX file")
+    if spec is None:
+        _no_torch_options(opts, path, "an ONNX file")
     from edgekit import manifest
     man = manifest.beside(path)  # sidecar, else the contract
     pp = (man.preprocess if man else None) or _ultralytics_recipe(path) or default_for()
-    return Source(spec=str(path), kind=Kind.ONNX, provider="onnx", name=path.stem, preprocess=pp,
+    return Source(spec=spec or str(path), kind=Kind.ONNX, name=Path(spec or path).stem,
+                  provider="ultralytics" if spec else "onnx", preprocess=pp,
                   onnx_path=path, weights_record=WeightsRecord(kind="embedded"),
                   task=man.model.task if man else None, names=man.model.names if man else None)
 

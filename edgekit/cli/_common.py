@@ -51,6 +51,9 @@ TaskOpt = Annotated[str | None, typer.Option(
 AgreeOpt = Annotated[float | None, typer.Option(
     "--min-agreement", min=0.0, max=1.0, help="YOLO detectors: keep nodes in FP32 until the "
     "F1 of the detections against FP32's is at least this (e.g. 0.95)")]
+QuantHeadOpt = Annotated[bool, typer.Option(
+    "--quantize-head", help="YOLO detectors: quantize the box/score decode too (by default it "
+    "stays float: one INT8 scale for 0-640 px boxes and 0-1 scores rounds the scores to 0)")]
 SqnrOpt = Annotated[float | None, typer.Option(
     "--min-sqnr-db", help="Models judged by SQNR (not classifiers): keep nodes in FP32 until "
     "every output's SQNR against FP32 is at least this (e.g. 20)")]

@@ -14,6 +14,7 @@ from edgekit.cli._common import (
     CalibOpt,
     JsonOpt,
     LabelsOpt,
+    QuantHeadOpt,
     QuietOpt,
     RandomWeightsOpt,
     SqnrOpt,
@@ -88,6 +89,7 @@ def export(
     max_accuracy_drop: DropOpt = None,
     min_sqnr_db: SqnrOpt = None,
     min_agreement: AgreeOpt = None,
+    quantize_head: QuantHeadOpt = False,
     task: TaskOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
@@ -106,20 +108,18 @@ def export(
                          batch=parse_batch(batch), opset=opset, exporter=exporter,
                          simplify=not no_simplify, verify=not no_verify,
                          preprocess=preprocess, fuse_preprocess=fuse_preprocess, task=task)
-    variants = [QuantOptions(precision=prec, calib=calib, calib_size=calib_size,
-                             method=calib_method, per_channel=per_channel,
-                             exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
-                             agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
-                             min_sqnr_db=min_sqnr_db, min_agreement=min_agreement, task=task,
-                             report=report, max_memory_gb=max_memory_gb, quantizer=quantizer,
-                             fp16_rest=fp16_rest)
-                for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
+    variants = [QuantOptions(
+        precision=prec, calib=calib, calib_size=calib_size, method=calib_method,
+        per_channel=per_channel, exclude=tuple(exclude or ()), target=target, val=val,
+        labels=labels, agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
+        min_sqnr_db=min_sqnr_db, min_agreement=min_agreement, task=task,
+        float_head=not quantize_head, report=report, max_memory_gb=max_memory_gb,
+        quantizer=quantizer, fp16_rest=fp16_rest)
+        for flag, prec in ((int8, Precision.INT8), (fp16, Precision.FP16)) if flag]
     source = _source_options(weights, num_classes, random_weights, pretrained, trust_checkpoint,
                              progress=not (quiet or json_out))
     res, quantized = qz.export_and_quantize(spec, opts, source, variants, rep)
-    doc = res.to_dict()
-    for q in quantized:
-        doc[q.manifest.precision.value] = q.to_dict()
+    doc = {**res.to_dict(), **{q.manifest.precision.value: q.to_dict() for q in quantized}}
     emit(doc, json_out, render.group([
         render.export_table(res.manifest, res.path),
         *(render.quant_table(q.manifest, q.path) for q in quantized)]))
@@ -155,6 +155,7 @@ def quantize(
     max_accuracy_drop: DropOpt = None,
     min_sqnr_db: SqnrOpt = None,
     min_agreement: AgreeOpt = None,
+    quantize_head: QuantHeadOpt = False,
     task: TaskOpt = None,
     report: ReportOpt = 10,
     max_memory_gb: MemOpt = None,
@@ -175,7 +176,8 @@ def quantize(
                         exclude=tuple(exclude or ()), target=target, val=val, labels=labels,
                         agreement=agreement_data, max_accuracy_drop=max_accuracy_drop,
                         min_sqnr_db=min_sqnr_db, min_agreement=min_agreement, task=task,
-                        report=report, max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
+                        float_head=not quantize_head, report=report,
+                        max_memory_gb=max_memory_gb, quantizer=quantizer, fp16_rest=fp16_rest,
                         preprocess=preprocess)
     q = qz.quantize(model, opts, Reporter.for_cli(quiet, json_out))
     emit(q.to_dict(), json_out, render.quant_table(q.manifest, q.path))

@@ -66,6 +66,8 @@ def profile(
     store: StoreOpt = "results",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
     tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
+    conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detectors: the score threshold "
+                                        "of the end-to-end latency's decode + NMS")] = 0.25,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     preprocess: Any = None,  # the preprocessing flags, as one Stated (preprocess_flags)
@@ -89,7 +91,7 @@ def profile(
                              duration_s=3.0 if duration is None else duration, data=data,
                              labels=labels, agreement=agreement_data, tune=tune,
                              input_name=input_name,
-                             store=None if no_store else store, tag=tag,
+                             store=None if no_store else store, tag=tag, conf=conf,
                              preprocess=preprocess)
     rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.profile_table(rep))

@@ -63,9 +63,14 @@ def import_ultralytics(module: str, monkeypatch: Any) -> Any:
     """``ultralytics.<module>``, or skip where it is not installed. Importing ultralytics
     replaces ``PIL.Image.open`` process-wide (utils/patches.py); the test's monkeypatch puts
     the original back when it ends, so later tests see PIL as it is."""
+    import tempfile
+
     import PIL.Image
     import pytest
 
     monkeypatch.setattr(PIL.Image, "open", PIL.Image.open)
+    for k, v in {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",  # its settings never in ~/.config
+                 "YOLO_CONFIG_DIR": str(Path(tempfile.gettempdir()) / "edgekit-tests-yolo")}.items():
+        monkeypatch.setenv(k, v)
     return pytest.importorskip(module, reason="ultralytics is not installed (pip install "
                                               "ultralytics)")

@@ -1,0 +1,102 @@
+"""YOLO detectors in INT8: does INT8 keep detecting, and how much faster is it?
+
+    .venv/bin/python bench/yolo_int8.py [--iterations 200]     # needs `pip install ultralytics`
+
+1. **Agreement**, on the trained fixture (``tests/fixtures/yolo_digits.onnx``, made by
+   ``scripts/train_yolo_fixture.py``): ``edgekit export`` of the Ultralytics ONNX, then INT8 two
+   ways, calibrated on the bundled photos: the default (the decode found from the graph stays
+   float) and ``--quantize-head`` (every op quantized, as ORT's quantizer does by default). Each
+   checked against FP32's detections (class match at IoU >= 0.5, conf 0.25) on the fixture's
+   own validation images (``scripts/make_detection_set.py``, seed 0, with their labels unused).
+2. **Speed**, on a YOLOv8n-sized model (Ultralytics' ``yolov8n.yaml`` at 320 px, random
+   weights, exported by Ultralytics offline): ``edgekit profile`` of FP32 and the default INT8
+   on ONNX Runtime, ``--threads 1``, one after the other, network only and end to end (decode
+   + NMS at conf 0.25 on the bundled photos).
+
+Writes ``bench/results/yolo_int8.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "scripts"))
+FIXTURE = ROOT / "tests" / "fixtures" / "yolo_digits.onnx"
+
+
+def _agreement(tmp: Path) -> list[dict[str, object]]:
+    from _cli import edgekit
+    from make_detection_set import write
+
+    data = write(tmp / "set", train=0, val=60)
+    val = Path(data["folder"]) / "images" / "val"
+    fp32 = tmp / "digits.onnx"
+    edgekit("export", str(FIXTURE), "-o", str(fp32), "--quiet")
+    rows = []
+    for how, flags in (("decode float (default)", []), ("every op quantized", ["--quantize-head"])):
+        out = tmp / f"digits.{len(rows)}.int8.onnx"
+        doc = edgekit("quantize", str(fp32), "-o", str(out), "--agreement-data", str(val),
+                      "--report", "0", *flags, "--quiet")
+        m = doc["manifest"]
+        det = m["verification"].get("detection") or {}
+        rows.append({"part": "agreement", "model": FIXTURE.name, "int8": how,
+                     "float_nodes": len((m["quantization"].get("float_head") or {})
+                                        .get("nodes") or []), **{k: det.get(k) for k in (
+                         "precision", "recall", "f1", "mean_iou", "fp32_boxes", "boxes",
+                         "images", "conf")}})
+        print(rows[-1])
+    return rows
+
+
+def _speed(tmp: Path, iterations: int) -> list[dict[str, object]]:
+    from _cli import edgekit
+
+    os.environ.update(YOLO_OFFLINE="1", YOLO_AUTOINSTALL="0",
+                      YOLO_CONFIG_DIR=str(tmp / "ultralytics"))
+    from ultralytics import YOLO
+
+    here = Path.cwd()
+    os.chdir(tmp)
+    try:
+        src = Path(YOLO("yolov8n.yaml").export(format="onnx", imgsz=320, opset=17,
+                                               simplify=False, dynamic=False)).resolve()
+    finally:
+        os.chdir(here)
+    fp32 = tmp / "yolov8n.onnx.opt.onnx"
+    doc = edgekit("export", str(src), "-o", str(fp32), "--int8", "--report", "0", "--quiet")
+    row: dict[str, object] = {"part": "speed", "model": "yolov8n.yaml (random weights), 320 px",
+                              "gmacs": doc["manifest"]["model"]["gmacs"]}
+    for prec, art in (("fp32", fp32), ("int8", Path(doc["int8"]["path"]))):
+        got = edgekit("profile", str(art), "--no-store", "--threads", "1", "--iterations",
+                      str(iterations), "--quiet")["results"][0]["latency"]
+        row[f"{prec}_p50_ms"] = got["p50_ms"]
+        row[f"{prec}_e2e_p50_ms"] = got["end_to_end"]["p50_ms"]
+    row["int8_speedup"] = round(float(row["fp32_p50_ms"]) / float(row["int8_p50_ms"]), 3)  # type: ignore[arg-type]
+    row["int8_e2e_speedup"] = round(float(row["fp32_e2e_p50_ms"])  # type: ignore[arg-type]
+                                    / float(row["int8_e2e_p50_ms"]), 3)  # type: ignore[arg-type]
+    print(row)
+    return [row]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=200)
+    args = ap.parse_args()
+    from _results import write
+
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as d:
+        rows = _agreement(Path(d)) + _speed(Path(d), args.iterations)
+    note = (f"ORT CPU; speed: --threads 1, FP32 then INT8, {args.iterations} runs each; load "
+            f"average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
+    print(f"wrote {write('yolo_int8', rows, note=note)}")
+
+
+if __name__ == "__main__":
+    main()

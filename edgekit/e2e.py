@@ -1,0 +1,42 @@
+"""A detector's latency end to end: the network, then its decode and NMS at ``--conf``
+(``tasks.detect.decode``) on the outputs of real images, as an application runs it. The
+network alone is the profile's own latency; Ultralytics' benchmark reports only the network
+("speed['inference']"), so the two are recorded side by side, never mixed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgekit import timing
+from edgekit.tasks import detect
+
+
+def decodes(task: str | None, output: Any) -> bool:
+    """A detector whose first output is a YOLO raw head (the only decode edgekit has)."""
+    return task == "detect" and detect.yolo_head(list(np.shape(output)))
+
+
+def measure(r: Any, feeds: dict[str, np.ndarray], conf: float, *, warmup: int,
+            iterations: int | None, duration_s: float | None) -> dict[str, Any]:
+    """p50/p90 of network + decode + NMS on ``feeds`` (real photos), and of the decode alone
+    on the network's output for them; the detections per image at ``conf``."""
+    def first(out: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(next(iter(out.values())))
+
+    def both() -> None:
+        detect.decode(first(r.infer(feeds)), conf)
+
+    raw = first(r.infer(feeds))
+    ms = timing.sample(both, warmup=warmup, iterations=iterations, duration_s=duration_s,
+                       sync=r.sync)
+    dec = timing.sample(lambda: detect.decode(raw, conf), warmup=warmup, iterations=iterations,
+                        duration_s=duration_s)
+    dets = detect.decode(raw, conf)
+    return {"p50_ms": round(float(np.median(ms)), 4),
+            "p90_ms": round(float(np.percentile(ms, 90)), 4), "runs": len(ms),
+            "decode_p50_ms": round(float(np.median(dec)), 4), "conf": conf,
+            "nms_iou": detect.NMS_IOU, "images": len(raw),
+            "detections_per_image": round(sum(len(d) for d in dets) / max(1, len(dets)), 2),
+            "how": "network + numpy decode/NMS per call, on the bundled photos"}
