@@ -26,7 +26,7 @@ from edgekit.opset import default_opset
 from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
-from edgekit.tasks import EXPORT_TOLERANCE, Comparison, TaskInfo
+from edgekit.tasks import EXPORT_TOLERANCE, Comparison, TaskInfo, detect
 
 DEFAULT_OPSET = 18
 VERIFY_IMAGES = 4
@@ -400,7 +400,8 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
         outputs=info["outputs"], preprocess=pp, lineage=manifest.Lineage(source=src.to_dict()),
         verification=manifest.Verification.from_dict(verification), stages=rep.stages,
         sections={"export": {**export_info, "simplify": simplify_info,
-                             **({"macs_unknown": no_macs} if no_macs else {})}})
+                             **({"macs_unknown": no_macs} if no_macs else {})},
+                  **({"detect": detect.layout(model)} if task.name == "detect" else {})})
     manifest.embed(model, man)  # the contract travels inside the ONNX (ARCHITECTURE.md, rule 8)
     data = model.SerializeToString()
     with rep.stage("write") as st:

@@ -30,7 +30,7 @@ SECTIONS = ("export", "target", "quantization", "conversion", "accuracy_aware", 
             "layer_report_skipped",
             "tensorrt", "gpu", "build", "strongly_typed", "profiles", "qdq_nodes", "layers",
             "build_seconds", "onnx_precision_flags", "quantized_by", "dla", "timing_cache",
-            "opset_converted", "opset_conversion")
+            "opset_converted", "opset_conversion", "detect")
 
 
 def _now() -> str:

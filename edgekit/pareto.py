@@ -227,8 +227,9 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
         none = (f" (no accuracy figure, nothing measured: ids "
                 f"{', '.join(map(str, meta['no_accuracy']))})" if meta.get("no_accuracy") else "")
         others = sorted({p.task for p in points if p.task != "classify"})
-        hint = (f"{'/'.join(others)} models have no top-1: they are judged by SQNR against "
-                "FP32 (edgekit pick --min-sqnr-db); plot them with --x gmacs --y latency_p50_ms"
+        hint = (f"{'/'.join(others)} models have no top-1: they are judged against FP32 "
+                "(detection agreement, or SQNR; see edgekit pick); plot them with --x gmacs "
+                "--y latency_p50_ms"
                 if others and all(p.task != "classify" for p in points) else
                 "profile the FP32 model with --data DIR (labelled images): its variants then "
                 "get lower bounds from it")

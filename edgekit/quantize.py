@@ -297,7 +297,8 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
                          "float_head": head,
                          "cpu": cpu_info(), "qdq": qdq.summary(model)},
         "accuracy_aware": search, "layer_report": report,
-        "layer_report_skipped": too_big if opts.report else None, **converted})
+        "layer_report_skipped": too_big if opts.report else None, **converted,
+        **({"detect": detect.layout(model)} if task.name == "detect" else {})})
     if search is not None and not search["met"]:
         best = out.with_name(out.name.removesuffix(".onnx") + ".best.onnx")
         _write(model, best, body, rep)

@@ -24,7 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)",
+BLOCK = re.compile(r"(<!-- table:(?P<name>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)",
                    re.S)
 
 
@@ -172,11 +172,29 @@ def foreign_onnx(doc: dict[str, Any]) -> str:
                    "INT8 p50 ms", "INT8/FP32", "top-1 % FP32 / INT8"], rows)
 
 
+def yolo_int8(doc: dict[str, Any]) -> str:
+    def f(v: Any, fmt: str = ".3f") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    agree = [[f"`{r['model']}`", r["int8"], str(r["float_nodes"]), f(r["precision"]),
+              f(r["recall"]), f(r["f1"]), f(r["mean_iou"]), f"{r['fp32_boxes']} / {r['images']}"]
+             for r in doc["rows"] if r["part"] == "agreement"]
+    speed = [[r["model"], f"{r['gmacs']:.3f}", f"{r['fp32_p50_ms']:.2f}", f"{r['int8_p50_ms']:.2f}",
+              f"{r['int8_speedup']:.2f}x", f"{r['fp32_e2e_p50_ms']:.2f}",
+              f"{r['int8_e2e_p50_ms']:.2f}", f"{r['int8_e2e_speedup']:.2f}x"]
+             for r in doc["rows"] if r["part"] == "speed"]
+    return (_table(["model", "INT8", "float nodes", "P", "R", "F1 vs FP32", "mean IoU",
+                    "FP32 boxes / images"], agree) + "\n\n" +
+            _table(["model", "GMACs", "FP32 p50 ms", "INT8 p50 ms", "INT8 speedup",
+                    "FP32 end-to-end p50 ms", "INT8 end-to-end p50 ms", "end-to-end speedup"],
+                   speed))
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "runtimes": runtimes, "pareto_example": pareto_example, "fuse_preprocess": fuse_preprocess,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
     "profile_overhead": profile_overhead, "performance": performance, "memory": memory,
-    "foreign_onnx": foreign_onnx}
+    "foreign_onnx": foreign_onnx, "yolo_int8": yolo_int8}
 
 
 def render(name: str, results: Path = RESULTS) -> str:

@@ -33,6 +33,9 @@ def test_an_ultralytics_detector_records_its_task_and_names_and_shows_no_top1(
         assert ver["task"] == "detect" and ver["metric"] == "f1" and ver["detection"]["f1"] > 0
         assert ver["detection"]["fp32_boxes"] > 0 and ver["sqnr_db"] > 20
         assert "top1_agreement" not in ver and "top1" not in json.dumps(ver)
+    for man in (doc["manifest"], doc["int8"]["manifest"]):  # where NMS lives, per artifact
+        assert man["detect"]["nms"].startswith("outside the graph: edgekit's decode")
+        assert man["detect"]["head"] == "yolo raw head" and man["detect"]["shape"] == [1, 6, 16]
     head = doc["int8"]["manifest"]["quantization"]["float_head"]
     assert head["nodes"] == ["/model.22/Reshape", "/model.22/Sigmoid"]  # the decode, in float
     inside = manifest.embedded(tmp_path / doc["int8"]["path"])  # the contract in the ONNX
@@ -85,11 +88,11 @@ def test_labels_or_an_sqnr_budget_on_the_wrong_task_are_one_line(tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_a_detectors_variants_are_judged_by_sqnr_in_every_command(tmp_path: Path,
-                                                                 digits: dict[str, Path]) -> None:
-    """profile shows the INT8 detector's SQNR verdict and refuses --data (top-1 labels); pick
-    admits it by --min-sqnr-db; pareto plots no top-1 for it; budget's min_top1 says why it
-    has none."""
+def test_a_detectors_variants_are_judged_by_detection_agreement_in_every_command(
+        tmp_path: Path, digits: dict[str, Path]) -> None:
+    """profile shows the INT8 detector's agreement verdict (its detections against FP32's) and
+    refuses --data (top-1 labels); pick admits it by --min-agreement; pareto plots no top-1 for
+    it; budget's min_top1 says why it has none, and min_agreement checks its F1."""
     code, doc, err = _export(tiny_onnx.write_detector(tmp_path / "yolo.onnx"), tmp_path)
     assert code == 0, err
     fp32, int8 = tmp_path / doc["path"], tmp_path / doc["int8"]["path"]
@@ -101,28 +104,33 @@ def test_a_detectors_variants_are_judged_by_sqnr_in_every_command(tmp_path: Path
         r = run_cli("profile", str(art), "--iterations", "20", "--store", str(store), "--json")
         assert r.returncode == 0, r.stderr
     (claim,) = json.loads(r.stdout)["claims"]
-    sqnr = doc["int8"]["manifest"]["verification"]["sqnr_db"]
-    assert (claim["kind"], claim["metric"], claim["unit"]) == ("agreement", "sqnr_db", "dB")
-    assert claim["value"] == sqnr and claim["top1"] is None and claim["task"] == "detect"
+    f1 = doc["int8"]["manifest"]["verification"]["f1"]
+    assert (claim["kind"], claim["metric"], claim["value"]) == ("agreement", "f1", f1)
+    assert claim["top1"] is None and claim["task"] == "detect" and 0 < f1 <= 1
     r = run_cli("profile", str(int8), "--iterations", "20", "--no-store",
                 env={"COLUMNS": "200"})
-    assert "verdict (agreement)" in r.stdout and "SQNR" in r.stdout and "top-1" not in r.stdout
-    for floor, admitted in ((sqnr - 1, True), (sqnr + 1, False)):
-        r = run_cli("pick", str(store), "--min-sqnr-db", str(floor), "--json")
+    assert "verdict (agreement)" in r.stdout and "detection agreement" in r.stdout
+    assert "top-1" not in r.stdout
+    for floor, admitted in ((f1 - 0.01, True), (min(1.0, f1 + 0.01), False)):
+        r = run_cli("pick", str(store), "--min-agreement", str(floor), "--json")
         (m,) = json.loads(r.stdout)["models"]
         seen = [v for v in [m["pick"], *m["rejected"]] if v and v["precision"] == "int8"]
         assert not seen or seen[0]["eligible"] is admitted
-        assert admitted or not seen or "under the SQNR floor" in seen[0]["why"]
+        assert admitted or not seen or "under the agreement floor" in seen[0]["why"]
     r = run_cli("pareto", str(store), "-o", str(tmp_path / "p.png"))
     assert r.returncode == 2 and "detect models have no top-1" in r.stderr
     points, _ = pareto.select(open_store(str(store)).query(full=True), "latency_p50_ms", "top1")
     pts = {p.precision: p for p in points}
     assert pts["int8"].accuracy_kind == "agreement" and pts["int8"].y is None
-    assert "SQNR" in pts["int8"].accuracy_text and pts["int8"].task == "detect"
+    assert "detection agreement" in pts["int8"].accuracy_text and pts["int8"].task == "detect"
     (tmp_path / "b.yaml").write_text("budgets:\n  - model: yolo\n    precision: int8\n"
-                                     "    min_top1: 50\n")
+                                     "    min_top1: 50\n  - model: yolo\n    precision: int8\n"
+                                     f"    min_agreement: {f1}\n")
     r = run_cli("budget", "check", str(tmp_path / "b.yaml"), "--store", str(store), "--json")
-    assert r.returncode == 3 and "no top-1 figure" in r.stdout and "SQNR" in r.stdout
+    top1, agree = json.loads(r.stdout)["outcomes"]
+    assert r.returncode == 3 and top1["status"] == "fail" and agree["status"] == "pass"
+    assert "no top-1 figure" in top1["message"] and "detection agreement" in top1["message"]
+    assert agree["checks"][0]["value"] == f1
 
 
 @pytest.mark.slow
@@ -145,3 +153,59 @@ def test_a_real_ultralytics_export_is_a_detector_with_its_names(tmp_path: Path,
         assert man["verification"]["metric"] == "sqnr_db"
         assert "top1_agreement" not in man["verification"]
     assert "top-1" not in err
+
+
+@pytest.fixture(scope="module")
+def yolo_digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The trained YOLO fixture exported, and the validation images of its data set (labels
+    unused): scripts/make_detection_set.py, seed 0, as it was trained."""
+    import importlib.util
+
+    from support import FIX, ROOT
+
+    tmp = tmp_path_factory.mktemp("yolo")
+    spec = importlib.util.spec_from_file_location("detset", ROOT / "scripts" /
+                                                  "make_detection_set.py")
+    assert spec is not None and spec.loader is not None
+    detset = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(detset)
+    data = detset.write(tmp / "set", train=0, val=60)
+    r = run_cli("export", str(FIX / "yolo_digits.onnx"), "-o", str(tmp / "d.onnx"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return {"fp32": tmp / "d.onnx", "val": Path(data["folder"]) / "images" / "val", "tmp": tmp}
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_trained_detector_detecting_only_with_its_decode_float(
+        yolo_digits: dict[str, Path]) -> None:
+    """On the trained fixture: quantizing every op (ORT's default) loses every detection;
+    the default, the decode found from the graph kept float, agrees with FP32's detections."""
+    f1 = {}
+    for name, flags in (("default", []), ("head quantized", ["--quantize-head"])):
+        r = run_cli("quantize", str(yolo_digits["fp32"]), "-o",
+                    str(yolo_digits["tmp"] / f"{len(f1)}.int8.onnx"), "--agreement-data",
+                    str(yolo_digits["val"]), "--report", "0", "--json", *flags)
+        assert r.returncode == 0, r.stderr
+        man = json.loads(r.stdout)["manifest"]
+        det = man["verification"]["detection"]
+        assert det["images"] == 60 and det["fp32_boxes"] > 100  # the digits FP32 finds
+        f1[name] = det["f1"]
+        head = man["quantization"]["float_head"]["nodes"]
+        assert bool(head) is (name == "default")
+        assert not head or any("dfl" in n for n in head) and any("Sigmoid" in n for n in head)
+    assert f1["head quantized"] < 0.5 <= 0.9 <= f1["default"], f1
+
+
+@pytest.mark.slow
+def test_profile_times_a_detector_network_only_and_end_to_end(
+        yolo_digits: dict[str, Path]) -> None:
+    r = run_cli("profile", str(yolo_digits["fp32"]), "--iterations", "20", "--no-store",
+                "--json", "--conf", "0.1")
+    assert r.returncode == 0, r.stderr
+    lat = json.loads(r.stdout)["results"][0]["latency"]
+    e2e = lat["end_to_end"]
+    assert e2e["conf"] == 0.1 and e2e["runs"] == 20 and e2e["decode_p50_ms"] > 0
+    assert e2e["p50_ms"] > e2e["decode_p50_ms"] and lat["p50_ms"] > 0
+    r = run_cli("profile", str(yolo_digits["fp32"]), "--iterations", "5", "--no-store",
+                env={"COLUMNS": "200"})
+    assert "end to end, batch 1" in r.stdout and "decode/NMS" in r.stdout

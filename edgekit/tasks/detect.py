@@ -165,3 +165,15 @@ def _dfl(conv: Any, producer: dict[str, Any]) -> bool:
     if p is not None and p.op_type in ("Transpose", "Reshape"):
         p = producer.get(p.input[0])
     return p is not None and p.op_type == "Softmax"
+
+
+def layout(model: Any) -> dict[str, Any]:
+    """Where a detector's NMS lives and what its first output is, for its manifest."""
+    out = model.graph.output[0]
+    shape = [d.dim_value or d.dim_param for d in out.type.tensor_type.shape.dim]
+    in_graph = any(n.op_type == "NonMaxSuppression" for n in model.graph.node)
+    head = "yolo raw head" if yolo_head(shape) else "other"
+    return {"output": out.name, "shape": shape, "head": head,
+            "nms": "in the graph (NonMaxSuppression)" if in_graph else
+                   "outside the graph: edgekit's decode (tasks.detect)" if head != "other" else
+                   "outside the graph; edgekit has no decode for this output yet"}
