@@ -209,3 +209,28 @@ def test_profile_times_a_detector_network_only_and_end_to_end(
     r = run_cli("profile", str(yolo_digits["fp32"]), "--iterations", "5", "--no-store",
                 env={"COLUMNS": "200"})
     assert "end to end, batch 1" in r.stdout and "decode/NMS" in r.stdout
+
+
+def _quantized_after(model: onnx.ModelProto, nodes: list[str]) -> list[str]:
+    """The named nodes whose output feeds a QuantizeLinear (so it was quantized)."""
+    q_inputs = {i for n in model.graph.node if n.op_type == "QuantizeLinear" for i in n.input}
+    return [n.name for n in model.graph.node if n.name in nodes
+            and any(o in q_inputs for o in n.output)]
+
+
+@pytest.mark.parametrize("target", ["cpu", "tensorrt"])
+def test_the_decode_stays_float_with_either_quantizer(tmp_path: Path, target: str) -> None:
+    """ORT's quantizer (--target cpu) and ModelOpt (--target tensorrt) leave the decode nodes
+    float: nothing after them is quantized; with --quantize-head the same nodes are."""
+    det = tiny_onnx.write_detector(tmp_path / "yolo.onnx")
+    flags = ["--target", target, *(["--quantizer", "modelopt"] if target == "tensorrt" else [])]
+    code, doc, err = _export(det, tmp_path, *flags)
+    assert code == 0, err
+    head = doc["int8"]["manifest"]["quantization"]["float_head"]["nodes"]
+    assert head == ["/model.22/Reshape", "/model.22/Sigmoid"]
+    int8 = onnx.load(str(tmp_path / doc["int8"]["path"]))
+    assert _quantized_after(int8, head) == []
+    if target == "cpu":
+        code, doc, err = _export(det, tmp_path, "--quantize-head")
+        assert code == 0, err
+        assert _quantized_after(onnx.load(str(tmp_path / doc["int8"]["path"])), head) == head
