@@ -31,17 +31,24 @@ AgreementOpt = Annotated[Path | None, typer.Option(
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
 
 
-def known_task(name: str | None) -> str | None:
-    """typer callback: a --task value must name a row of edgekit.tasks.REGISTRY."""
-    from edgekit import tasks
+def registry_row(get: Callable[[str], Any], name: str | None) -> str | None:
+    """typer callback body: the value must name a row of a registry (``get`` raises
+    ConfigError naming the rows for an unknown one)."""
     from edgekit.errors import ConfigError
 
     if name is None:
         return None
     try:
-        return tasks.get(name).name
+        return str(get(name).name)
     except ConfigError as e:
         raise typer.BadParameter(f"{e.message}; {e.hint}") from None
+
+
+def known_task(name: str | None) -> str | None:
+    """typer callback: a --task value must name a row of edgekit.tasks.REGISTRY."""
+    from edgekit import tasks
+
+    return registry_row(tasks.get, name)
 
 
 TaskOpt = Annotated[str | None, typer.Option(
@@ -144,14 +151,8 @@ def parse_batches(text: str) -> tuple[int, ...]:
 def known_backend(name: str | None) -> str | None:
     """typer callback: a --backend value must name a row of edgekit.backends.REGISTRY."""
     from edgekit import backends
-    from edgekit.errors import ConfigError
 
-    if name is None:
-        return None
-    try:
-        return backends.get(name).name
-    except ConfigError as e:
-        raise typer.BadParameter(f"{e.message}; {e.hint}") from None
+    return registry_row(backends.get, name)
 
 
 def parse_backends(text: str) -> tuple[str, ...]:
