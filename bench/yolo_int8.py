@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/yolo_int8.py [--iterations 200]     # needs `pip install ultralytics`
 
-1. **Agreement**, on the trained fixture (``tests/fixtures/yolo_digits.onnx``, made by
+1. **The trained fixture** (``tests/fixtures/yolo_digits.onnx``, made by
    ``scripts/train_yolo_fixture.py``): ``edgekit export`` of the Ultralytics ONNX, then INT8 two
    ways, calibrated on the bundled photos: the default (the decode found from the graph stays
-   float) and ``--quantize-head`` (every op quantized, as ORT's quantizer does by default). Each
-   checked against FP32's detections (class match at IoU >= 0.5, conf 0.25) on the fixture's
-   own validation images (``scripts/make_detection_set.py``, seed 0, with their labels unused).
+   float) and ``--quantize-head`` (every op quantized, as ORT's quantizer does by default).
+   Each checked against FP32's detections (class match at IoU >= 0.5, conf 0.25) on the
+   fixture's 60 validation images (``scripts/make_detection_set.py``, seed 0, the split it was
+   validated on, never trained on), and profiled with ``--data`` on them (mAP by
+   faster-coco-eval), network only and end to end, ``--threads 1``, one after the other.
 2. **Speed**, on a YOLOv8n-sized model (Ultralytics' ``yolov8n.yaml`` at 320 px, random
    weights, exported by Ultralytics offline): ``edgekit profile`` of FP32 and the default INT8
    on ONNX Runtime, ``--threads 1``, one after the other, network only and end to end (decode
@@ -30,26 +32,34 @@ sys.path.insert(0, str(ROOT / "scripts"))
 FIXTURE = ROOT / "tests" / "fixtures" / "yolo_digits.onnx"
 
 
-def _agreement(tmp: Path) -> list[dict[str, object]]:
+def _fixture(tmp: Path, iterations: int) -> list[dict[str, object]]:
     from _cli import edgekit
     from make_detection_set import write
 
-    data = write(tmp / "set", train=0, val=60)
+    data = write(tmp / "set", only="val")  # the 60 validation images it never trained on
     val = Path(data["folder"]) / "images" / "val"
     fp32 = tmp / "digits.onnx"
     edgekit("export", str(FIXTURE), "-o", str(fp32), "--quiet")
-    rows = []
-    for how, flags in (("decode float (default)", []), ("every op quantized", ["--quantize-head"])):
-        out = tmp / f"digits.{len(rows)}.int8.onnx"
+    rows, arts = [], [("FP32", fp32, None)]
+    for how, flags in (("INT8, decode float (default)", []),
+                       ("INT8, every op quantized", ["--quantize-head"])):
+        out = tmp / f"digits.{len(arts)}.int8.onnx"
         doc = edgekit("quantize", str(fp32), "-o", str(out), "--agreement-data", str(val),
                       "--report", "0", *flags, "--quiet")
-        m = doc["manifest"]
-        det = m["verification"].get("detection") or {}
-        rows.append({"part": "agreement", "model": FIXTURE.name, "int8": how,
-                     "float_nodes": len((m["quantization"].get("float_head") or {})
-                                        .get("nodes") or []), **{k: det.get(k) for k in (
-                         "precision", "recall", "f1", "mean_iou", "fp32_boxes", "boxes",
-                         "images", "conf")}})
+        arts.append((how, out, doc["manifest"]))
+    for how, art, man in arts:
+        got = edgekit("profile", str(art), "--data", str(val), "--no-store", "--threads", "1",
+                      "--iterations", str(iterations), "--quiet")["results"][0]
+        det = (man or {}).get("verification", {}).get("detection") or {}
+        rows.append({"part": "fixture", "model": FIXTURE.name, "variant": how,
+                     "float_nodes": len(((man or {}).get("quantization", {}).get("float_head")
+                                         or {}).get("nodes") or []) if man else None,
+                     **{k: det.get(k) for k in ("precision", "recall", "f1", "mean_iou",
+                                                "fp32_boxes")},
+                     "map50_95": got["accuracy"]["map50_95"], "map50": got["accuracy"]["map50"],
+                     "images": got["accuracy"]["images"], "boxes": got["accuracy"]["boxes"],
+                     "p50_ms": got["latency"]["p50_ms"],
+                     "e2e_p50_ms": got["latency"]["end_to_end"]["p50_ms"]})
         print(rows[-1])
     return rows
 
@@ -92,7 +102,7 @@ def main() -> None:
 
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as d:
-        rows = _agreement(Path(d)) + _speed(Path(d), args.iterations)
+        rows = _fixture(Path(d), args.iterations) + _speed(Path(d), args.iterations)
     note = (f"ORT CPU; speed: --threads 1, FP32 then INT8, {args.iterations} runs each; load "
             f"average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"wrote {write('yolo_int8', rows, note=note)}")

@@ -30,6 +30,8 @@ _INSTALL = {
     "psycopg": LAB_EXTRA,
     "procrastinate": LAB_EXTRA,
     "openvino": "pip install \"edgekit[openvino]\"",
+    "faster_coco_eval": "pip install \"edgekit[detect]\" (faster-coco-eval)",
+    "pycocotools": "pip install pycocotools",
 }
 
 

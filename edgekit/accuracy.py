@@ -133,6 +133,18 @@ def disagreement(ver: dict[str, Any] | None) -> tuple[int, int] | None:
     return round((100.0 - float(ver["top1_agreement"])) / 100.0 * n), n
 
 
+LABELLED = {"top1": "top-1", "map50_95": "mAP@[.5:.95]"}  # metric -> its name
+
+
+def labelled(acc: dict[str, Any] | None) -> tuple[str, float] | None:
+    """The figure measured on labels (``profile --data``), and its metric: a classifier's
+    top-1, a detector's mAP@[.5:.95] (%)."""
+    for key in LABELLED:
+        if (acc or {}).get(key) is not None:
+            return key, float((acc or {})[key])
+    return None
+
+
 def catalog_top1(res: dict[str, Any]) -> float | None:
     """The catalog's published top-1 of the FP32 weights this artifact descends from."""
     pub = ((res.get("manifest") or {}).get("model") or {}).get("published") or {}
@@ -179,7 +191,7 @@ def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
     claim where one was found, else the catalog's published figure is the parent's."""
     task = task_of(res)
     spec, acc, prec = tasks.get(task), res.get("accuracy") or {}, precision(res)
-    if acc.get("top1") is not None:
+    if labelled(acc) is not None:
         return _measured(res, task, acc, parent)
     if prec == "fp32":
         pub = catalog_top1(res) if spec.top1 else None
@@ -221,16 +233,20 @@ def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
 def _measured(res: dict[str, Any], task: str, acc: dict[str, Any], parent: Claim | None) -> Claim:
     """Top-1 on labels; its drop against the FP32 parent measured on the same folder, else the
     bound from its check, else none (0 for FP32 itself)."""
-    top1, n = float(acc["top1"]), acc.get("images")
-    c = Claim(kind=Kind.MEASURED, task=task, metric="top1", unit="%", value=top1, images=n,
-              held_out=acc.get("folder"), text=f"{top1:.2f} % (measured on {n} labelled images)")
+    metric, value = labelled(acc) or ("top1", 0.0)
+    n, name = acc.get("images"), LABELLED[metric]
+    extra = f", mAP@.5 {acc['map50']:.2f} %" if acc.get("map50") is not None else ""
+    c = Claim(kind=Kind.MEASURED, task=task, metric=metric, unit="%", value=value, images=n,
+              held_out=acc.get("folder"),
+              text=f"{name} {value:.2f} %{extra} (measured on {n} labelled images)")
     if precision(res) == "fp32":
         c.drop, c.drop_kind = 0.0, "reference"
-    elif (parent is not None and parent.kind == Kind.MEASURED and parent.top1 is not None
-          and (parent.held_out, parent.images) == (c.held_out, n)):
-        c.drop, c.drop_kind, c.parent_top1 = parent.top1 - top1, "measured", parent.top1
+    elif (parent is not None and parent.kind == Kind.MEASURED and parent.metric == metric
+          and parent.value is not None and (parent.held_out, parent.images) == (c.held_out, n)):
+        c.drop, c.drop_kind, c.parent_top1 = parent.value - value, "measured", parent.value
         c.parent_kind, c.parent = "measured", parent.parent
-        c.text += f"; FP32 {parent.top1:.2f} % on the same images: drop {c.drop:.2f} points"
+        c.text += (f"; FP32 {parent.value:.2f} % on the same images: drop {c.drop:.2f} "
+                   f"{name} points")
     elif (bound := _bound(verification(res))) is not None:
         c.drop, c.drop_kind, c.bound_points, c.disagreements = bound[2], "bound", bound[2], bound[0]
         c.text += (f"; no FP32 top-1 on the same images: at most {bound[2]:.1f} points below FP32 "
@@ -279,7 +295,7 @@ def claims(rows: list[dict[str, Any]]) -> dict[int, Claim]:
     by_model: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         res = r.get("result") or {}
-        if precision(res) == "fp32" and (res.get("accuracy") or {}).get("top1") is not None:
+        if precision(res) == "fp32" and labelled(res.get("accuracy")) is not None:
             if key := own_key(res):
                 fp32.setdefault(key, []).append(r)
             by_model.setdefault(r.get("model"), []).append(r)
@@ -288,7 +304,7 @@ def claims(rows: list[dict[str, Any]]) -> dict[int, Claim]:
         res = r.get("result") or {}
         key = parent_key(res)
         acc = res.get("accuracy") or {}
-        data = (acc.get("folder"), acc.get("images")) if acc.get("top1") is not None else None
+        data = (acc.get("folder"), acc.get("images")) if labelled(acc) is not None else None
         cands = fp32.get(key, []) if key else []
         if not cands and data is not None and precision(res) != "fp32":  # no lineage: the
             cands = by_model.get(r.get("model"), [])  # model's FP32 on the same labelled folder
@@ -296,13 +312,23 @@ def claims(rows: list[dict[str, Any]]) -> dict[int, Claim]:
     return out
 
 
+def claims_of(results: list[dict[str, Any]], parents: list[dict[str, Any]]) -> list[Claim]:
+    """The claims of results not in a store yet (``Result.to_dict()``), judged like stored
+    rows (``claims``) with their FP32 parents' stored rows."""
+    own: list[dict[str, Any]] = [
+        {"id": -1 - i, "device_name": d.get("device_name"), "backend": d.get("backend"),
+         "model": (d.get("model") or {}).get("name"), "result": d}
+           for i, d in enumerate(results)]
+    judged = claims(parents + own)
+    return [judged[row["id"]] for row in own]
+
+
 def parent_claim(candidates: list[dict[str, Any]], device_name: str, backend: str,
                  data: tuple[Any, Any] | None = None) -> Claim | None:
     """The measured claim of a variant's FP32 parent among its stored results (rows with
     ``result``): on the same labelled folder (``data``) first, then the same device and
     backend, then ORT's, the newest first."""
-    have = [p for p in candidates if ((p.get("result") or {}).get("accuracy") or {}).get("top1")
-            is not None]
+    have = [p for p in candidates if labelled((p.get("result") or {}).get("accuracy"))]
     if not have:
         return None
 

@@ -40,3 +40,14 @@ def measure(r: Any, feeds: dict[str, np.ndarray], conf: float, *, warmup: int,
             "nms_iou": detect.NMS_IOU, "images": len(raw),
             "detections_per_image": round(sum(len(d) for d in dets) / max(1, len(dets)), 2),
             "how": "network + numpy decode/NMS per call, on the bundled photos"}
+
+
+def for_runner(r: Any, feeds: dict[str, np.ndarray], task: str | None, conf: float, rep: Any,
+               batch: int, **timing_opts: Any) -> dict[str, Any] | None:
+    """``measure`` as a profile stage, where the runner's first output is a YOLO head."""
+    if not decodes(task, next(iter(r.infer(feeds).values()))):
+        return None
+    with rep.stage(f"end to end, batch {batch}") as st:
+        out = measure(r, feeds, conf, **timing_opts)
+        st["note"] = f"p50 {out['p50_ms']:.3f} ms with decode + NMS"
+    return out

@@ -133,8 +133,6 @@ def _check_request(target: str, kind: str, spec: BackendSpec, opts: ProfileOptio
             raise SourceError("file is empty", "export or build it again", path=target)
     if opts.labels is not None and opts.data is None:
         raise ConfigError("--labels needs --data DIR", "add --data or drop --labels")
-    if opts.data is not None:
-        scan_image_folder(opts.data, opts.labels)  # layout errors now, not after the timing
     if opts.agreement is not None:
         unlabelled_paths(opts.agreement)
     if opts.store is not None:
@@ -237,7 +235,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
                                   "energy": power.energy(window, float(np.mean(ms)), b),
                                   "end_to_end": _end_to_end(r, feeds, man, opts, rep, b)})
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()
-            accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep)
+            accuracy = (_accuracy(r, spec, image, pp, opts.data, opts, target, rep, man)
                         if opts.data else None)
             probe = (_logits(r, spec, image, _probe_images(pp, opts.agreement),
                              image.static_batch or max(opts.batches), target)
@@ -254,14 +252,10 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
 def _end_to_end(r: RunnerBase, feeds: dict[str, np.ndarray], man: Manifest | None,
                 opts: ProfileOptions, rep: Reporter, b: int) -> dict[str, Any] | None:
     """A YOLO detector's latency with its decode and NMS (``edgekit.e2e``); None otherwise."""
-    task = _task(man)
-    if task is None or not e2e.decodes(task.name, next(iter(r.infer(feeds).values()))):
-        return None
-    with rep.stage(f"end to end, batch {b}") as st:
-        out = e2e.measure(r, feeds, opts.conf, warmup=opts.warmup, iterations=opts.iterations,
+    task = tasks.recorded(man)
+    return e2e.for_runner(r, feeds, task.name if task else None, opts.conf, rep, b,
+                          warmup=opts.warmup, iterations=opts.iterations,
                           duration_s=opts.duration_s)
-        st["note"] = f"p50 {out['p50_ms']:.3f} ms with decode + NMS"
-    return out
 
 
 def _logits(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, x: np.ndarray, step: int,
@@ -282,13 +276,37 @@ def _logits(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, x: np.ndar
 
 
 def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess,
-              data_dir: Path, opts: ProfileOptions, target: str, rep: Reporter) -> dict[str, Any]:
+              data_dir: Path, opts: ProfileOptions, target: str, rep: Reporter,
+              man: Manifest | None) -> dict[str, Any]:
+    """Top-1 of a classifier, mAP of a detector (``tasks.detect_map``) on the labelled data."""
+    task = tasks.recorded(man)
+    if task is not None and task.name == "detect":
+        return _detection_map(r, spec, image, pp, data_dir, opts, target, rep, task)
     with rep.stage("accuracy") as st:
         data = load_image_folder(data_dir, pp, opts.labels)
         step = image.static_batch or max(opts.batches)
         scores = classify.topk(_logits(r, spec, image, data.x, step, target), data.y)
         st["note"] = f"top-1 {scores['top1']:.2f}% on {len(data.y)} images"
     return {**scores, **data.to_dict(), "batch": step}
+
+
+def _detection_map(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess,
+                   data_dir: Path, opts: ProfileOptions, target: str, rep: Reporter,
+                   task: tasks.TaskInfo) -> dict[str, Any]:
+    from edgekit.tasks import detect_map
+
+    def infer(x: np.ndarray) -> np.ndarray:
+        out = r.infer({image.name: x.astype(image.dtype), **_other_inputs(spec, image, 1, target)})
+        if not e2e.decodes(task.name, raw := np.asarray(next(iter(out.values())))):
+            raise ConfigError(f"--data measures mAP from a YOLO raw head, not an output of "
+                              f"{list(raw.shape)}", "drop --data", path=target)
+        return raw
+
+    with rep.stage("accuracy") as st:
+        got = detect_map.evaluate(detect_map.load(data_dir, opts.labels, task.names), pp, infer)
+        st["note"] = (f"mAP@[.5:.95] {got['map50_95']:.2f} %, mAP@.5 {got['map50']:.2f} % on "
+                      f"{got['images']} images ({got['evaluator']})")
+    return got
 
 
 def _probe_images(pp: Preprocess, agreement: Path | None = None) -> np.ndarray:
@@ -324,7 +342,7 @@ def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: n
         raw: list[list[int]] = []
         ref = _logits(r, ins, image, x, image.static_batch or max(opts.batches), target, raw)
     assert probe is not None  # _measure made it for a --dtype or --agreement-data run
-    task = (_task(man) or tasks.determine(outputs=raw)).name  # (the first output: runners)
+    task = (tasks.recorded(man) or tasks.determine(outputs=raw)).name  # (the first output: runners)
     held = (f"--agreement-data {opts.agreement}" if opts.agreement is not None else
             "bundled photos and their mirror images")
     parent = man.lineage.parent if reference is not None and man is not None else None
@@ -333,22 +351,21 @@ def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: n
             **tasks.record(task, tasks.compare(task, [ref], [probe]))}
 
 
-def _task(man: Manifest | None) -> tasks.TaskInfo | None:
-    """The artifact's task as its manifest records it (None: nothing recorded)."""
-    if man is None or (man.model.task is None and not man.outputs):
-        return None
-    return tasks.determine(recorded=man.model.task, recorded_names=man.model.names,
-                           outputs=[o["shape"] for o in man.outputs])
-
-
 def _check_task(man: Manifest | None, opts: ProfileOptions, target: str) -> None:
-    """--data measures a classifier's top-1: refused (one line) for another task."""
-    task = _task(man)
-    if opts.data is not None and task is not None and not task.spec.labels_ready:
-        raise ConfigError(f"--data measures top-1 with class labels; this model's task is "
-                          f"{task.name} ({task.source}), whose metric with labels is not there "
-                          "yet", "drop --data (a variant is checked against FP32 by SQNR)",
+    """--data in the task's own format, checked now, not after the timing; one line for a
+    task whose metric with labels is not there yet."""
+    if opts.data is None:
+        return
+    if (task := tasks.recorded(man)) is not None and not task.spec.labels_ready:
+        raise ConfigError(f"--data: no metric with labels for a {task.name} model yet "
+                          f"({task.source})", "drop --data (it is checked against FP32 by SQNR)",
                           path=target)
+    if task is not None and task.name == "detect":
+        from edgekit.tasks import detect_map
+
+        detect_map.load(opts.data, opts.labels, task.names)
+    else:
+        scan_image_folder(opts.data, opts.labels)
 
 
 def _reference(man: Manifest | None, opts: ProfileOptions, target: str) -> Path | None:
@@ -371,18 +388,15 @@ def _reference(man: Manifest | None, opts: ProfileOptions, target: str) -> Path 
 
 
 def _claims(results: list[Result], store: Any) -> list[accuracy.Claim]:
-    """Each result's verdict as every reader judges it (``accuracy.claims``), with its FP32
-    parent's stored results (where the store holds them) among the rows."""
+    """Each result's verdict as every reader judges it, with its FP32 parent's stored results
+    (where the store holds them) among the rows (``accuracy.claims_of``)."""
     from edgekit.store import Where
 
-    own: list[dict[str, Any]] = [{"id": r.id if r.id is not None else -1 - i, "device_name": r.device_name,
-            "backend": r.backend, "result": r.to_dict(samples=False)}
-           for i, r in enumerate(results)]
-    keys = {k for row in own if (k := accuracy.parent_key(row["result"]))}
-    parents = [p for k in sorted(keys) for p in (store.query([Where("artifact_sha256", "=", k)],
-                                                             full=True) if store else [])]
-    judged = accuracy.claims(parents + own)
-    return [judged[row["id"]] for row in own]
+    dicts = [r.to_dict(samples=False) for r in results]
+    keys = sorted({k for d in dicts if (k := accuracy.parent_key(d))})
+    parents = [p for k in keys for p in (store.query([Where("artifact_sha256", "=", k)],
+                                                     full=True) if store else [])]
+    return accuracy.claims_of(dicts, parents)
 
 
 def _tune(target: str, spec: BackendSpec, opts: ProfileOptions, man: Manifest | None

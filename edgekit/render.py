@@ -98,6 +98,21 @@ def export_table(man: Manifest, path: Path) -> Any:
     return t
 
 
+def _accuracy_rows(info: Any, acc: dict[str, Any] | None, claim: dict[str, Any] | None) -> None:
+    """What was measured on labels (top-1, or a detector's mAP), then the verdict every
+    command shows (edgekit.accuracy)."""
+    if acc and acc.get("map50_95") is not None:
+        info.add_row("accuracy", f"mAP@[.5:.95] {acc['map50_95']:.2f} %, mAP@.5 "
+                     f"{acc['map50']:.2f} % on {acc['images']} images, {acc['boxes']} boxes "
+                     f"({acc['format']}; {acc['evaluator']}, maxDets {acc['max_dets']}, conf "
+                     f"{acc['conf']:g}; {acc['folder']})")
+    elif acc:
+        info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "
+                     f"{acc['images']} images, {acc['classes']} classes ({acc['folder']})")
+    if claim:
+        info.add_row(f"verdict ({claim['kind']})", claim["text"])
+
+
 def _f(v: Any, fmt: str = ".3f", none: str = "-") -> str:
     return none if v is None else format(v, fmt)
 
@@ -141,13 +156,7 @@ def profile_table(report: dict[str, Any]) -> Any:
             e = r["energy"]
             info.add_row(f"energy, batch {r['batch']}", f"{e['mean_power_w']:.2f} W ({e['rail']}), "
                          f"{e['mj_per_inference']:.2f} mJ per inference")
-    acc = r0.get("accuracy")
-    if acc:
-        info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "
-                     f"{acc['images']} images, {acc['classes']} classes ({acc['folder']})")
-    claim = (report.get("claims") or [None])[0]
-    if claim:  # the verdict every command shows (edgekit.accuracy)
-        info.add_row(f"verdict ({claim['kind']})", claim["text"])
+    _accuracy_rows(info, r0.get("accuracy"), (report.get("claims") or [None])[0])
     st = r0["settings"]
     knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
                                     "graph_optimization", "dtype", "threads", "cuda_graphs",

@@ -76,8 +76,10 @@ def _image(rng: np.random.Generator, bgs: list[np.ndarray], glyphs: np.ndarray,
 
 
 def write(out: Path, train: int = 300, val: int = 60, size: int = 160, seed: int = 0,
-          classes: tuple[int, ...] = CLASSES) -> dict[str, Any]:
-    """Write the set under ``out``; returns what was written (counts, paths)."""
+          classes: tuple[int, ...] = CLASSES, only: str | None = None) -> dict[str, Any]:
+    """Write the set under ``out``; returns what was written (counts, paths). ``only``: write
+    that split alone; the others are still drawn, so its images are the same as in the whole
+    set (the validation images the fixture was checked on, never its training images)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -86,13 +88,16 @@ def write(out: Path, train: int = 300, val: int = 60, size: int = 160, seed: int
     names = [str(c) for c in classes]
     counts = {}
     for split, n in (("train", train), ("val", val)):
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-        (out / "annotations").mkdir(parents=True, exist_ok=True)
+        keep = only in (None, split)
+        if keep:
+            for sub in (out / "images" / split, out / "labels" / split, out / "annotations"):
+                sub.mkdir(parents=True, exist_ok=True)
         coco: dict[str, Any] = {"images": [], "annotations": [], "categories": [
             {"id": k + 1, "name": name} for k, name in enumerate(names)]}
         for i in range(n):
             img, boxes = _image(rng, bgs, glyphs, labels, size)
+            if not keep:
+                continue
             name = f"{split}_{i:04d}.png"
             Image.fromarray(img).save(out / "images" / split / name)
             lines = [f"{c} {(b[0] + b[2]) / 2 / size:.6f} {(b[1] + b[3]) / 2 / size:.6f} "
@@ -106,8 +111,9 @@ def write(out: Path, train: int = 300, val: int = 60, size: int = 160, seed: int
                     "id": len(coco["annotations"]) + 1, "image_id": i + 1, "category_id": c + 1,
                     "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
                     "area": (b[2] - b[0]) * (b[3] - b[1]), "iscrowd": 0})
-        (out / "annotations" / f"{split}.json").write_text(json.dumps(coco))
-        counts[split] = {"images": n, "boxes": len(coco["annotations"])}
+        if keep:
+            (out / "annotations" / f"{split}.json").write_text(json.dumps(coco))
+            counts[split] = {"images": n, "boxes": len(coco["annotations"])}
     (out / "data.yaml").write_text(
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
         f"names:\n" + "".join(f"  {k}: '{n}'\n" for k, n in enumerate(names)))

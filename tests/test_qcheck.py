@@ -98,8 +98,7 @@ def test_a_detectors_variants_are_judged_by_detection_agreement_in_every_command
     fp32, int8 = tmp_path / doc["path"], tmp_path / doc["int8"]["path"]
     store = tmp_path / "results"
     r = run_cli("profile", str(fp32), "--data", str(digits["test"]), "--no-store")
-    assert r.returncode == 2 and "--data measures top-1 with class labels" in r.stderr
-    assert "detect" in r.stderr
+    assert r.returncode == 2 and "no images with YOLO txt labels" in r.stderr  # a class folder
     for art in (fp32, int8):
         r = run_cli("profile", str(art), "--iterations", "20", "--store", str(store), "--json")
         assert r.returncode == 0, r.stderr
@@ -169,7 +168,7 @@ def yolo_digits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert spec is not None and spec.loader is not None
     detset = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(detset)
-    data = detset.write(tmp / "set", train=0, val=60)
+    data = detset.write(tmp / "set", only="val")  # never trained on
     r = run_cli("export", str(FIX / "yolo_digits.onnx"), "-o", str(tmp / "d.onnx"), "--quiet")
     assert r.returncode == 0, r.stderr
     return {"fp32": tmp / "d.onnx", "val": Path(data["folder"]) / "images" / "val", "tmp": tmp}
@@ -234,3 +233,31 @@ def test_the_decode_stays_float_with_either_quantizer(tmp_path: Path, target: st
         code, doc, err = _export(det, tmp_path, "--quantize-head")
         assert code == 0, err
         assert _quantized_after(onnx.load(str(tmp_path / doc["int8"]["path"])), head) == head
+
+
+@pytest.mark.slow
+def test_profile_measures_a_detectors_map_and_its_int8_drop(yolo_digits: dict[str, Path]
+                                                            ) -> None:
+    """profile --data on the fixture's validation folder (YOLO txt labels): mAP@[.5:.95] and
+    mAP@.5 by faster-coco-eval; the INT8 variant's verdict is measured, with its drop in mAP
+    points against FP32 on the same images."""
+    tmp, store = yolo_digits["tmp"], yolo_digits["tmp"] / "results"
+    int8 = tmp / "m.int8.onnx"
+    r = run_cli("quantize", str(yolo_digits["fp32"]), "-o", str(int8), "--report", "0", "--quiet")
+    assert r.returncode == 0, r.stderr
+    got = {}
+    for art in (yolo_digits["fp32"], int8):
+        r = run_cli("profile", str(art), "--data", str(yolo_digits["val"]), "--iterations", "5",
+                    "--store", str(store), "--json")
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        got[art.name] = (doc["results"][0]["accuracy"], doc["claims"][0])
+    acc, claim = got["d.onnx"]
+    assert acc["evaluator"] == "faster-coco-eval" and acc["max_dets"] == 100
+    assert acc["images"] == 60 and acc["boxes"] == 143 and acc["format"] == "yolo txt"
+    assert acc["map50"] >= 70 and acc["map50"] > acc["map50_95"] > 40
+    assert (claim["kind"], claim["metric"], claim["drop"]) == ("measured", "map50_95", 0.0)
+    acc8, claim8 = got["m.int8.onnx"]
+    assert claim8["kind"] == "measured" and claim8["drop_kind"] == "measured"
+    assert claim8["drop"] == pytest.approx(acc["map50_95"] - acc8["map50_95"])
+    assert "top-1" not in json.dumps([claim, claim8])

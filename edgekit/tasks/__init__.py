@@ -86,8 +86,9 @@ register(TaskSpec(name="classify", what="image classifier, one [N, classes] outp
                   compare=classify.compare, fits=classify.fits, top1=True))
 register(TaskSpec(name="detect", what="object detector (boxes and classes)",
                   agreement=DETECTION_F1,
-                  labelled=Metric(key="map50_95", label="mAP@0.5:0.95", unit="%"),
+                  labelled=Metric(key="map50_95", label="mAP@[.5:.95]", unit="%"),
                   label_formats=("coco json", "yolo txt"), compare=detect.compare,
+                  labels_ready=True,  # YOLO raw heads (tasks.detect_map); others refuse it
                   recipe="letterbox, pad 114, /255, RGB (Ultralytics)"))
 register(TaskSpec(name="segment", what="segmenter (a class per pixel)", agreement=SQNR,
                   labelled=Metric(key="miou", label="mIoU", unit="%"),
@@ -168,6 +169,16 @@ def determine(stated: str | None = None, *, recorded: str | None = None,
                     note=f"outputs {shapes or '(unknown)'} are not one [N, classes]; no --task "
                          "stated: compared with FP32 by cosine and SQNR (say --task to judge "
                          "it as a classifier, detector or segmenter)")
+
+
+def recorded(man: Any) -> TaskInfo | None:
+    """An artifact's task as its manifest (``manifest.Manifest``) records it, else as its
+    recorded outputs say; None without a manifest."""
+    if man is None or (man.model.task is None and not man.outputs):
+        return None
+    return determine(recorded=man.model.task, recorded_names=man.model.names,
+                     recorded_source=man.model.task_source,
+                     outputs=[o["shape"] for o in man.outputs])
 
 
 def compare(task: str | None, reference: list[np.ndarray], output: list[np.ndarray],
