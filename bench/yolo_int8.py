@@ -4,8 +4,9 @@
 
 1. **The trained fixture** (``tests/fixtures/yolo_digits.onnx``, made by
    ``scripts/train_yolo_fixture.py``): ``edgekit export`` of the Ultralytics ONNX, then INT8 two
-   ways, calibrated on the bundled photos: the default (the decode found from the graph stays
-   float) and ``--quantize-head`` (every op quantized, as ORT's quantizer does by default).
+   ways: the default (the decode found from the graph stays float), calibrated on the bundled
+   photos (MinMax) and on 128 of its own training images (percentile), and
+   ``--quantize-head`` (every op quantized, as ORT's quantizer does by default).
    Each checked against FP32's detections (class match at IoU >= 0.5, conf 0.25) on the
    fixture's 60 validation images (``scripts/make_detection_set.py``, seed 0, the split it was
    validated on, never trained on), and profiled with ``--data`` on them (mAP by
@@ -38,11 +39,15 @@ def _fixture(tmp: Path, iterations: int) -> list[dict[str, object]]:
 
     data = write(tmp / "set", only="val")  # the 60 validation images it never trained on
     val = Path(data["folder"]) / "images" / "val"
+    train = Path(write(tmp / "train", only="train")["folder"]) / "images" / "train"
     fp32 = tmp / "digits.onnx"
     edgekit("export", str(FIXTURE), "-o", str(fp32), "--quiet")
     rows, arts = [], [("FP32", fp32, None)]
-    for how, flags in (("INT8, decode float (default)", []),
-                       ("INT8, every op quantized", ["--quantize-head"])):
+    in_domain = ["--calib", str(train), "--calib-size", "128", "--calib-method", "percentile"]
+    for how, flags in (("INT8, decode float (default), bundled photos, minmax", []),
+                       ("INT8, decode float (default), 128 training images, percentile",
+                        in_domain),
+                       ("INT8, every op quantized, bundled photos, minmax", ["--quantize-head"])):
         out = tmp / f"digits.{len(arts)}.int8.onnx"
         doc = edgekit("quantize", str(fp32), "-o", str(out), "--agreement-data", str(val),
                       "--report", "0", *flags, "--quiet")

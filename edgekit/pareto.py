@@ -24,8 +24,9 @@ KIND_LEGEND = {"measured": "measured top-1 (--data)",
                "published": "published (the catalog's FP32 weights)",
                "lower_bound": "lower bound: FP32 - 95 % Wilson bound of the\n"
                               "disagreement with it (bar: up to FP32's figure)"}
-Y_METRICS = {"top1": "top-1 (%)", "top5": "top-5 (%)", "agreement": "top-1 agreement with FP32 (%)",
-             "latency_p50_ms": "p50 latency (ms)"}
+Y_METRICS = {"top1": "top-1 (%)", "top5": "top-5 (%)", "map50_95": "mAP@[.5:.95] (%)",
+             "agreement": "top-1 agreement with FP32 (%)", "latency_p50_ms": "p50 latency (ms)"}
+TASK_OF_Y = {"top1": "classify", "top5": "classify", "map50_95": "detect"}  # one task a plot
 
 
 @dataclass(kw_only=True)
@@ -107,7 +108,7 @@ def _accuracy(p: Point, row: dict[str, Any], y: str, claim: acc.Claim, mode: str
     never its parent's figure); top-5 only a measured or published one."""
     if mode == "measured" and claim.kind != "measured":
         claim = acc.Claim(text="not measured with --data (--accuracy measured)")
-    figure = claim.top1
+    figure = claim.value if claim.metric == ("map50_95" if y == "map50_95" else "top1") else None
     if y == "top5":
         man = ((row.get("result") or {}).get("manifest") or {}).get("model") or {}
         figure = (row.get("top5") if claim.kind == "measured" else
@@ -117,6 +118,24 @@ def _accuracy(p: Point, row: dict[str, Any], y: str, claim: acc.Claim, mode: str
     p.accuracy_kind, p.accuracy_text, p.y = str(claim.kind), claim.text, figure
     p.task = claim.task
     p.y_parent, p.images, p.disagreements = claim.parent_top1, claim.images, claim.disagreements
+
+
+def _of_task(rows: list[dict[str, Any]], y: str, claims: dict[int, acc.Claim]
+             ) -> list[dict[str, Any]]:
+    """An accuracy axis is one task's figure: the rows of that task (a classifier's top-1, a
+    detector's mAP); one line when the selection holds none."""
+    task = TASK_OF_Y.get(y)
+    if task is None:
+        return rows
+    mine = [r for r in rows if claims[r["id"]].task == task]
+    if not mine:
+        others = sorted({claims[r["id"]].task for r in rows})
+        hint = ("plot a detector's mAP with --y map50_95" if "detect" in others else
+                "plot --x gmacs --y latency_p50_ms")
+        raise ConfigError(f"--y {y} is a {task} figure; the results here are "
+                          f"{'/'.join(others)} models ({'/'.join(others)} models have no "
+                          f"{Y_METRICS[y].split(' (')[0]})", hint)
+    return mine
 
 
 def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
@@ -145,6 +164,7 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
     if not rows:
         raise ConfigError("no results match --device/--backend", "run edgekit results to see "
                           "what the store holds")
+    rows = _of_task(rows, y, claims)
     if batch is None:
         batch = 1 if any(r["batch"] == 1 for r in rows) else min(r["batch"] for r in rows)
     rows = [r for r in rows if r["batch"] == batch]
@@ -163,7 +183,7 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
                   family=str(r["family"] or r["model"]), precision=str(r["precision"]),
                   backend=r["backend"], device_name=str(r["device_name"]), batch=r["batch"],
                   x=x_value(r, x), y=None)
-        if y in ("top1", "top5"):
+        if y in TASK_OF_Y:
             _accuracy(p, r, y, claims[r["id"]], accuracy)
         else:
             p.y = y_value(r, y)

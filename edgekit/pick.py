@@ -242,8 +242,9 @@ def describe(doc: dict[str, Any]) -> list[str]:
     """The pick report (``PickReport.to_dict()``) as plain lines, for the terminal and the
     sweep report."""
     o = doc["options"]
-    out = [f"pick: fastest variant within {o['max_accuracy_drop']:g} top-1 points of FP32 "
-           f"(other tasks: SQNR >= {o.get('min_sqnr_db', 20):g} dB), batch {o['batch']}"]
+    out = [f"pick: fastest variant within {o['max_accuracy_drop']:g} points of FP32's top-1 "
+           f"or mAP (without labels: a detector's F1 >= {o.get('min_agreement', 0.95):g}, "
+           f"else SQNR >= {o.get('min_sqnr_db', 20):g} dB), batch {o['batch']}"]
     for m in doc["models"]:
         p = m["pick"]
         head = f"{m['model']} on {m['device_name']}: "

@@ -13,7 +13,9 @@ the others, while the tensor's total SQNR still looks fine.)
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import math
 import shutil
 from collections.abc import Callable
@@ -210,9 +212,11 @@ class Quantizer(QuantizerBase):
             cal = self.q.create_calibrator(
                 self.pre, None, augmented_model_path=str(tmp / "augmented.onnx"),
                 calibrate_method=self._method_enum(), extra_options=_EXTRA.get(method, {}))
-            for i in range(0, len(self.feeds), CALIB_CHUNK):  # ranges/histograms accumulate
-                cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))
-            self.q.calibrate.save_tensors_data(cal.compute_data(), self.ranges)
+            with contextlib.redirect_stdout(io.StringIO()):  # ORT's histogram calibrators
+                for i in range(0, len(self.feeds), CALIB_CHUNK):  # print() progress: never
+                    cal.collect_data(calib.ort_reader(self.feeds[i:i + CALIB_CHUNK]))  # on
+                ranges = cal.compute_data()  # the command's stdout (--json is one object)
+            self.q.calibrate.save_tensors_data(ranges, self.ranges)
 
     def _pre_process(self, path: Path, pre: Path) -> str:
         """ORT's ``quant_pre_process``. Its symbolic shape inference fails on some graphs

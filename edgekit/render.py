@@ -267,6 +267,17 @@ def _status(r: dict[str, Any]) -> str:
     return f"[{style}]{st}[/]"
 
 
+def _acc_cell(r: dict[str, Any]) -> str:
+    """The verdict's figure: top-1 %, '≥' for a lower bound, 'mAP' for a detector's, else the
+    agreement (a detector's F1 'F1 0.96')."""
+    if r.get("accuracy") is not None:
+        return (("≥" if r.get("accuracy_kind") == "lower_bound" else "") + _f(r["accuracy"], ".2f")
+                + (" mAP" if str(r.get("accuracy_metric") or "").startswith("mAP") else ""))
+    if r.get("agreement_metric") == "detection F1":
+        return f"F1 {r['agreement']:.3f}"
+    return "-"
+
+
 def sweep_table(doc: dict[str, Any]) -> Any:
     from edgekit.fit import Column, FitTable
 
@@ -280,9 +291,7 @@ def sweep_table(doc: dict[str, Any]) -> Any:
                          priority=0)] if any(r.get("device_kind") for r in doc["table"]) else []),
                Column(header="status", cell=_status, plain=lambda r: r["status"], priority=0),
                Column(header="p50 ms", cell=num("p50_ms", ".3f"), priority=1, justify="right"),
-               Column(header="acc", cell=lambda r: ("≥" if r.get("accuracy_kind") == "lower_bound"
-                                                    else "") + _f(r["accuracy"], ".2f"),
-                      priority=2, justify="right"),
+               Column(header="acc", cell=_acc_cell, priority=2, justify="right"),
                Column(header="MB", cell=num("size_mb", ".1f"), priority=3, justify="right"),
                Column(header="p99 ms", cell=num("p99_ms", ".3f"), priority=4, justify="right"),
                Column(header="img/s", cell=num("images_per_s", ".0f"), priority=5,

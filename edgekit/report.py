@@ -20,7 +20,8 @@ from edgekit.errors import ConfigError
 
 COLUMNS = ["model", "family", "precision", "backend", "device_kind", "status", "size_mb", "gmacs",
            "p50_ms",
-           "p99_ms", "images_per_s", "accuracy", "accuracy_kind", "accuracy_note", "agreement",
+           "p99_ms", "images_per_s", "accuracy", "accuracy_metric", "accuracy_kind",
+           "accuracy_note", "agreement", "agreement_metric",
            "gflops", "pct_of_peak", "pct_of_peak_note", "picked", "result_id", "error"]
 
 
@@ -41,8 +42,7 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
     """One line per variant (``model, backend, precision, status, error, result_id``), with
     its stored result's figures; ``picked``: the result ids ``edgekit pick`` chose. The
     accuracy is the top-1 the result may claim, with its kind (``edgekit.accuracy``)."""
-    from edgekit.accuracy import claims
-    from edgekit.pareto import y_value
+    from edgekit.accuracy import LABELLED, claims
     from edgekit.peak import percent_of_peak
 
     judged = claims(list(rows.values()))
@@ -59,18 +59,33 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
                                        str(r.get("precision") or v["precision"]))
             line.update(family=r["family"], size_mb=r["size_mb"], gmacs=r["gmacs"],
                         p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], images_per_s=r["images_per_s"],
-                        accuracy=c.top1, accuracy_kind=str(c.kind), accuracy_note=c.text,
-                        agreement=y_value(r, "agreement"), gflops=r["gflops"],
+                        accuracy=c.value if c.metric in LABELLED else None,
+                        accuracy_metric=LABELLED.get(str(c.metric)), accuracy_kind=str(c.kind),
+                        accuracy_note=c.text, gflops=r["gflops"], **_agreement(r),
                         pct_of_peak=pct, pct_of_peak_note=why)
         out.append({k: line.get(k) for k in COLUMNS})
     return out
+
+
+def _agreement(r: dict[str, Any]) -> dict[str, Any]:
+    """The variant's agreement with FP32 in its task's terms: a detector's F1, else the top-1
+    agreement (100 for FP32 itself)."""
+    from edgekit.accuracy import verification
+    from edgekit.pareto import y_value
+
+    ver = verification(r.get("result") or {}) or {}
+    if ver.get("f1") is not None:
+        return {"agreement": ver["f1"], "agreement_metric": "detection F1"}
+    v = y_value(r, "agreement")
+    return {"agreement": v, "agreement_metric": "top-1 agreement %" if v is not None else None}
 
 
 def _plots(store_rows: list[dict[str, Any]], out: Path) -> dict[str, str]:
     from edgekit import pareto
 
     files = {}
-    for name, x, y, acc in (("pareto.png", "latency_p50_ms", "top1", "best"),
+    for name, x, y, acc in (("pareto.png", "latency_p50_ms", "top1", "best"),  # classifiers
+                            ("pareto-detect.png", "latency_p50_ms", "map50_95", "best"),
                             ("flops-vs-latency.png", "gmacs", "latency_p50_ms", "best")):
         try:
             points, meta = pareto.select(store_rows, x, y, acc)

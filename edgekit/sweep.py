@@ -130,6 +130,23 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.split("/")[-1]).strip("_") or "model"
 
 
+def _labelled(data: Path, labels: Path | None, scan: Any) -> None:
+    """--data before the models' tasks are known (after their export): a class folder for
+    classifiers or a detection folder (YOLO txt, COCO JSON) for detectors; neither is one line."""
+    from edgekit.tasks import detect_map
+
+    try:
+        scan(data, labels)
+    except EdgekitError as first:
+        if not data.is_dir():
+            raise
+        try:
+            detect_map.load(data, labels)
+        except EdgekitError:
+            raise type(first)(f"{first.message}; nor a detection folder (no YOLO txt labels "
+                              "or COCO .json)", first.hint, path=first.path) from first
+
+
 def _check(models: list[str], opts: SweepOptions) -> None:
     from edgekit._io import check_writable_dir
     from edgekit._lazy import need
@@ -150,7 +167,7 @@ def _check(models: list[str], opts: SweepOptions) -> None:
         raise CalibrationError("calibration data not found", "check the path",
                                path=str(opts.calib))
     if opts.data is not None:
-        scan_image_folder(opts.data, opts.labels)
+        _labelled(opts.data, opts.labels, scan_image_folder)
     if opts.agreement is not None:
         unlabelled_paths(opts.agreement)
     store_preflight(opts.store)

@@ -118,9 +118,11 @@ def test_a_detectors_variants_are_judged_by_detection_agreement_in_every_command
         assert admitted or not seen or "under the agreement floor" in seen[0]["why"]
     r = run_cli("pareto", str(store), "-o", str(tmp_path / "p.png"))
     assert r.returncode == 2 and "detect models have no top-1" in r.stderr
-    points, _ = pareto.select(open_store(str(store)).query(full=True), "latency_p50_ms", "top1")
+    assert "--y map50_95" in r.stderr  # one task a plot: a detector's axis is its mAP
+    points, _ = pareto.select(open_store(str(store)).query(full=True), "latency_p50_ms",
+                              "map50_95")
     pts = {p.precision: p for p in points}
-    assert pts["int8"].accuracy_kind == "agreement" and pts["int8"].y is None
+    assert pts["int8"].accuracy_kind == "agreement" and pts["int8"].y is None  # no labels
     assert "detection agreement" in pts["int8"].accuracy_text and pts["int8"].task == "detect"
     (tmp_path / "b.yaml").write_text("budgets:\n  - model: yolo\n    precision: int8\n"
                                      "    min_top1: 50\n  - model: yolo\n    precision: int8\n"
@@ -261,3 +263,33 @@ def test_profile_measures_a_detectors_map_and_its_int8_drop(yolo_digits: dict[st
     assert claim8["kind"] == "measured" and claim8["drop_kind"] == "measured"
     assert claim8["drop"] == pytest.approx(acc["map50_95"] - acc8["map50_95"])
     assert "top-1" not in json.dumps([claim, claim8])
+
+
+@pytest.mark.slow
+def test_a_sweep_over_a_detector_reports_map_and_plots_it_apart(
+        yolo_digits: dict[str, Path], digits: dict[str, Path]) -> None:
+    """sweep --data over the YOLO fixture: the report's rows carry mAP with its metric's name
+    and the detector gets its own Pareto plot; with a classifier's rows in the same store, the
+    report draws one plot per task."""
+    from support import FIX
+
+    from edgekit import report
+
+    tmp = yolo_digits["tmp"] / "sweep"
+    tmp.mkdir()
+    r = run_cli("sweep", str(FIX / "yolo_digits.onnx"), "--precisions", "fp32,int8",
+                "--backends", "ort", "--data", str(yolo_digits["val"]), "--duration", "0.1",
+                "--store", str(tmp / "results"), "--out", str(tmp / "report"), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    table = {t["precision"]: t for t in doc["table"]}
+    assert {t["accuracy_metric"] for t in table.values()} == {"mAP@[.5:.95]"}
+    assert table["fp32"]["accuracy"] > table["int8"]["accuracy"] - 5 > 30
+    assert table["int8"]["agreement_metric"] == "detection F1"
+    assert Path(doc["files"]["pareto-detect.png"]).stat().st_size > 10_000
+    assert "pareto.png" not in doc["files"]  # no classifier here
+    r = run_cli("profile", str(digits["digits_cnn_plain"]), "--data", str(digits["test"]),
+                "--iterations", "5", "--store", str(tmp / "results"))
+    assert r.returncode == 0, r.stderr
+    both = report._plots(open_store(str(tmp / "results")).query(full=True), tmp)
+    assert {"pareto.png", "pareto-detect.png"} <= set(both)

@@ -294,3 +294,17 @@ def test_a_pass_over_the_memory_limit_is_skipped_in_one_line(
                                                "per-layer pass, and it needs"):
         _q(digits["digits_cnn"], tmp_path, calib=digits["train"], calib_size=32,
            val=digits["test"], max_accuracy_drop=0.5, max_memory_gb=0.000001)
+
+
+@pytest.mark.parametrize("method", [pytest.param("entropy", marks=pytest.mark.slow),
+                                    "percentile"])
+def test_histogram_calibrators_print_nothing_on_stdout(method: str, digits: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    """ORT's histogram calibrators print() their progress; --json stays one object."""
+    from support import run_cli
+
+    r = run_cli("quantize", str(digits["digits_cnn_plain"]), "-o", str(tmp_path / "d.int8.onnx"),
+                "--calib", str(digits["train"]), "--calib-size", "16", "--calib-method", method,
+                "--report", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["manifest"]["quantization"]["method"] == method
