@@ -36,11 +36,13 @@ from edgekit.store import glob_match
 KEYS: dict[str, type] = {"model": str, "precision": str, "backend": str, "batch": int,
                          "device": str, "tag": str, "max_p50_ms": float, "max_p95_ms": float,
                          "max_p99_ms": float, "min_top1": float, "max_peak_mem_mb": float,
-                         "max_regression_pct": float, "min_agreement": float}
+                         "max_regression_pct": float, "min_agreement": float,
+                         "min_map50_95": float}
 LIMITS = {"max_p50_ms": ("p50_ms", "p50 latency (ms)"), "max_p95_ms": ("p95_ms", "p95 latency (ms)"),
           "max_p99_ms": ("p99_ms", "p99 latency (ms)"), "min_top1": ("top1", "top-1 (%)"),
           "max_peak_mem_mb": ("peak_rss_mb", "peak RSS growth (MB)"),
-          "min_agreement": ("", "detection F1 vs FP32")}  # a verdict's figure, not a column
+          "min_agreement": ("", "detection F1 vs FP32"),  # a verdict's figure, not a column
+          "min_map50_95": ("", "mAP@[.5:.95] (%)")}  # likewise
 BOOTSTRAP = 1000  # resamples
 BLOCKS = 10  # blocks of consecutive samples per run
 REPEATS = 5  # newest runs pooled per side
@@ -62,6 +64,7 @@ class Budget:
     max_peak_mem_mb: float | None = None
     max_regression_pct: float | None = None
     min_agreement: float | None = None  # a detector's F1 against FP32's detections
+    min_map50_95: float | None = None  # a detector's mAP@[.5:.95] (%), measured with labels
 
     @property
     def name(self) -> str:
@@ -243,8 +246,8 @@ def _runs(rows: list[dict[str, Any]], newest: dict[str, Any]) -> list[list[float
 def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | None,
           budgets_path: Path) -> list[Outcome]:
     """Each budget against the newest matching result (``rows``: Store.query(full=True))."""
-    claims = (accuracy.claims(rows) if any(b.min_top1 is not None or b.min_agreement is not None
-                                           for b in budgets) else {})
+    claims = (accuracy.claims(rows) if any(getattr(b, k) is not None for b in budgets
+                                           for k in VERDICT_CHECKS) else {})
     out = []
     for b in budgets:
         if b.max_regression_pct is not None and baseline is None:
@@ -264,9 +267,9 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
             limit = getattr(b, key)
             if limit is None:
                 continue
-            if key in ("min_top1", "min_agreement"):
-                check_of = min_top1 if key == "min_top1" else min_agreement
-                o.checks.append(check_of(limit, claims.get(row["id"]) or accuracy.Claim()))
+            if key in VERDICT_CHECKS:
+                o.checks.append(VERDICT_CHECKS[key](limit, claims.get(row["id"])
+                                                    or accuracy.Claim()))
                 continue
             v = row.get(column)
             ok = v is not None and (v >= limit if key.startswith("min_") else v <= limit)
@@ -316,6 +319,19 @@ def min_agreement(limit: float, c: accuracy.Claim) -> Check:
                      note=f"no detection agreement: {c.text}")
     return Check(name=name, limit=limit, value=round(c.value, 4), passed=c.value >= limit,
                  note=f"{c.kind}: {c.text}", kind=str(c.kind))
+
+
+def min_map(limit: float, c: accuracy.Claim) -> Check:
+    """A floor on a detector's mAP@[.5:.95] measured with labels (its verdict's figure)."""
+    name = "mAP@[.5:.95] (%)"
+    if c.metric != "map50_95" or c.value is None:
+        return Check(name=name, limit=limit, value=None, passed=False, kind=str(c.kind),
+                     note=f"no mAP measured (profile --data DIR with detection labels): {c.text}")
+    return Check(name=name, limit=limit, value=round(c.value, 3), passed=c.value >= limit,
+                 note=f"{c.kind}: {c.text}", kind=str(c.kind))
+
+
+VERDICT_CHECKS = {"min_top1": min_top1, "min_agreement": min_agreement, "min_map50_95": min_map}
 
 
 def _fail_text(c: Check) -> str:

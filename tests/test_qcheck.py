@@ -263,6 +263,14 @@ def test_profile_measures_a_detectors_map_and_its_int8_drop(yolo_digits: dict[st
     assert claim8["kind"] == "measured" and claim8["drop_kind"] == "measured"
     assert claim8["drop"] == pytest.approx(acc["map50_95"] - acc8["map50_95"])
     assert "top-1" not in json.dumps([claim, claim8])
+    floor = round(acc8["map50_95"] - 1, 2)  # budgets take the detector's own unit
+    (tmp / "b.yaml").write_text(f"budgets:\n  - model: yolo_digits\n    precision: int8\n"
+                                f"    min_map50_95: {floor}\n  - model: yolo_digits\n"
+                                f"    precision: int8\n    min_map50_95: {floor + 50}\n")
+    r = run_cli("budget", "check", str(tmp / "b.yaml"), "--store", str(store), "--json")
+    met, missed = json.loads(r.stdout)["outcomes"]
+    assert r.returncode == 3 and (met["status"], missed["status"]) == ("pass", "fail")
+    assert met["checks"][0]["value"] == round(acc8["map50_95"], 3)
 
 
 @pytest.mark.slow
