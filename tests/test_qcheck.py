@@ -11,7 +11,7 @@ import onnx
 import pytest
 from support import import_ultralytics, run_cli, tiny_onnx
 
-from edgekit import manifest, pareto
+from edgekit import accuracy, manifest, pareto
 from edgekit.store import open_store
 
 
@@ -238,47 +238,13 @@ def test_the_decode_stays_float_with_either_quantizer(tmp_path: Path, target: st
 
 
 @pytest.mark.slow
-def test_profile_measures_a_detectors_map_and_its_int8_drop(yolo_digits: dict[str, Path]
-                                                            ) -> None:
-    """profile --data on the fixture's validation folder (YOLO txt labels): mAP@[.5:.95] and
-    mAP@.5 by faster-coco-eval; the INT8 variant's verdict is measured, with its drop in mAP
-    points against FP32 on the same images."""
-    tmp, store = yolo_digits["tmp"], yolo_digits["tmp"] / "results"
-    int8 = tmp / "m.int8.onnx"
-    r = run_cli("quantize", str(yolo_digits["fp32"]), "-o", str(int8), "--report", "0", "--quiet")
-    assert r.returncode == 0, r.stderr
-    got = {}
-    for art in (yolo_digits["fp32"], int8):
-        r = run_cli("profile", str(art), "--data", str(yolo_digits["val"]), "--iterations", "5",
-                    "--store", str(store), "--json")
-        assert r.returncode == 0, r.stderr
-        doc = json.loads(r.stdout)
-        got[art.name] = (doc["results"][0]["accuracy"], doc["claims"][0])
-    acc, claim = got["d.onnx"]
-    assert acc["evaluator"] == "faster-coco-eval" and acc["max_dets"] == 100
-    assert acc["images"] == 60 and acc["boxes"] == 143 and acc["format"] == "yolo txt"
-    assert acc["map50"] >= 70 and acc["map50"] > acc["map50_95"] > 40
-    assert (claim["kind"], claim["metric"], claim["drop"]) == ("measured", "map50_95", 0.0)
-    acc8, claim8 = got["m.int8.onnx"]
-    assert claim8["kind"] == "measured" and claim8["drop_kind"] == "measured"
-    assert claim8["drop"] == pytest.approx(acc["map50_95"] - acc8["map50_95"])
-    assert "top-1" not in json.dumps([claim, claim8])
-    floor = round(acc8["map50_95"] - 1, 2)  # budgets take the detector's own unit
-    (tmp / "b.yaml").write_text(f"budgets:\n  - model: yolo_digits\n    precision: int8\n"
-                                f"    min_map50_95: {floor}\n  - model: yolo_digits\n"
-                                f"    precision: int8\n    min_map50_95: {floor + 50}\n")
-    r = run_cli("budget", "check", str(tmp / "b.yaml"), "--store", str(store), "--json")
-    met, missed = json.loads(r.stdout)["outcomes"]
-    assert r.returncode == 3 and (met["status"], missed["status"]) == ("pass", "fail")
-    assert met["checks"][0]["value"] == round(acc8["map50_95"], 3)
-
-
-@pytest.mark.slow
 def test_a_sweep_over_a_detector_reports_map_and_plots_it_apart(
         yolo_digits: dict[str, Path], digits: dict[str, Path]) -> None:
-    """sweep --data over the YOLO fixture: the report's rows carry mAP with its metric's name
-    and the detector gets its own Pareto plot; with a classifier's rows in the same store, the
-    report draws one plot per task."""
+    """sweep --data over the YOLO fixture (its validation folder, YOLO txt labels): mAP@[.5:.95]
+    and mAP@.5 by faster-coco-eval; the INT8 verdict is measured, with its drop in mAP points
+    against FP32 on the same images; budgets take mAP; the report's rows carry mAP with its
+    metric's name and the detector gets its own Pareto plot; with a classifier's rows in the
+    same store, the report draws one plot per task."""
     from support import FIX
 
     from edgekit import report
@@ -296,6 +262,28 @@ def test_a_sweep_over_a_detector_reports_map_and_plots_it_apart(
     assert table["int8"]["agreement_metric"] == "detection F1"
     assert Path(doc["files"]["pareto-detect.png"]).stat().st_size > 10_000
     assert "pareto.png" not in doc["files"]  # no classifier here
+    rows = open_store(str(tmp / "results")).query(full=True)
+    (fp32,) = [r for r in rows if r["precision"] == "fp32"]
+    (int8,) = [r for r in rows if r["precision"] == "int8"]
+    acc, acc8 = fp32["result"]["accuracy"], int8["result"]["accuracy"]
+    assert acc["evaluator"] == "faster-coco-eval" and acc["max_dets"] == 100
+    assert acc["images"] == 60 and acc["boxes"] == 143 and acc["format"] == "yolo txt"
+    assert acc["map50"] >= 70 and acc["map50"] > acc["map50_95"] > 40
+    claims = accuracy.claims(rows)
+    claim, claim8 = claims[fp32["id"]], claims[int8["id"]]
+    assert (claim.kind, claim.metric, claim.drop) == ("measured", "map50_95", 0.0)
+    assert claim8.kind == "measured" and claim8.drop_kind == "measured"
+    assert claim8.drop == pytest.approx(acc["map50_95"] - acc8["map50_95"])
+    assert "top-1" not in claim.text + claim8.text
+    floor = round(acc8["map50_95"] - 1, 2)  # budgets take the detector's own unit
+    (tmp / "b.yaml").write_text(f"budgets:\n  - model: yolo_digits\n    precision: int8\n"
+                                f"    min_map50_95: {floor}\n  - model: yolo_digits\n"
+                                f"    precision: int8\n    min_map50_95: {floor + 50}\n")
+    r = run_cli("budget", "check", str(tmp / "b.yaml"), "--store", str(tmp / "results"),
+                "--json")
+    met, missed = json.loads(r.stdout)["outcomes"]
+    assert r.returncode == 3 and (met["status"], missed["status"]) == ("pass", "fail")
+    assert met["checks"][0]["value"] == round(acc8["map50_95"], 3)
     r = run_cli("profile", str(digits["digits_cnn_plain"]), "--data", str(digits["test"]),
                 "--iterations", "5", "--store", str(tmp / "results"))
     assert r.returncode == 0, r.stderr

@@ -84,28 +84,29 @@ def test_unmeetable_budget_keeps_the_best_under_its_own_name(digits: dict[str, P
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(Method))
-def test_every_calibration_method_and_entropy_is_not_minmax(
-        method: Method, digits: dict[str, Path], tmp_path: Path) -> None:
-    m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=64,
-           method=method, val=digits["test"])
-    assert m["quantization"]["method"] == method.value
-    assert m["verification"]["top1_drop"] <= 3.0
+def test_every_calibration_method_keeps_accuracy_and_entropy_is_not_minmax(
+        digits: dict[str, Path], tmp_path: Path) -> None:
+    """Each method through the CLI (--json stays one object: ORT's histogram calibrators
+    print() their progress), within 3 top-1 points; entropy's scales are not MinMax's (ORT's
+    128-bin default gives equal ones)."""
+    from onnx import numpy_helper
+    from support import run_cli
 
-
-@pytest.mark.slow
-def test_entropy_scales_differ_from_minmax(digits: dict[str, Path], tmp_path: Path) -> None:
-    def scales(method: Method) -> list[float]:
-        m = _q(digits["digits_cnn_plain"], tmp_path, calib=digits["train"], calib_size=64,
-               method=method)
-        model = onnx.load(str(tmp_path / m["artifact"]["path"]))
-        from onnx import numpy_helper
-
+    scales = {}
+    for method in Method:
+        out = tmp_path / f"{method.value}.int8.onnx"
+        r = run_cli("quantize", str(digits["digits_cnn_plain"]), "-o", str(out), "--calib",
+                    str(digits["train"]), "--calib-size", "64", "--calib-method", method.value,
+                    "--val", str(digits["test"]), "--report", "0", "--json")
+        assert r.returncode == 0, r.stderr
+        m = json.loads(r.stdout)["manifest"]
+        assert m["quantization"]["method"] == method.value
+        assert m["verification"]["top1_drop"] <= 3.0
+        model = onnx.load(str(out))
         names = {n.input[1] for n in model.graph.node if n.op_type == "QuantizeLinear"}
-        return [float(numpy_helper.to_array(i).ravel()[0]) for i in model.graph.initializer
-                if i.name in names]
-
-    assert scales(Method.ENTROPY) != scales(Method.MINMAX)  # ORT's 128-bin default gives equal
+        scales[method] = [float(numpy_helper.to_array(i).ravel()[0])
+                          for i in model.graph.initializer if i.name in names]
+    assert scales[Method.ENTROPY] != scales[Method.MINMAX]
 
 
 @pytest.mark.parametrize("quantizer", [QuantizerKind.ORT, QuantizerKind.MODELOPT])
@@ -294,17 +295,3 @@ def test_a_pass_over_the_memory_limit_is_skipped_in_one_line(
                                                "per-layer pass, and it needs"):
         _q(digits["digits_cnn"], tmp_path, calib=digits["train"], calib_size=32,
            val=digits["test"], max_accuracy_drop=0.5, max_memory_gb=0.000001)
-
-
-@pytest.mark.parametrize("method", [pytest.param("entropy", marks=pytest.mark.slow),
-                                    "percentile"])
-def test_histogram_calibrators_print_nothing_on_stdout(method: str, digits: dict[str, Path],
-                                                       tmp_path: Path) -> None:
-    """ORT's histogram calibrators print() their progress; --json stays one object."""
-    from support import run_cli
-
-    r = run_cli("quantize", str(digits["digits_cnn_plain"]), "-o", str(tmp_path / "d.int8.onnx"),
-                "--calib", str(digits["train"]), "--calib-size", "16", "--calib-method", method,
-                "--report", "0", "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["manifest"]["quantization"]["method"] == method
