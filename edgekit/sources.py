@@ -281,10 +281,9 @@ def _onnx(path: Path, opts: Options, spec: str | None = None) -> Source:
 
 
 def _ultralytics_recipe(path: Path) -> Preprocess | None:
-    """The model's own recipe where its ONNX metadata says Ultralytics made it (the ``detect``
-    row's letterbox at its ``imgsz``); None otherwise."""
+    """The model's own recipe where its ONNX metadata says Ultralytics made it (its task row's,
+    at its ``imgsz``: letterbox 114 for a detector); None otherwise."""
     from edgekit import tasks
-    from edgekit.preprocessing import from_ultralytics
 
     try:
         model = require("onnx").load(str(path), load_external_data=False)
@@ -292,9 +291,10 @@ def _ultralytics_recipe(path: Path) -> Preprocess | None:
         return None
     found = tasks.ultralytics({p.key: p.value for p in model.metadata_props})
     size = found.metadata.get("imgsz") if found else None
-    if not found or not isinstance(size, list) or len(size) != 2:
+    recipe = found.spec.recipe if found else None
+    if recipe is None or not isinstance(size, list) or len(size) != 2:
         return None
-    return from_ultralytics(int(size[0]), int(size[1]))
+    return recipe(int(size[0]), int(size[1]))
 
 
 def _torchscript(path: Path, opts: Options) -> Source:

@@ -124,7 +124,8 @@ def test_ppocr_models_export_quantize_profile_and_build(model: str, tmp_path: Pa
 
     name, size, flags, _ = ppocr.MODELS[model]
     r = run_cli("export", str(ppocr.path(name)), "--input-size", size, *flags, "--int8", "--json",
-                "--report", "0", "--quiet", cwd=tmp_path)  # (no per-layer pass: seconds)
+                "--report", "0", "--calib-size", "4", "--quiet",  # (no per-layer pass, 4
+                cwd=tmp_path)  # calibration images: seconds; accuracy is the next test's)
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     h, w = (int(v) for v in size.split(","))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import preprocessing
 from edgekit.errors import ConfigError
 from edgekit.tasks import classify, detect, segment, tensor
 from edgekit.tasks.tensor import EXPORT_TOLERANCE, Comparison, Tolerance
@@ -58,7 +59,7 @@ class TaskSpec:
     compare: Callable[..., Comparison] = tensor.compare
     fits: Callable[[list[list[Any]]], bool] | None = None  # outputs that are this task's
     top1: bool = False  # the claim is a top-1 figure (published, lower bound)
-    recipe: str | None = None  # the preprocessing its models take (preprocessing.for_task)
+    recipe: Callable[[int, int], Any] | None = None  # (H, W) -> the Preprocess its models take
 
     def cost(self, ver: dict[str, Any]) -> float:
         """What the INT8 accuracy-aware fallback lowers: top-1 points lost (the drop with
@@ -89,7 +90,7 @@ register(TaskSpec(name="detect", what="object detector (boxes and classes)",
                   labelled=Metric(key="map50_95", label="mAP@[.5:.95]", unit="%"),
                   label_formats=("coco json", "yolo txt"), compare=detect.compare,
                   labels_ready=True,  # YOLO raw heads (tasks.detect_map); others refuse it
-                  recipe="letterbox, pad 114, /255, RGB (Ultralytics)"))
+                  recipe=preprocessing.from_ultralytics))  # letterbox 114, /255, RGB
 register(TaskSpec(name="segment", what="segmenter (a class per pixel)", agreement=SQNR,
                   labelled=Metric(key="miou", label="mIoU", unit="%"),
                   label_formats=("label masks",), compare=segment.compare))
