@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -311,27 +312,23 @@ def min_top1(limit: float, c: accuracy.Claim) -> Check:
                  kind=str(c.kind))
 
 
-def min_agreement(limit: float, c: accuracy.Claim) -> Check:
-    """A floor on a detector's F1 against FP32's detections (its verdict's figure)."""
-    name = "detection F1 vs FP32"
-    if c.metric != "f1" or c.value is None:
-        return Check(name=name, limit=limit, value=None, passed=False, kind=str(c.kind),
-                     note=f"no detection agreement: {c.text}")
-    return Check(name=name, limit=limit, value=round(c.value, 4), passed=c.value >= limit,
-                 note=f"{c.kind}: {c.text}", kind=str(c.kind))
+def floor_on(metric: str, name: str, missing: str) -> Callable[[float, accuracy.Claim], Check]:
+    """A floor on the verdict's figure where it is ``metric`` (a detector's F1 against FP32's
+    detections, its mAP with labels); a verdict in another metric fails, saying ``missing``."""
+    def check(limit: float, c: accuracy.Claim) -> Check:
+        if c.metric != metric or c.value is None:
+            return Check(name=name, limit=limit, value=None, passed=False, kind=str(c.kind),
+                         note=f"{missing}: {c.text}")
+        return Check(name=name, limit=limit, value=round(c.value, 4), passed=c.value >= limit,
+                     note=f"{c.kind}: {c.text}", kind=str(c.kind))
+    return check
 
 
-def min_map(limit: float, c: accuracy.Claim) -> Check:
-    """A floor on a detector's mAP@[.5:.95] measured with labels (its verdict's figure)."""
-    name = "mAP@[.5:.95] (%)"
-    if c.metric != "map50_95" or c.value is None:
-        return Check(name=name, limit=limit, value=None, passed=False, kind=str(c.kind),
-                     note=f"no mAP measured (profile --data DIR with detection labels): {c.text}")
-    return Check(name=name, limit=limit, value=round(c.value, 3), passed=c.value >= limit,
-                 note=f"{c.kind}: {c.text}", kind=str(c.kind))
-
-
-VERDICT_CHECKS = {"min_top1": min_top1, "min_agreement": min_agreement, "min_map50_95": min_map}
+VERDICT_CHECKS = {"min_top1": min_top1,
+                  "min_agreement": floor_on("f1", "detection F1 vs FP32",
+                                            "no detection agreement"),
+                  "min_map50_95": floor_on("map50_95", "mAP@[.5:.95] (%)", "no mAP measured "
+                                           "(profile --data DIR with detection labels)")}
 
 
 def _fail_text(c: Check) -> str:
