@@ -200,7 +200,7 @@ def _what_is(path: Path) -> str:
 
 
 def _which_provider(name: str) -> str:
-    in_tv = name in _torchvision_names()
+    in_tv = name in _torchvision_names() | _torchvision_detectors()
     in_timm = name in _timm_names()
     if in_tv and in_timm:
         raise SourceError(f"'{name}' is both a torchvision and a timm model",
@@ -220,6 +220,12 @@ def _torchvision_names() -> frozenset[str]:
 
 
 @functools.cache
+def _torchvision_detectors() -> frozenset[str]:
+    tvm = require("torchvision.models")
+    return frozenset(tvm.list_models(module=tvm.detection))
+
+
+@functools.cache
 def _timm_names() -> frozenset[str]:
     return frozenset(require("timm").list_models())
 
@@ -230,6 +236,11 @@ def _all_names() -> list[str]:
 
 def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | None) -> Source:
     known = _torchvision_names() if provider == "torchvision" else _timm_names()
+    if provider == "torchvision" and name in _torchvision_detectors():
+        raise SourceError(f"torchvision's {name} is a detector, and edgekit does not export "
+                          "torchvision's detectors yet (their NMS goes into the graph)",
+                          "export it with torch.onnx.export(..., dynamo=False, opset_version=17) "
+                          "and pass the .onnx with --task detect", path=spec)
     if name not in known:
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
         raise SourceError(f"unknown {provider} model '{name}'",
