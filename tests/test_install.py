@@ -25,7 +25,8 @@ def test_the_core_install_profiles_without_torch(tmp_path: Path, digits: dict[st
     made = _run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     assert made.returncode == 0, made.stderr
     bin_ = venv / "bin"
-    pip = _run([str(bin_ / "pip"), "install", "-q", "--disable-pip-version-check", str(ROOT)],
+    pip = _run([str(bin_ / "pip"), "install", "-q", "--disable-pip-version-check", "--no-compile",
+                str(ROOT)],
                tmp_path)
     assert pip.returncode == 0, pip.stderr[-2000:]
     no_torch = _run([str(bin_ / "python"), "-c", "import torch"], tmp_path)
