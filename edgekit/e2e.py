@@ -13,22 +13,17 @@ from edgekit import timing
 from edgekit.tasks import detect
 
 
-def decodes(task: str | None, output: Any) -> bool:
-    """A detector whose first output is a YOLO raw head (the only decode edgekit has)."""
-    return task == "detect" and detect.yolo_head(list(np.shape(output)))
+def _first(out: dict[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(next(iter(out.values())))
 
 
-def measure(r: Any, feeds: dict[str, np.ndarray], conf: float, *, warmup: int,
+def measure(r: Any, feeds: dict[str, np.ndarray], raw: np.ndarray, conf: float, *, warmup: int,
             iterations: int | None, duration_s: float | None) -> dict[str, Any]:
     """p50/p90 of network + decode + NMS on ``feeds`` (real photos), and of the decode alone
-    on the network's output for them; the detections per image at ``conf``."""
-    def first(out: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(next(iter(out.values())))
-
+    on ``raw``, the network's output for them; the detections per image at ``conf``."""
     def both() -> None:
-        detect.decode(first(r.infer(feeds)), conf)
+        detect.decode(_first(r.infer(feeds)), conf)
 
-    raw = first(r.infer(feeds))
     ms = timing.sample(both, warmup=warmup, iterations=iterations, duration_s=duration_s,
                        sync=r.sync)
     dec = timing.sample(lambda: detect.decode(raw, conf), warmup=warmup, iterations=iterations,
@@ -44,10 +39,14 @@ def measure(r: Any, feeds: dict[str, np.ndarray], conf: float, *, warmup: int,
 
 def for_runner(r: Any, feeds: dict[str, np.ndarray], task: str | None, conf: float, rep: Any,
                batch: int, **timing_opts: Any) -> dict[str, Any] | None:
-    """``measure`` as a profile stage, where the runner's first output is a YOLO head."""
-    if not decodes(task, next(iter(r.infer(feeds).values()))):
+    """``measure`` as a profile stage, where the runner's first output is a YOLO head (any
+    other model: None, and no inference spent finding out)."""
+    if task != "detect":
+        return None
+    raw = _first(r.infer(feeds))
+    if not detect.decodes(task, raw.shape):
         return None
     with rep.stage(f"end to end, batch {batch}") as st:
-        out = measure(r, feeds, conf, **timing_opts)
+        out = measure(r, feeds, raw, conf, **timing_opts)
         st["note"] = f"p50 {out['p50_ms']:.3f} ms with decode + NMS"
     return out

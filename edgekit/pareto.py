@@ -246,15 +246,9 @@ def plot(points: list[Point], meta: dict[str, Any], out: Path, log_x: bool = Fal
     if not shown:
         none = (f" (no accuracy figure, nothing measured: ids "
                 f"{', '.join(map(str, meta['no_accuracy']))})" if meta.get("no_accuracy") else "")
-        others = sorted({p.task for p in points if p.task != "classify"})
-        hint = (f"{'/'.join(others)} models have no top-1: they are judged against FP32 "
-                "(detection agreement, or SQNR; see edgekit pick); plot them with --x gmacs "
-                "--y latency_p50_ms"
-                if others and all(p.task != "classify" for p in points) else
-                "profile the FP32 model with --data DIR (labelled images): its variants then "
-                "get lower bounds from it")
         raise ConfigError(f"nothing to plot: no result has both {meta['x']} and {meta['y']}"
-                          + none, hint)
+                          + none, "profile the FP32 model with --data DIR (labelled images): "
+                          "its variants then get lower bounds from it")
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=120)
     groups = sorted({getattr(p, color_by) for p in shown})
     cmap = plt.get_cmap("tab10")

@@ -40,7 +40,7 @@ from edgekit.progress import Reporter
 from edgekit.result import Measured, Result, assemble
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import open_store, store_preflight
-from edgekit.tasks import classify
+from edgekit.tasks import classify, detect
 
 SPLIT_ITERATIONS = 20
 
@@ -297,7 +297,7 @@ def _detection_map(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp:
 
     def infer(x: np.ndarray) -> np.ndarray:
         out = r.infer({image.name: x.astype(image.dtype), **_other_inputs(spec, image, 1, target)})
-        if not e2e.decodes(task.name, raw := np.asarray(next(iter(out.values())))):
+        if not detect.decodes(task.name, (raw := np.asarray(next(iter(out.values())))).shape):
             raise ConfigError(f"--data measures mAP from a YOLO raw head, not an output of "
                               f"{list(raw.shape)}", "drop --data", path=target)
         return raw

@@ -19,9 +19,9 @@ from edgekit.tasks import TaskInfo, classify, detect
 
 
 def decodes(task: TaskInfo, model: Any) -> bool:
-    """A detector whose first output is a YOLO raw head edgekit decodes."""
+    """A detector whose first output, as the graph declares it, is a YOLO raw head."""
     outs = graph.io_spec(model)["outputs"]
-    return task.name == "detect" and bool(outs) and detect.yolo_head(outs[0]["shape"])
+    return bool(outs) and detect.decodes(task.name, outs[0]["shape"])
 
 
 def task_of(man: Any, model: Any, stated: str | None = None) -> TaskInfo:
@@ -65,11 +65,13 @@ def budget(task: TaskInfo, max_drop: float | None, min_sqnr_db: float | None,
     return Budget(limit=limit, stated=v, text=f"{own} {v:g}")
 
 
+_FIGURE_TEXT = {"drop": "drop {:.2f} points", "f1": "F1 {:.3f}", "sqnr_db": "SQNR {:.1f} dB"}
+
+
 def figure_text(task: TaskInfo, ver: dict[str, Any]) -> str:
-    """The fallback's figure in words: 'drop 0.50 points', 'F1 0.912', 'SQNR 12.3 dB'."""
-    cost = task.spec.cost(ver)
-    return (f"drop {cost:.2f} points" if task.spec.top1 else
-            f"F1 {1 - cost:.3f}" if ver.get("f1") is not None else f"SQNR {-cost:.1f} dB")
+    """``step_figure`` in words: 'drop 0.50 points', 'F1 0.912', 'SQNR 12.3 dB'."""
+    ((key, value),) = step_figure(task, ver).items()
+    return _FIGURE_TEXT[key].format(value)
 
 
 def step_figure(task: TaskInfo, ver: dict[str, Any]) -> dict[str, float]:

@@ -130,13 +130,14 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.split("/")[-1]).strip("_") or "model"
 
 
-def _labelled(data: Path, labels: Path | None, scan: Any) -> None:
+def _labelled(data: Path, labels: Path | None) -> None:
     """--data before the models' tasks are known (after their export): a class folder for
     classifiers or a detection folder (YOLO txt, COCO JSON) for detectors; neither is one line."""
+    from edgekit.images import scan_image_folder
     from edgekit.tasks import detect_map
 
     try:
-        scan(data, labels)
+        scan_image_folder(data, labels)
     except EdgekitError as first:
         if not data.is_dir():
             raise
@@ -150,7 +151,7 @@ def _labelled(data: Path, labels: Path | None, scan: Any) -> None:
 def _check(models: list[str], opts: SweepOptions) -> None:
     from edgekit._io import check_writable_dir
     from edgekit._lazy import need
-    from edgekit.images import scan_image_folder, unlabelled_paths
+    from edgekit.images import unlabelled_paths
     from edgekit.store import store_preflight
 
     if not models:
@@ -167,7 +168,7 @@ def _check(models: list[str], opts: SweepOptions) -> None:
         raise CalibrationError("calibration data not found", "check the path",
                                path=str(opts.calib))
     if opts.data is not None:
-        _labelled(opts.data, opts.labels, scan_image_folder)
+        _labelled(opts.data, opts.labels)
     if opts.agreement is not None:
         unlabelled_paths(opts.agreement)
     store_preflight(opts.store)

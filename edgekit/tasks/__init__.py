@@ -122,7 +122,7 @@ class TaskInfo:
         return get(self.name)
 
 
-ULTRALYTICS_TASKS = {"detect": "detect", "segment": "segment", "classify": "classify"}
+ULTRALYTICS_TASKS = frozenset({"detect", "segment", "classify"})  # theirs that are rows here
 
 
 def ultralytics(props: dict[str, str]) -> TaskInfo | None:
@@ -139,7 +139,7 @@ def ultralytics(props: dict[str, str]) -> TaskInfo | None:
     names = meta.pop("names")
     listed = ([str(names[k]) for k in sorted(names)] if isinstance(names, dict)
               else [str(n) for n in names] if isinstance(names, list) else None)
-    task = ULTRALYTICS_TASKS.get(props["task"])
+    task = props["task"] if props["task"] in ULTRALYTICS_TASKS else None
     note = (None if task else f"Ultralytics task '{props['task']}' has no edgekit metric yet: "
             "compared with FP32 by SQNR")
     return TaskInfo(name=task or "tensor", source="onnx metadata (ultralytics)", names=listed,

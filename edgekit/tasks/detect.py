@@ -42,6 +42,12 @@ def yolo_head(shape: tuple[int, ...] | list[Any], classes: int | None = None) ->
     return ch > 4 and anchors > ch and (classes is None or ch == 4 + classes)
 
 
+def decodes(task: str | None, shape: Any) -> bool:
+    """A detector whose first output (its shape) is a YOLO raw head: the only decode edgekit
+    has (decode, agreement, float head, end-to-end latency and mAP all rest on it)."""
+    return task == "detect" and yolo_head(list(shape))
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box in ``a`` (m, 4) with every box in ``b`` (n, 4), xyxy."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
