@@ -129,11 +129,10 @@ def _coco(folder: Path, path: Path) -> DetectionSet:
             for i, a in enumerate(d.get("annotations", []), start=1)]
     imgs = [{"id": im["id"], "file_name": im["file_name"], "width": im["width"],
              "height": im["height"]} for im in d["images"]]
-    ids = [im["id"] for im in d["images"]]
     return DetectionSet(folder=folder, images=images, format="coco json", source=str(path),
                         coco={"images": imgs, "annotations": anns,
                               "categories": [{"id": remap[c["id"]], "name": c.get("name")}
-                                             for c in cats], "_ids": ids})
+                                             for c in cats]})
 
 
 def evaluate(ds: DetectionSet, pp: Any, infer: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:
@@ -142,7 +141,7 @@ def evaluate(ds: DetectionSet, pp: Any, infer: Callable[[np.ndarray], np.ndarray
 
     from edgekit.images import preprocess_with_transform
 
-    ids = ds.coco.get("_ids") or [im["id"] for im in ds.coco["images"]]
+    ids = [im["id"] for im in ds.coco["images"]]  # in the order of ds.images
     dets: list[dict[str, Any]] = []
     for image_id, path in zip(ids, ds.images, strict=True):
         with Image.open(path) as im:
@@ -162,7 +161,6 @@ def score(gt: dict[str, Any], dets: list[dict[str, Any]], evaluator: str = "fast
           ) -> dict[str, Any]:
     """COCO bbox mAP of ``dets`` against ``gt`` (a COCO dataset dict): by faster-coco-eval,
     or pycocotools (``evaluator``, for the cross-check)."""
-    gt = {k: v for k, v in gt.items() if not k.startswith("_")}
     if evaluator == "pycocotools":
         coco_mod, eval_mod = require("pycocotools.coco"), require("pycocotools.cocoeval")
         truth = coco_mod.COCO()
