@@ -145,10 +145,11 @@ def labelled(acc: dict[str, Any] | None) -> tuple[str, float] | None:
     return None
 
 
-def catalog_top1(res: dict[str, Any]) -> float | None:
-    """The catalog's published top-1 of the FP32 weights this artifact descends from."""
+def published(res: dict[str, Any], metric: str = "top1") -> float | None:
+    """The published ``metric`` (top1, map50_95) of the FP32 weights this artifact descends
+    from: the catalog's, or the library's own (torchvision's box mAP), only for exactly them."""
     pub = ((res.get("manifest") or {}).get("model") or {}).get("published") or {}
-    return float(pub["top1"]) if pub.get("top1") is not None else None
+    return float(pub[metric]) if pub.get(metric) is not None else None
 
 
 def own_key(res: dict[str, Any]) -> str | None:
@@ -194,11 +195,11 @@ def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
     if labelled(acc) is not None:
         return _measured(res, task, acc, parent)
     if prec == "fp32":
-        pub = catalog_top1(res) if spec.top1 else None
-        if pub is not None:
-            return Claim(kind=Kind.PUBLISHED, task=task, metric="top1", unit="%", value=pub,
-                         drop=0.0, drop_kind="reference", text=f"{pub:.2f} % (published for "
-                         "the catalog's FP32 weights, not measured here)")
+        key = spec.labelled.key if spec.labelled else None
+        pub = published(res, key) if key else None
+        if pub is not None and key is not None:
+            return Claim(kind=Kind.PUBLISHED, task=task, metric=key, unit="%", value=pub,
+                         drop=0.0, drop_kind="reference", text=_published_text(res, key, pub))
         return Claim(task=task, drop=0.0, drop_kind="reference",
                      text="FP32, the reference: no accuracy figure (no --data labels)")
     ver = verification(res)
@@ -209,7 +210,7 @@ def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
         return Claim(task=task, text="no accuracy figure: no --data labels, and no check "
                                      "against its FP32 parent")
     k, n, pts = bound
-    pub = catalog_top1(res)
+    pub = published(res)
     if parent is None or parent.top1 is None:
         parent = Claim(kind=Kind.PUBLISHED, metric="top1", value=pub,
                        parent=_parent_ref(res)) if pub is not None else None
@@ -228,6 +229,14 @@ def judge(res: dict[str, Any], parent: Claim | None = None) -> Claim:
                  parent=parent.parent or _parent_ref(res), **common,
                  text=f"≥ {low:.1f} % (lower bound: FP32 {parent.top1:.1f} % "
                       f"{Kind(parent.kind).value} − {pts:.1f} pts, {k}/{n} disagree, n={n})")
+
+
+def _published_text(res: dict[str, Any], metric: str, value: float) -> str:
+    if metric == "top1":
+        return f"{value:.2f} % (published for the catalog's FP32 weights, not measured here)"
+    pub = ((res.get("manifest") or {}).get("model") or {}).get("published") or {}
+    return (f"{LABELLED.get(metric, metric)} {value:.2f} % (published for {pub.get('weights')} "
+            f"on {pub.get('dataset')}, not measured here)")
 
 
 def _measured(res: dict[str, Any], task: str, acc: dict[str, Any], parent: Claim | None) -> Claim:

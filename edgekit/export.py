@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import fuse, graph, manifest, preprocessing, tasks
+from edgekit import fuse, graph, manifest, preprocessing, tasks, tvdetect
 from edgekit._io import check_writable_dir, scratch_cwd, silenced_fds
 from edgekit._lazy import need, require
 from edgekit.errors import ExportError, SourceError
@@ -27,6 +27,7 @@ from edgekit.precision import Precision
 from edgekit.progress import Reporter
 from edgekit.sources import Kind, Options, Source, resolve
 from edgekit.tasks import EXPORT_TOLERANCE, Comparison, TaskInfo, detect
+from edgekit.torchref import torch_forward
 
 DEFAULT_OPSET = 18
 VERIFY_IMAGES = 4
@@ -82,11 +83,14 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
     pp = preprocessing.resolve(opts.preprocess, model=src.preprocess,
                                input_size=opts.input_size, rep=rep).preprocess
     _check_min_size(src, pp)
-    batch = opts.batch or VERIFY_IMAGES
+    if src.batch and opts.batch not in (None, src.batch):
+        raise SourceError(f"{src.name} exports at batch {src.batch} only", "drop --batch",
+                          path=spec)
     with rep.stage("reference"):
-        x = _photos(pp, batch)
+        x = _photos(pp, opts.batch or VERIFY_IMAGES)
         ref, params = torch_forward(src.model, x, src)
-    task = _task(tasks.determine(opts.task, recorded=src.task, outputs=[list(ref.shape)]), rep)
+    task = _task(tasks.determine(opts.task, recorded=src.task, recorded_names=src.names,
+                                 outputs=[list(ref.shape)]), rep)
     attempts: list[dict[str, Any]] = []
     model, cmp = None, None
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
@@ -104,7 +108,9 @@ def export(spec: str, opts: ExportOptions, source_opts: Options | None = None,
                           "try --exporter dynamo/torchscript, another --opset, or --no-verify",
                           path=spec)
     base = {"exporter": attempts[-1]["exporter"], "opset": opts.opset,
-            "batch": opts.batch or "dynamic", "attempts": attempts}
+            "batch": opts.batch or src.batch or "dynamic", "attempts": attempts}
+    if src.symbolic_hw:
+        base["second_size"] = _second_size(model, src, pp, opts, task.name)
     model, pp, cmp = _fused(model, pp, [ref], cmp, opts, rep, src.spec, base, task.name)
     return _finish(src, model, pp, out, opts, rep, base, cmp, simplify_info, "torch", params,
                    task, int(ref.shape[-1]))
@@ -141,52 +147,11 @@ def _photos(pp: Preprocess, batch: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([x] * reps)[:batch])
 
 
-def torch_forward(model: Any, x: np.ndarray, src: Source) -> tuple[np.ndarray, int]:
-    """Reference logits on ``x``, and the parameter count of the modules that ran.
-
-    Counting only modules that run keeps training-only branches (GoogLeNet's auxiliary
-    heads) out of the figure, as in the published counts. ScriptModules count everything.
-    """
-    torch = require("torch")
-    ran: set[int] = set()
-    hooks = []
-    if not isinstance(model, torch.jit.ScriptModule):
-        hooks = [m.register_forward_hook(lambda mod, i, o: ran.add(id(mod)))
-                 for m in model.modules()]
-    try:
-        with torch.inference_mode():
-            y = model(torch.from_numpy(x))
-    except Exception as e:  # shape errors from too-small inputs, user code bugs
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise SourceError(f"the model fails on a {x.shape[2]}x{x.shape[3]} input ({msg})",
-                          "try a larger --input-size, or check the model", path=src.spec) from e
-    finally:
-        for h in hooks:
-            h.remove()
-    params = {id(p): p.numel() for m in model.modules() if not ran or id(m) in ran
-              for p in m.parameters(recurse=False)}
-    y = first_tensor(y)
-    if y is None:
-        raise SourceError("the model returned no tensor", "return logits (N x classes)",
-                          path=src.spec)
-    return np.asarray(y.float().numpy()), int(sum(params.values()))
-
-
-def first_tensor(y: Any) -> Any:
-    if hasattr(y, "numpy"):
-        return y
-    if isinstance(y, list | tuple) and y:
-        return first_tensor(y[0])
-    if isinstance(y, dict) and y:
-        return first_tensor(next(iter(y.values())))
-    return getattr(y, "logits", None)
-
-
 def _candidates(choice: Exporter, src: Source) -> list[Exporter]:
     if choice is not Exporter.AUTO:
         return [choice]
-    if src.kind is Kind.TORCHSCRIPT:  # torch.export cannot trace a ScriptModule
-        return [Exporter.TORCHSCRIPT]
+    if src.kind is Kind.TORCHSCRIPT or src.symbolic_hw:  # torch.export cannot trace a
+        return [Exporter.TORCHSCRIPT]  # ScriptModule, nor torchvision's detectors (tvdetect)
     return [Exporter.TORCHSCRIPT, Exporter.DYNAMO]
 
 
@@ -195,7 +160,7 @@ def _try_export(exporter: Exporter, src: Source, x: np.ndarray, ref: list[np.nda
                 ) -> tuple[Any, Comparison | None, dict[str, Any], dict[str, Any]]:
     attempt: dict[str, Any] = {"exporter": exporter.value, "ok": False}
     try:
-        model = _torch_to_onnx(exporter, src.model, x, opts, tmp / f"{exporter.value}.onnx")
+        model = _torch_to_onnx(exporter, src, x, opts, tmp / f"{exporter.value}.onnx")
         model, cmp, simplify_info = _simplified_and_checked(model, x, ref, opts, rep, task)
     except ExportError as e:
         attempt["error"] = e.message
@@ -207,29 +172,58 @@ def _try_export(exporter: Exporter, src: Source, x: np.ndarray, ref: list[np.nda
     return model, cmp, attempt, simplify_info
 
 
-def _torch_to_onnx(exporter: Exporter, module: Any, x: np.ndarray, opts: ExportOptions,
+def _torch_to_onnx(exporter: Exporter, src: Source, x: np.ndarray, opts: ExportOptions,
                    path: Path) -> Any:
     torch, onnx = require("torch"), require("onnx")
-    example = (torch.from_numpy(x),)
-    kw: dict[str, Any] = {"input_names": ["input"], "output_names": ["logits"],
+    example, module = (torch.from_numpy(x[:src.batch or len(x)]),), src.model
+    kw: dict[str, Any] = {"input_names": ["input"], "output_names": list(src.outputs),
                           "opset_version": opts.opset}
+    dims = _dynamic_dims(src, opts)
     if exporter is Exporter.DYNAMO:
         kw.update(dynamo=True, external_data=False, optimize=True, verbose=False)
-        if opts.batch is None:
-            kw["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+        if dims:
+            kw["dynamic_shapes"] = ({k: torch.export.Dim(v, min=1, max=4096)
+                                     for k, v in dims.items()},)
     else:
         kw.update(dynamo=False, do_constant_folding=True)
-        if opts.batch is None:
-            kw["dynamic_axes"] = {"input": {0: "batch"}, "logits": {0: "batch"}}
+        if dims:
+            kw["dynamic_axes"] = {"input": dims, **({src.outputs[0]: {0: "batch"}}
+                                                    if 0 in dims else {})}
     try:
         path = Path(path).resolve()
         with warnings.catch_warnings(), torch.no_grad(), silenced_fds(), scratch_cwd(path.parent):
             warnings.simplefilter("ignore")
             torch.onnx.export(module, example, str(path), **kw)
-        return onnx.load(str(path))
+        model = onnx.load(str(path))
+        if src.symbolic_hw:  # the padded detections: [1, K, 6] whatever the input size
+            tvdetect.set_output_shape(model, tvdetect.max_detections(src.model.detector))
+        return model
     except Exception as e:
         msg = str(e).strip().splitlines()[0][:240] if str(e).strip() else type(e).__name__
         raise ExportError(f"{exporter.value} exporter failed: {type(e).__name__}: {msg}") from e
+
+
+def _dynamic_dims(src: Source, opts: ExportOptions) -> dict[int, str]:
+    """The input's symbolic axes: the batch unless fixed, height and width where the model
+    takes any size (torchvision's detectors resize inside)."""
+    dims = {} if opts.batch or src.batch else {0: "batch"}
+    return {**dims, 2: "height", 3: "width"} if src.symbolic_hw else dims
+
+
+def _second_size(model: Any, src: Source, pp: Preprocess, opts: ExportOptions,
+                 task: str) -> dict[str, Any]:
+    """A model with symbolic height and width checked again at a second, non-square size
+    (3/4 of the height), against torch on the same photos."""
+    other = pp.resized(max(32, pp.height * 3 // 4 // 32 * 32), pp.width)
+    x = _photos(other, VERIFY_IMAGES)
+    ref, _ = torch_forward(src.model, x, src)
+    cmp = _check_outputs(model, x, [ref], task)
+    if opts.verify and not cmp.passes(EXPORT_TOLERANCE):
+        raise ExportError(f"at {other.height}x{other.width} the ONNX outputs differ from torch: "
+                          + cmp.failure(EXPORT_TOLERANCE), "export with --no-verify to keep it "
+                          "anyway", path=src.spec)
+    return {"input_size": [other.height, other.width], **tasks.record(task, cmp),
+            "passed": cmp.passes(EXPORT_TOLERANCE)}
 
 
 def _check_outputs(model: Any, x: np.ndarray, ref: list[np.ndarray], task: str) -> Comparison:
@@ -395,8 +389,8 @@ def _finish(src: Source, model: Any, pp: Preprocess, out: Path, opts: ExportOpti
                                  params=params,
                                  gmacs=round(n_macs / 1e9, 4) if n_macs is not None else None,
                                  published=src.published()),
-        input=manifest.InputInfo(**info["inputs"][0], dynamic_axes={"0": "batch"} if opts.batch
-                                 is None and src.kind is not Kind.ONNX else {}),
+        input=manifest.InputInfo(**info["inputs"][0], dynamic_axes={} if src.kind is Kind.ONNX
+                                 else {str(k): v for k, v in _dynamic_dims(src, opts).items()}),
         outputs=info["outputs"], preprocess=pp, lineage=manifest.Lineage(source=src.to_dict()),
         verification=manifest.Verification.from_dict(verification), stages=rep.stages,
         sections={"export": {**export_info, "simplify": simplify_info,

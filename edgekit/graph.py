@@ -187,6 +187,9 @@ def ort_run(session: Any, x: np.ndarray) -> np.ndarray:
 
 
 def ort_run_all(session: Any, x: np.ndarray) -> list[np.ndarray]:
-    """Every output of a one-input session on ``x``."""
-    name = session.get_inputs()[0].name
-    return [np.asarray(o) for o in session.run(None, {name: x})]
+    """Every output of a one-input session on ``x`` (in chunks where its batch is fixed
+    smaller than ``x``'s)."""
+    inp = session.get_inputs()[0]
+    step = inp.shape[0] if isinstance(inp.shape[0], int) and 0 < inp.shape[0] < len(x) else len(x)
+    runs = [session.run(None, {inp.name: x[i:i + step]}) for i in range(0, len(x), step)]
+    return [np.concatenate([np.asarray(r[k]) for r in runs]) for k in range(len(runs[0]))]

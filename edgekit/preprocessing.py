@@ -134,6 +134,15 @@ def from_ultralytics(height: int, width: int) -> Preprocess:
                       pad_side="center")
 
 
+def detector_input(height: int, width: int, mode: str, pad: tuple[float, ...]) -> Preprocess:
+    """A torchvision detector's recipe before its graph (``edgekit.tvdetect``): resized by
+    ``mode`` (stretch | letterbox, padded right and bottom with ``pad``), pixels / 255, RGB, no
+    mean/std (the graph normalises)."""
+    return Preprocess(height=height, width=width, resize=max(height, width),
+                      interpolation="bilinear", mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+                      resize_mode=mode, pad_value=pad, pad_side="right-bottom")
+
+
 def from_catalog(entry: Mapping[str, Any]) -> Preprocess:
     """A ``models/catalog.yaml`` entry -> its recipe (square ``input_size``)."""
     size = int(entry["input_size"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import checkpoints, weights, yolo
+from edgekit import checkpoints, tvdetect, weights, yolo
 from edgekit._lazy import require
 from edgekit.catalog import Entry, load_catalog
 from edgekit.errors import SourceError
@@ -62,6 +62,10 @@ class Source:
     task: str | None = None  # as recorded beside an ONNX, or known from the builder (tasks)
     names: list[str] | None = None  # the class names recorded with it
     weights_record: WeightsRecord = field(default_factory=lambda: WeightsRecord(kind="random"))
+    batch: int | None = None  # the batch the model exports at (None: a dynamic batch axis)
+    symbolic_hw: bool = False  # exported with symbolic height and width (verified at two sizes)
+    outputs: tuple[str, ...] = ("logits",)  # the exported graph's output names
+    reported: dict[str, Any] | None = None  # the library's published figures for its weights
 
     @property
     def weights(self) -> str:
@@ -77,6 +81,8 @@ class Source:
         """The catalog entry's published figures, only when the model holds exactly the
         weights they describe (not random, a checkpoint, other weights or a new head)."""
         rec, entry = self.weights_record, self.entry
+        if self.reported is not None and rec.kind == "pretrained" and not rec.head:
+            return self.reported
         if entry is None or rec.kind != "pretrained" or rec.head:
             return None
         return entry.to_dict() if entry.weights in (rec.name, rec.url) else None
@@ -144,7 +150,7 @@ def prefetch(spec: str, opts: Options) -> WeightsRecord | None:
         provider, name, entry = _named_target(spec)
     except SourceError:
         return None
-    known = _torchvision_names() if provider == "torchvision" else _timm_names()
+    known = _torchvision_names() | tvdetect.names() if provider == "torchvision" else _timm_names()
     if name not in known:
         return None
     exact = entry.weights if entry else None
@@ -200,7 +206,7 @@ def _what_is(path: Path) -> str:
 
 
 def _which_provider(name: str) -> str:
-    in_tv = name in _torchvision_names() | _torchvision_detectors()
+    in_tv = name in _torchvision_names() | tvdetect.names()
     in_timm = name in _timm_names()
     if in_tv and in_timm:
         raise SourceError(f"'{name}' is both a torchvision and a timm model",
@@ -220,12 +226,6 @@ def _torchvision_names() -> frozenset[str]:
 
 
 @functools.cache
-def _torchvision_detectors() -> frozenset[str]:
-    tvm = require("torchvision.models")
-    return frozenset(tvm.list_models(module=tvm.detection))
-
-
-@functools.cache
 def _timm_names() -> frozenset[str]:
     return frozenset(require("timm").list_models())
 
@@ -235,12 +235,9 @@ def _all_names() -> list[str]:
 
 
 def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | None) -> Source:
+    if provider == "torchvision" and name in tvdetect.names():
+        return _torchvision_detector(name, spec, opts)
     known = _torchvision_names() if provider == "torchvision" else _timm_names()
-    if provider == "torchvision" and name in _torchvision_detectors():
-        raise SourceError(f"torchvision's {name} is a detector, and edgekit does not export "
-                          "torchvision's detectors yet (their NMS goes into the graph)",
-                          "export it with torch.onnx.export(..., dynamo=False, opset_version=17) "
-                          "and pass the .onnx with --task detect", path=spec)
     if name not in known:
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
         raise SourceError(f"unknown {provider} model '{name}'",
@@ -254,6 +251,19 @@ def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | No
     if opts.weights:
         src.weights_record = checkpoints.load_into(model, opts.weights, opts.trust_checkpoint,
                                                    name)
+    return src
+
+
+def _torchvision_detector(name: str, spec: str, opts: Options) -> Source:
+    """A torchvision detector, wrapped with its NMS for ONNX (``edgekit.tvdetect``)."""
+    model, record, pp, notes, cats, published = tvdetect.build(name, opts)
+    src = Source(spec=spec, kind=Kind.TORCHVISION, provider="torchvision", name=name,
+                 preprocess=pp, model=model, weights_record=record, notes=notes, task="detect",
+                 names=cats, batch=1, symbolic_hw=True, reported=published,
+                 outputs=("detections",))
+    if opts.weights:  # a checkpoint of the detector itself, not of edgekit's wrapper
+        src.weights_record = checkpoints.load_into(model.detector, opts.weights,
+                                                   opts.trust_checkpoint, name)
     return src
 
 

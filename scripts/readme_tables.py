@@ -192,11 +192,38 @@ def yolo_int8(doc: dict[str, Any]) -> str:
                    speed))
 
 
+def tv_detect(doc: dict[str, Any]) -> str:
+    def f(v: Any, fmt: str = ".3f") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    def int8(r: dict[str, Any]) -> str:
+        return (f"yes (F1 vs FP32 {f(r.get('int8_f1_vs_fp32'))})" if r.get("int8")
+                else r.get("int8_error") or "-")
+
+    exports = [[f"`{r['model']}`", "yes" if r["exported"] else r.get("error", "no"),
+                "x".join(map(str, r.get("size") or [])) or "-", f(r.get("gmacs")),
+                f(r.get("f1")) + f" ({r.get('boxes')} boxes)" if r["exported"] else "-",
+                (f"{f(r.get('second_f1'))} at {'x'.join(map(str, r['second_size']))}"
+                 if r.get("second_size") else "-"), int8(r) if r["exported"] else "-"]
+               for r in doc["rows"] if r["part"] == "export"]
+    speed = [[f"`{r['model']}`, {r['weights']}", f"{r['gmacs']:.3f}", f"{r['fp32_p50_ms']:.2f}",
+              f"{r['int8_p50_ms']:.2f}", f"{r['int8_speedup']:.2f}x",
+              f(r.get("fp32_e2e_p50_ms"), ".2f"), f(r.get("int8_e2e_p50_ms"), ".2f"),
+              f(r.get("int8_e2e_speedup"), ".2f") + "x"]
+             for r in doc["rows"] if r["part"] == "speed"]
+    return (_table(["torchvision detector", "exports", "input", "GMACs",
+                    "F1 vs torch (recipe size)", "F1 vs torch (second size)", "INT8 (ORT)"],
+                   exports) + "\n\n" +
+            _table(["model", "GMACs", "FP32 p50 ms", "INT8 p50 ms", "INT8 speedup",
+                    "FP32 end-to-end p50 ms", "INT8 end-to-end p50 ms", "end-to-end speedup"],
+                   speed))
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "runtimes": runtimes, "pareto_example": pareto_example, "fuse_preprocess": fuse_preprocess,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
     "profile_overhead": profile_overhead, "performance": performance, "memory": memory,
-    "foreign_onnx": foreign_onnx, "yolo_int8": yolo_int8}
+    "foreign_onnx": foreign_onnx, "yolo_int8": yolo_int8, "tv_detect": tv_detect}
 
 
 def render(name: str, results: Path = RESULTS) -> str:

@@ -189,6 +189,22 @@ def test_the_kinds_of_hand_built_results() -> None:
         100 * wilson_upper(0, 28), abs=1e-9)
 
 
+def test_a_detector_shows_torchvisions_published_map_only_for_its_exact_fp32_weights() -> None:
+    pub = {"map50_95": 21.3, "dataset": "COCO-val2017", "source": "torchvision's weights metadata",
+           "weights": "SSDLite320_MobileNet_V3_Large_Weights.COCO_V1"}
+    fp32 = _fp32(None, None)
+    fp32["manifest"] = {"precision": "fp32", "model": {"task": "detect", "published": pub}}
+    got = accuracy.judge(fp32)
+    assert (got.kind, got.metric, got.value, got.top1) == ("published", "map50_95", 21.3, None)
+    assert got.text == ("mAP@[.5:.95] 21.30 % (published for SSDLite320_MobileNet_V3_Large_"
+                        "Weights.COCO_V1 on COCO-val2017, not measured here)")
+    child = _int8("00" * 32, None)  # its INT8 child: its own detection agreement, never the mAP
+    child["manifest"]["model"] = {"task": "detect", "published": pub}
+    child["manifest"]["verification"] = {"f1": 0.97, "images": 14, "metric": "f1"}
+    low = accuracy.judge(child)
+    assert (low.kind, low.metric) == ("agreement", "f1") and low.value != 21.3
+
+
 def test_old_rows_without_kinds_load_and_pareto_borrows_nothing(tmp_path: Path) -> None:
     s = Store(tmp_path / "old")
     random_fp32 = _fp32(77.0, None)  # written before this change: no accuracy_kind

@@ -81,7 +81,7 @@ class TorchRunner(RunnerBase):
         return [TensorSpec("input", ("batch", 3, pp.height, pp.width), "float32")]
 
     def _forward(self, x: Any) -> Any:
-        from edgekit.export import first_tensor
+        from edgekit.torchref import first_tensor
 
         y = first_tensor(self.model(x))
         if y is None:

@@ -4,8 +4,10 @@ in the graph) is decoded here with numpy (``decode``: per-anchor best class over
 class-aware greedy NMS, as Ultralytics' ``non_max_suppression`` does), and a variant is
 compared with FP32 by **detection agreement** (``agreement``): its detections matched to
 FP32's by class at IoU >= 0.5, giving precision, recall, F1 and the mean IoU of the matches.
-Other detector outputs (torchvision's) are compared by the tensor agreement until their decode
-lands. mAP@0.5:0.95 with labels is the labelled metric."""
+A detector with its NMS in the graph that gives ``[N, K, 6]`` (x1, y1, x2, y2, score, class;
+rows after the kept ones zero: torchvision's detectors as ``edgekit.tvdetect`` exports them,
+Ultralytics' ``nms=True`` exports) is read by the same ``decode``: the rows above ``conf``.
+mAP@0.5:0.95 with labels is the labelled metric."""
 
 from __future__ import annotations
 
@@ -42,10 +44,17 @@ def yolo_head(shape: tuple[int, ...] | list[Any], classes: int | None = None) ->
     return ch > 4 and anchors > ch and (classes is None or ch == 4 + classes)
 
 
+def end_to_end(shape: tuple[int, ...] | list[Any]) -> bool:
+    """Whether an output is detections after NMS: [N, K, 6] (x1, y1, x2, y2, score, class)."""
+    return (len(shape) == 3 and shape[2] == 6 and isinstance(shape[1], int) and shape[1] > 0
+            and not yolo_head(shape))
+
+
 def decodes(task: str | None, shape: Any) -> bool:
-    """A detector whose first output (its shape) is a YOLO raw head: the only decode edgekit
-    has (decode, agreement, float head, end-to-end latency and mAP all rest on it)."""
-    return task == "detect" and yolo_head(list(shape))
+    """A detector whose first output (its shape) ``decode`` reads: a YOLO raw head, or
+    detections after an in-graph NMS (decode, agreement, float head, end-to-end latency and
+    mAP all rest on it)."""
+    return task == "detect" and (yolo_head(list(shape)) or end_to_end(list(shape)))
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -76,9 +85,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> np.ndarray:
 def decode(raw: np.ndarray, conf: float = CONF, nms_iou: float = NMS_IOU,
            max_det: int = MAX_DET) -> list[Detections]:
     """A YOLO raw head's detections per image: the best class per anchor above ``conf``,
-    class-aware NMS (boxes offset by class), at most ``max_det``."""
+    class-aware NMS (boxes offset by class), at most ``max_det``. Detections after an
+    in-graph NMS (``end_to_end``): the rows above ``conf``, best first, at most ``max_det``."""
+    raw = np.asarray(raw, np.float32)
+    if end_to_end(raw.shape):
+        return [_rows(p, conf, max_det) for p in raw]
     out = []
-    for p in np.asarray(raw, np.float32):
+    for p in raw:
         p = p.T  # (anchors, 4 + classes)
         cls_scores = p[:, 4:]
         cls = cls_scores.argmax(axis=1)
@@ -90,6 +103,12 @@ def decode(raw: np.ndarray, conf: float = CONF, nms_iou: float = NMS_IOU,
         idx = nms(boxes + cls[:, None] * MAX_WH, score, nms_iou)[:max_det]
         out.append(Detections(boxes[idx], score[idx], cls[idx].astype(np.int64)))
     return out
+
+
+def _rows(p: np.ndarray, conf: float, max_det: int) -> Detections:
+    keep = p[p[:, 4] > conf]
+    keep = keep[np.argsort(-keep[:, 4], kind="stable")][:max_det]
+    return Detections(keep[:, :4], keep[:, 4], keep[:, 5].round().astype(np.int64))
 
 
 def match(ref: Detections, out: Detections, thresh: float = MATCH_IOU) -> tuple[int, list[float]]:
@@ -133,12 +152,14 @@ def agreement(ref: list[Detections], out: list[Detections], conf: float = CONF) 
 
 def compare(reference: list[np.ndarray], output: list[np.ndarray],
             names: list[str] | None = None) -> tensor.Comparison:
-    """The tensor comparison, with the detection agreement where the first output is a YOLO
-    raw head (else the tensor figures alone)."""
+    """The tensor comparison, with the detection agreement where ``decode`` reads the first
+    output (else the tensor figures alone)."""
     base = tensor.compare(reference, output, names)
-    if not yolo_head(np.shape(reference[0])):
+    if not decodes("detect", np.shape(reference[0])):
         return base
     det = agreement(decode(reference[0]), decode(output[0]))
+    if end_to_end(np.shape(reference[0])):  # rows in any order: judged by the detections
+        det["nms_in_graph"] = True
     return dataclasses.replace(base, detection=det)
 
 
@@ -173,12 +194,22 @@ def _dfl(conv: Any, producer: dict[str, Any]) -> bool:
     return p is not None and p.op_type == "Softmax"
 
 
+def _nodes(g: Any) -> Any:
+    """Every node of a graph and of its subgraphs (an If's branches, a Loop's body)."""
+    for n in g.node:
+        yield n
+        for a in n.attribute:
+            for sub in [a.g] if a.HasField("g") else list(a.graphs):
+                yield from _nodes(sub)
+
+
 def layout(model: Any) -> dict[str, Any]:
     """Where a detector's NMS lives and what its first output is, for its manifest."""
     out = model.graph.output[0]
     shape = [d.dim_value or d.dim_param for d in out.type.tensor_type.shape.dim]
-    in_graph = any(n.op_type == "NonMaxSuppression" for n in model.graph.node)
-    head = "yolo raw head" if yolo_head(shape) else "other"
+    in_graph = any(n.op_type == "NonMaxSuppression" for n in _nodes(model.graph))
+    head = ("yolo raw head" if yolo_head(shape) else "detections after NMS [N, K, 6]: x1, y1, "
+            "x2, y2, score, class" if end_to_end(shape) else "other")
     return {"output": out.name, "shape": shape, "head": head,
             "nms": "in the graph (NonMaxSuppression)" if in_graph else
                    "outside the graph: edgekit's decode (tasks.detect)" if head != "other" else

@@ -5,7 +5,9 @@ The folder holds images and their boxes in one of two formats:
   ``.../labels/X/a.txt`` (Ultralytics' rule), or ``a.txt`` beside the image. Class k is model
   class k.
 - **COCO JSON**: ``--labels FILE.json``, or the one ``.json`` in the folder or its
-  ``annotations/``; images matched by file name. Model class k is the k-th category by id.
+  ``annotations/``; images matched by file name. Model class k is the category named as the
+  model's class k where the model's names cover the categories' (torchvision's detectors),
+  else the k-th category by id.
 
 Each image goes through the model's own recipe (``images.preprocess_with_transform``), its raw
 head is decoded at COCO's settings (confidence 0.001, at most 300 detections), and the boxes
@@ -57,7 +59,7 @@ def load(folder: Path, labels: Path | None = None, names: list[str] | None = Non
         raise ConfigError("--data: folder not found", "check the path", path=str(folder))
     coco_file = labels or _one_json(folder)
     if coco_file is not None:
-        return _coco(folder, coco_file)
+        return _coco(folder, coco_file, names)
     return _yolo(folder, names)
 
 
@@ -113,7 +115,7 @@ def _yolo(folder: Path, names: list[str] | None) -> DetectionSet:
                         coco={"images": imgs, "annotations": anns, "categories": cats})
 
 
-def _coco(folder: Path, path: Path) -> DetectionSet:
+def _coco(folder: Path, path: Path, names: list[str] | None = None) -> DetectionSet:
     try:
         d = json.loads(path.read_text())
         by_name = {p.name: p for p in _images(folder)}
@@ -123,7 +125,7 @@ def _coco(folder: Path, path: Path) -> DetectionSet:
         raise ConfigError(f"--labels: not a COCO detection file for this folder ({type(e).__name__}"
                           f": {str(e)[:80]})", "give the instances JSON of these images",
                           path=str(path)) from e
-    remap = {c["id"]: k + 1 for k, c in enumerate(cats)}  # model class k = k-th category
+    remap = _classes(cats, names)
     anns = [{**a, "id": i, "category_id": remap[a["category_id"]],
              "area": a.get("area", a["bbox"][2] * a["bbox"][3]), "iscrowd": a.get("iscrowd", 0)}
             for i, a in enumerate(d.get("annotations", []), start=1)]
@@ -133,6 +135,15 @@ def _coco(folder: Path, path: Path) -> DetectionSet:
                         coco={"images": imgs, "annotations": anns,
                               "categories": [{"id": remap[c["id"]], "name": c.get("name")}
                                              for c in cats]})
+
+
+def _classes(cats: list[dict[str, Any]], names: list[str] | None) -> dict[int, int]:
+    """COCO category id -> model class + 1: by name where the model's class names hold every
+    category's (torchvision's detectors: class = COCO id, 'N/A' gaps), else the k-th category
+    by id is model class k (a YOLO model trained on these categories)."""
+    if names and all(c.get("name") in names for c in cats):
+        return {c["id"]: names.index(c["name"]) + 1 for c in cats}
+    return {c["id"]: k + 1 for k, c in enumerate(cats)}
 
 
 def evaluate(ds: DetectionSet, pp: Any, infer: Callable[[np.ndarray], np.ndarray]) -> dict[str, Any]:

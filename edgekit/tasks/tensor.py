@@ -24,6 +24,9 @@ class Tolerance:
     min_cosine: float = 0.9999
     max_rel_diff: float = 1e-3
     min_top1_agreement: float = 1.0  # classify: of the images whose top-1 is not a near-tie
+    # detect, NMS in the graph: the rows' order is no contract, so the detections must match
+    min_detection_f1: float = 0.99
+    min_detection_iou: float = 0.99
 
 
 EXPORT_TOLERANCE = Tolerance()
@@ -47,11 +50,25 @@ class Comparison:
     detection: dict[str, Any] | None = None  # detect: agreement with the reference's detections
 
     def passes(self, tol: Tolerance) -> bool:
+        if self.by_detections:
+            d = self.detection or {}
+            return d.get("f1") is None or (d["f1"] >= tol.min_detection_f1
+                                           and (d.get("mean_iou") or 0) >= tol.min_detection_iou)
         return (self.cosine_min >= tol.min_cosine and self.rel_diff <= tol.max_rel_diff
                 and (self.decisive_top1_agreement is None
                      or self.decisive_top1_agreement >= tol.min_top1_agreement))
 
+    @property
+    def by_detections(self) -> bool:
+        """Judged by its detections (``tasks.detect``: NMS in the graph), not its tensors."""
+        return bool((self.detection or {}).get("nms_in_graph"))
+
     def failure(self, tol: Tolerance) -> str:
+        if self.by_detections:
+            d = self.detection or {}
+            return (f"detection F1 {d.get('f1')} (min {tol.min_detection_f1}), mean IoU "
+                    f"{d.get('mean_iou')} (min {tol.min_detection_iou}) against the reference's "
+                    f"{d.get('fp32_boxes')} boxes")
         top1 = ("" if self.decisive_top1_agreement is None else
                 f", top-1 agreement {self.decisive_top1_agreement:.1%}")
         return (f"cosine {self.cosine_min:.6f} (min {tol.min_cosine}), relative max diff "

@@ -45,6 +45,22 @@ def test_yolo_txt_labels_become_coco_ground_truth_in_pixels(tmp_path: Path) -> N
     assert coco.format == "coco json" and coco.coco["annotations"][0]["bbox"] == first["bbox"]
 
 
+def test_coco_categories_map_to_model_classes_by_name_where_the_names_cover_them(
+        tmp_path: Path) -> None:
+    folder = _set(tmp_path / "d")
+    gt = {**detect_map.load(folder).coco}  # categories 1 "0", 2 "1"
+    gt["categories"] = [{"id": 18, "name": "dog"}, {"id": 1, "name": "person"}]
+    gt["annotations"] = [{**a, "category_id": 18 if a["category_id"] == 2 else 1}
+                         for a in gt["annotations"]]
+    (folder / "gt.json").write_text(json.dumps(gt))
+    tv = ["__background__", "person", *["N/A"] * 16, "dog"]  # torchvision: class = COCO id
+    by_name = detect_map.load(folder, names=tv).coco
+    assert {c["name"]: c["id"] for c in by_name["categories"]} == {"person": 2, "dog": 19}
+    assert {a["category_id"] for a in by_name["annotations"]} == {2, 19}
+    by_order = detect_map.load(folder, names=["x", "y"]).coco  # names do not cover them
+    assert {c["name"]: c["id"] for c in by_order["categories"]} == {"person": 1, "dog": 2}
+
+
 def test_faster_coco_eval_agrees_with_pycocotools(tmp_path: Path) -> None:
     ds = detect_map.load(_set(tmp_path / "d"))
     for jitter in (0.0, 3.0, 9.0):
