@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -98,17 +99,24 @@ def test_detector_exports_with_nms_in_the_graph_verified_at_two_sizes_with_publi
     assert agree["f1"] == 1.0, agree
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory,
+             detector_state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """SSDlite exported from a --weights checkpoint with --int8 (the CLI's --json object)."""
+    from support import run_cli
+
+    tmp = tmp_path_factory.mktemp("ssd")
+    torch.save(detector_state, tmp / "ssd.pth")
+    r = run_cli("export", f"torchvision:{NAME}", "--weights", str(tmp / "ssd.pth"), "-o",
+                str(tmp / "ssd.onnx"), "--int8", "--calib-size", "4", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return {**json.loads(r.stdout), "tmp": tmp}
+
+
 @pytest.mark.slow
 def test_detector_int8_is_quantized_by_ort_and_judged_by_detection_agreement(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        detector_state: dict[str, torch.Tensor]) -> None:
-    ckpt = tmp_path / "ssd.pth"
-    torch.save(detector_state, ckpt)
-    code, stdout, err = _cli(capsys, "export", f"torchvision:{NAME}", "--weights", str(ckpt),
-                             "-o", str(tmp_path / "ssd.onnx"), "--int8", "--calib-size", "4",
-                             "--json")
-    assert code == 0, err[-2000:]
-    q = json.loads(stdout)["int8"]
+        exported: dict[str, Any]) -> None:
+    q = exported["int8"]
     man = q["manifest"]
     ver = man["verification"]
     assert ver["metric"] == "f1" and "detection" in ver and ver["detection"]["fp32_boxes"] > 0
@@ -116,6 +124,46 @@ def test_detector_int8_is_quantized_by_ort_and_judged_by_detection_agreement(
     assert man["model"]["published"] is None  # a checkpoint: torchvision's figure is not its
     ops = {n.op_type for n in onnx.load(q["path"]).graph.node}
     assert "QuantizeLinear" in ops and "If" in ops  # the NMS (inside the If) stays float
+
+
+@pytest.mark.slow
+def test_detector_map_on_a_coco_json_whose_truth_is_its_own_detections(
+        exported: dict[str, Any]) -> None:
+    """Ground truth written from the FP32 ONNX's own detections (conf 0.3) in the original
+    photos' pixels, categories by COCO id and name: profile --data must score it 100 %, which
+    holds only if the stretch is undone, classes map by name and every row is decoded."""
+    from support import run_cli
+
+    from edgekit import manifest
+    from edgekit.images import bundled_photos, load_rgb, preprocess_with_transform
+
+    fp32, folder = Path(exported["path"]), exported["tmp"] / "val"
+    folder.mkdir()
+    man = manifest.for_artifact(fp32)
+    assert man is not None and man.model.names is not None
+    sess, names = graph.ort_session(fp32), man.model.names
+    images, anns, cats = [], [], {}
+    for i, photo in enumerate(bundled_photos()[:4], start=1):
+        im = load_rgb(photo)
+        im.save(folder / f"{photo.stem}.png")
+        x, t = preprocess_with_transform(im, man.preprocess)  # type: ignore[arg-type]
+        (d,) = detect.decode(graph.ort_run(sess, x[None]), conf=0.3)
+        images.append({"id": i, "file_name": f"{photo.stem}.png", "width": im.width,
+                       "height": im.height})
+        for b, c in zip(t.to_original(d.boxes), d.classes, strict=True):
+            cats[int(c)] = {"id": int(c), "name": names[int(c)]}
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(c), "iscrowd": 0,
+                         "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]),
+                                  float(b[3] - b[1])], "area": float((b[2:] - b[:2]).prod())})
+    assert len(anns) >= 3
+    (folder / "gt.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                "categories": list(cats.values())}))
+    r = run_cli("profile", str(fp32), "--data", str(folder), "--no-store", "--iterations", "3",
+                "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    acc = json.loads(r.stdout)["results"][0]["accuracy"]
+    assert acc["map50_95"] == pytest.approx(100.0, abs=0.5) and acc["format"] == "coco json"
+    assert acc["boxes"] == len(anns) and acc["evaluator"] == "faster-coco-eval"
 
 
 def test_end_to_end_rows_decode_and_are_judged_by_detections_not_row_order() -> None:
