@@ -180,6 +180,12 @@ def test_end_to_end_rows_decode_and_are_judged_by_detections_not_row_order() -> 
     moved[0, 0, :4] += 30  # one box elsewhere: a different detection
     bad = detect.compare([rows], [moved])
     assert not bad.passes(EXPORT_TOLERANCE) and "detection F1 0.5" in bad.failure(EXPORT_TOLERANCE)
+    low, low_moved = rows.copy(), moved.copy()  # nothing above conf 0.25: every kept row counts
+    low[..., 4] *= 0.1
+    low_moved[..., 4] *= 0.1
+    faint = detect.compare([low], [low_moved])
+    assert faint.detection is not None and faint.detection["conf"] == 0.0
+    assert faint.detection["fp32_boxes"] == 3 and not faint.passes(EXPORT_TOLERANCE)
 
 
 def test_recipes_follow_each_detectors_own_transform() -> None:

@@ -157,9 +157,13 @@ def compare(reference: list[np.ndarray], output: list[np.ndarray],
     base = tensor.compare(reference, output, names)
     if not decodes("detect", np.shape(reference[0])):
         return base
-    det = agreement(decode(reference[0]), decode(output[0]))
-    if end_to_end(np.shape(reference[0])):  # rows in any order: judged by the detections
+    if end_to_end(np.shape(reference[0])):  # rows in any order: judged by the detections,
+        ref = np.asarray(reference[0])  # every kept row where none is above CONF
+        conf = CONF if (ref[..., 4] > CONF).any() else 0.0
+        det = agreement(decode(ref, conf), decode(output[0], conf), conf)
         det["nms_in_graph"] = True
+    else:
+        det = agreement(decode(reference[0]), decode(output[0]))
     return dataclasses.replace(base, detection=det)
 
 
