@@ -133,7 +133,7 @@ def disagreement(ver: dict[str, Any] | None) -> tuple[int, int] | None:
     return round((100.0 - float(ver["top1_agreement"])) / 100.0 * n), n
 
 
-LABELLED = {"top1": "top-1", "map50_95": "mAP@[.5:.95]"}  # metric -> its name
+LABELLED = {"top1": "top-1", "map50_95": "mAP@[.5:.95]", "miou": "mIoU"}  # metric -> its name
 
 
 def labelled(acc: dict[str, Any] | None) -> tuple[str, float] | None:
@@ -244,7 +244,9 @@ def _measured(res: dict[str, Any], task: str, acc: dict[str, Any], parent: Claim
     bound from its check, else none (0 for FP32 itself)."""
     metric, value = labelled(acc) or ("top1", 0.0)
     n, name = acc.get("images"), LABELLED[metric]
-    extra = f", mAP@.5 {acc['map50']:.2f} %" if acc.get("map50") is not None else ""
+    extra = (f", mAP@.5 {acc['map50']:.2f} %" if acc.get("map50") is not None else
+             f", pixel accuracy {acc['pixel_accuracy']:.2f} %"
+             if acc.get("pixel_accuracy") is not None else "")
     c = Claim(kind=Kind.MEASURED, task=task, metric=metric, unit="%", value=value, images=n,
               held_out=acc.get("folder"),
               text=f"{name} {value:.2f} %{extra} (measured on {n} labelled images)")
@@ -270,6 +272,11 @@ def _agreement(task: str, ver: dict[str, Any] | None) -> Claim:
         return Claim(kind=Kind.AGREEMENT, task=task, metric="f1", unit="", value=float(ver["f1"]),
                      images=ver.get("images"), held_out=ver.get("held_out"),
                      text=f"{tasks.describe(ver)} (a {task} model: its detections against FP32's)")
+    if ver and ver.get("pixel_agreement") is not None:
+        return Claim(kind=Kind.AGREEMENT, task=task, metric="pixel_agreement", unit="",
+                     value=float(ver["pixel_agreement"]), images=ver.get("images"),
+                     held_out=ver.get("held_out"),
+                     text=f"{tasks.describe(ver)} (a {task} model: its masks against FP32's)")
     if not ver or ver.get("sqnr_db") is None:
         return Claim(task=task, text=f"no accuracy figure: a {task} model's variant with no "
                                      "check against its FP32 parent")
@@ -287,9 +294,10 @@ def eligible(c: Claim, max_drop: float, min_sqnr_db: float = tasks.DEFAULT_MIN_S
     if c.drop is not None:
         return c.drop <= max_drop, ("" if c.drop <= max_drop else
                                     f"over the accuracy budget ({max_drop:g} points): {c.text}")
-    if c.metric == "f1" and c.value is not None:
+    if c.metric in ("f1", "pixel_agreement") and c.value is not None:
         ok = c.value >= min_agreement
-        return ok, "" if ok else f"under the agreement floor (F1 {min_agreement:g}): {c.text}"
+        what = "F1" if c.metric == "f1" else "pixel agreement"
+        return ok, "" if ok else f"under the agreement floor ({what} {min_agreement:g}): {c.text}"
     if c.metric == "sqnr_db" and c.value is not None:
         ok = c.value >= min_sqnr_db
         return ok, "" if ok else f"under the SQNR floor ({min_sqnr_db:g} dB): {c.text}"

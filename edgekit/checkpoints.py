@@ -55,6 +55,42 @@ def build_torchvision(name: str, opts: Any, exact: str | None = None
     return model.eval(), record, _torchvision_preprocess(tvm, name), notes
 
 
+def build_torchvision_task(name: str, opts: Any) -> tuple[Any, WeightsRecord, Any,
+                                                          list[str] | None]:
+    """A torchvision detector or segmenter (``edgekit.tvdetect``, ``edgekit.tvsegment``):
+    (model in eval mode, weights record, the weights enum where pretrained, class names). Its
+    COCO weights through torchvision's download path, or random ones (``--random-weights``,
+    ``--weights``; the backbone's ImageNet weights are not fetched either). Pretrained weights
+    keep their head: ``--num-classes`` needs random weights or a checkpoint."""
+    tvm = require("torchvision.models")
+    kw = {"num_classes": opts.num_classes} if opts.num_classes else {}
+    enum = weights.torchvision_enum(tvm, name, None)
+    cats = list(enum.meta.get("categories") or []) or None
+    if opts.random_weights or opts.weights:
+        with _quiet_warnings():
+            model = tvm.get_model(name, weights=None, weights_backbone=None, **kw)
+        same = not opts.num_classes or (cats is not None and opts.num_classes == len(cats))
+        return model.eval(), _random(opts), None, cats if same else None
+    if opts.num_classes:
+        raise SourceError(f"--num-classes cannot re-head torchvision's {name}",
+                          "pass --random-weights with --num-classes, or --weights with your own "
+                          "checkpoint", path=name)
+    record = weights.fetch_torchvision(enum, opts.progress)
+    with _quiet_warnings():  # cached now: torch.hub loads the file, no download
+        model = tvm.get_model(name, weights=enum, weights_backbone=None)
+    return model.eval(), record, enum, cats
+
+
+def published_of(enum: Any, dataset: str, keys: dict[str, str]) -> dict[str, Any] | None:
+    """torchvision's published figures for exactly ``enum``'s weights (its metadata's
+    ``_metrics[dataset]``, renamed by ``keys``); None where it has none."""
+    metrics = (enum.meta.get("_metrics") or {}).get(dataset) or {} if enum is not None else {}
+    got = {ours: float(metrics[theirs]) for theirs, ours in keys.items()
+           if metrics.get(theirs) is not None}
+    return {**got, "dataset": dataset, "weights": str(enum),
+            "source": "torchvision's weights metadata"} if got else None
+
+
 def _random(opts: Any) -> WeightsRecord:
     reason = opts.random_reason or ("--weights" if opts.weights else "--random-weights")
     return WeightsRecord(kind="random", reason=reason)

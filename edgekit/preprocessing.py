@@ -134,6 +134,13 @@ def from_ultralytics(height: int, width: int) -> Preprocess:
                       pad_side="center")
 
 
+def stretched_imagenet(size: int) -> Preprocess:
+    """ImageNet's normalisation, the image stretched to ``size`` x ``size`` (no crop): a
+    torchvision segmenter's evaluation preset at one fixed size (``edgekit.tvsegment``)."""
+    return Preprocess(height=size, width=size, resize=size, interpolation="bilinear",
+                      mean=IMAGENET_MEAN, std=IMAGENET_STD, resize_mode="stretch")
+
+
 def detector_input(height: int, width: int, mode: str, pad: tuple[float, ...]) -> Preprocess:
     """A torchvision detector's recipe before its graph (``edgekit.tvdetect``): resized by
     ``mode`` (stretch | letterbox, padded right and bottom with ``pad``), pixels / 255, RGB, no

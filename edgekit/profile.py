@@ -40,7 +40,7 @@ from edgekit.progress import Reporter
 from edgekit.result import Measured, Result, assemble
 from edgekit.sources import ENGINE_SUFFIXES
 from edgekit.store import open_store, store_preflight
-from edgekit.tasks import classify, detect
+from edgekit.tasks import classify
 
 SPLIT_ITERATIONS = 20
 
@@ -55,6 +55,7 @@ class ProfileOptions:
     duration_s: float = 3.0
     data: Path | None = None
     labels: Path | None = None
+    ignore_index: int | None = None  # a segmenter's masks: the value that is no class (255)
     tune: bool = False
     input_name: str | None = None  # the image input of a multi-input model
     store: Path | str | None = None  # a folder, sqlite:///PATH or postgresql://...
@@ -280,8 +281,8 @@ def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Prep
               man: Manifest | None) -> dict[str, Any]:
     """Top-1 of a classifier, mAP of a detector (``tasks.detect_map``) on the labelled data."""
     task = tasks.recorded(man)
-    if task is not None and task.name == "detect":
-        return _detection_map(r, spec, image, pp, data_dir, opts, target, rep, task)
+    if task is not None and task.spec.score_labels is not None:
+        return _labelled(r, spec, image, pp, data_dir, opts, target, rep, task)
     with rep.stage("accuracy") as st:
         data = load_image_folder(data_dir, pp, opts.labels)
         step = image.static_batch or max(opts.batches)
@@ -290,22 +291,23 @@ def _accuracy(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Prep
     return {**scores, **data.to_dict(), "batch": step}
 
 
-def _detection_map(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess,
-                   data_dir: Path, opts: ProfileOptions, target: str, rep: Reporter,
-                   task: tasks.TaskInfo) -> dict[str, Any]:
-    from edgekit.tasks import detect_map
+def _labelled(r: RunnerBase, spec: list[TensorSpec], image: TensorSpec, pp: Preprocess,
+              data_dir: Path, opts: ProfileOptions, target: str, rep: Reporter,
+              task: tasks.TaskInfo) -> dict[str, Any]:
+    """A detector's mAP or a segmenter's mIoU on the labelled folder, by its task's row."""
+    row = task.spec
+    assert row.load_labels is not None and row.score_labels is not None and row.labelled
 
     def infer(x: np.ndarray) -> np.ndarray:
         out = r.infer({image.name: x.astype(image.dtype), **_other_inputs(spec, image, 1, target)})
-        if not detect.decodes(task.name, (raw := np.asarray(next(iter(out.values())))).shape):
-            raise ConfigError(f"--data measures mAP from a YOLO raw head, not an output of "
-                              f"{list(raw.shape)}", "drop --data", path=target)
-        return raw
+        return np.asarray(next(iter(out.values())))
 
     with rep.stage("accuracy") as st:
-        got = detect_map.evaluate(detect_map.load(data_dir, opts.labels, task.names), pp, infer)
-        st["note"] = (f"mAP@[.5:.95] {got['map50_95']:.2f} %, mAP@.5 {got['map50']:.2f} % on "
-                      f"{got['images']} images ({got['evaluator']})")
+        got = row.score_labels(row.load_labels(data_dir, opts.labels, task.names,
+                                               opts.ignore_index), pp, infer)
+        value = got.get(row.labelled.key)
+        st["note"] = (f"{row.labelled.label} {value:.2f} % on {got['images']} images"
+                      if value is not None else f"no {row.labelled.label}")
     return got
 
 
@@ -360,10 +362,8 @@ def _check_task(man: Manifest | None, opts: ProfileOptions, target: str) -> None
         raise ConfigError(f"--data: no metric with labels for a {task.name} model yet "
                           f"({task.source})", "drop --data (it is checked against FP32 by SQNR)",
                           path=target)
-    if task is not None and task.name == "detect":
-        from edgekit.tasks import detect_map
-
-        detect_map.load(opts.data, opts.labels, task.names)
+    if task is not None and task.spec.load_labels is not None:
+        task.spec.load_labels(opts.data, opts.labels, task.names, opts.ignore_index)
     else:
         scan_image_folder(opts.data, opts.labels)
 

@@ -24,6 +24,13 @@ def decodes(task: TaskInfo, model: Any) -> bool:
     return bool(outs) and detect.decodes(task.name, outs[0]["shape"])
 
 
+def segments(task: TaskInfo, model: Any) -> bool:
+    """A segmenter whose first output, as the graph declares it, is N x C x H x W (its dims
+    may be symbolic: an upsampling to the input's size leaves them unnamed by the exporter)."""
+    outs = graph.io_spec(model)["outputs"]
+    return task.name == "segment" and bool(outs) and len(outs[0]["shape"]) == 4
+
+
 def task_of(man: Any, model: Any, stated: str | None = None) -> TaskInfo:
     """The parent's task: --task, its manifest's, the ONNX's metadata, else its outputs."""
     return tasks.determine(stated, recorded=man.model.task, recorded_names=man.model.names,
@@ -48,7 +55,8 @@ def budget(task: TaskInfo, max_drop: float | None, min_sqnr_db: float | None,
            ) -> Budget | None:
     """The fallback budget the options state for this task (None: no fallback); a budget in
     another task's terms is one line. ``decodes``: the model's detections can be decoded (a
-    YOLO head), so its budget is a detection F1 against FP32."""
+    YOLO head or NMS rows; a segmenter's class scores), so its budget is an agreement with FP32
+    (detection F1, pixel agreement)."""
     spec, why = task.spec, f"this model's task is {task.name} ({task.source})"
     flags = {"--max-accuracy-drop": max_drop, "--min-sqnr-db": min_sqnr_db,
              "--min-agreement": min_agreement}
@@ -65,7 +73,8 @@ def budget(task: TaskInfo, max_drop: float | None, min_sqnr_db: float | None,
     return Budget(limit=limit, stated=v, text=f"{own} {v:g}")
 
 
-_FIGURE_TEXT = {"drop": "drop {:.2f} points", "f1": "F1 {:.3f}", "sqnr_db": "SQNR {:.1f} dB"}
+_FIGURE_TEXT = {"drop": "drop {:.2f} points", "f1": "F1 {:.3f}", "sqnr_db": "SQNR {:.1f} dB",
+                "pixel_agreement": "pixel agreement {:.4f}"}
 
 
 def figure_text(task: TaskInfo, ver: dict[str, Any]) -> str:
@@ -79,7 +88,8 @@ def step_figure(task: TaskInfo, ver: dict[str, Any]) -> dict[str, float]:
     cost = task.spec.cost(ver)
     return ({"drop": round(cost, 3)} if task.spec.top1 else
             {"f1": round(1 - cost, 4)} if ver.get("f1") is not None else
-            {"sqnr_db": round(-cost, 3)})
+            {"pixel_agreement": round(1 - cost, 5)} if ver.get("pixel_agreement") is not None
+            else {"sqnr_db": round(-cost, 3)})
 
 
 def held_out(cs: calib.CalibSet, val: LabelledSet | None, agreement: Path | None,

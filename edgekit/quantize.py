@@ -22,7 +22,7 @@ from edgekit.images import LabelledSet, Preprocess, Stated, load_image_folder
 from edgekit.precision import Precision
 from edgekit.preprocessing import resolve
 from edgekit.progress import Reporter
-from edgekit.tasks import detect
+from edgekit.tasks import detect, segment
 
 # ops that overflow or lose too much in half precision: kept in FP32 by --fp16
 FP16_BLOCK = ["Exp", "Pow", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceSumSquare",
@@ -227,7 +227,8 @@ def _load_parent(path: Path) -> tuple[Any, manifest.Manifest, dict[str, Any]]:
 def _goal(opts: QuantOptions, task: qcheck.TaskInfo, parent: Any, path: Path
           ) -> qcheck.Budget | None:
     return qcheck.budget(task, opts.max_accuracy_drop, opts.min_sqnr_db, str(path),
-                         opts.min_agreement, qcheck.decodes(task, parent))
+                         opts.min_agreement,
+                         qcheck.decodes(task, parent) or qcheck.segments(task, parent))
 
 
 def _labelled(opts: QuantOptions, pp: Preprocess, task: qcheck.TaskInfo,
@@ -311,16 +312,23 @@ def _int8(path: Path, parent: Any, pp: Preprocess, val: LabelledSet | None, out:
 
 def _float_head(q: qdebug.QuantizerBase, task: qcheck.TaskInfo, parent: Any,
                 opts: QuantOptions) -> dict[str, Any] | None:
-    """A YOLO detector's decode, kept float in every quantization of this run (one shared
-    scale for 0-640 px boxes and 0-1 scores rounds every score to 0): the nodes, and why."""
-    if not qcheck.decodes(task, parent):
+    """The nodes kept float in every quantization of this run, and why: a YOLO detector's
+    decode (one shared scale for 0-640 px boxes and 0-1 scores rounds every score to 0); a
+    segmenter's final upsampling and what follows it (the argmax reads it)."""
+    if qcheck.decodes(task, parent):
+        nodes, why = detect.float_head(q.float_model), ("downstream of the last Conv of each "
+                                                        "output path: the box/score decode "
+                                                        "stays float")
+    elif qcheck.segments(task, parent):
+        nodes, why = segment.float_tail(q.float_model), ("the last Resize on each output path "
+                                                         "and what follows it: the upsampled "
+                                                         "class scores stay float")
+    else:
         return None
     if not opts.float_head:
-        return {"nodes": [], "why": "--quantize-head: the decode is quantized too"}
-    nodes = detect.float_head(q.float_model)
+        return {"nodes": [], "why": "--quantize-head: quantized too"}
     q.kept_float = [*q.kept_float, *(n for n in nodes if n not in q.kept_float)]
-    return {"nodes": nodes, "why": "downstream of the last Conv of each output path: the "
-                                   "box/score decode stays float"}
+    return {"nodes": nodes, "why": why}
 
 
 def _quantizer(path: Path, opts: QuantOptions, cs: calib.CalibSet, tmp: Path,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import checkpoints, tvdetect, weights, yolo
+from edgekit import checkpoints, tvdetect, tvsegment, weights, yolo
 from edgekit._lazy import require
 from edgekit.catalog import Entry, load_catalog
 from edgekit.errors import SourceError
@@ -150,7 +150,8 @@ def prefetch(spec: str, opts: Options) -> WeightsRecord | None:
         provider, name, entry = _named_target(spec)
     except SourceError:
         return None
-    known = _torchvision_names() | tvdetect.names() if provider == "torchvision" else _timm_names()
+    known = (_torchvision_names() | tvdetect.names() | tvsegment.names()
+             if provider == "torchvision" else _timm_names())
     if name not in known:
         return None
     exact = entry.weights if entry else None
@@ -206,7 +207,7 @@ def _what_is(path: Path) -> str:
 
 
 def _which_provider(name: str) -> str:
-    in_tv = name in _torchvision_names() | tvdetect.names()
+    in_tv = name in _torchvision_names() | tvdetect.names() | tvsegment.names()
     in_timm = name in _timm_names()
     if in_tv and in_timm:
         raise SourceError(f"'{name}' is both a torchvision and a timm model",
@@ -235,8 +236,8 @@ def _all_names() -> list[str]:
 
 
 def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | None) -> Source:
-    if provider == "torchvision" and name in tvdetect.names():
-        return _torchvision_detector(name, spec, opts)
+    if provider == "torchvision" and name in tvdetect.names() | tvsegment.names():
+        return _torchvision_task(name, spec, opts)
     known = _torchvision_names() if provider == "torchvision" else _timm_names()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
@@ -254,16 +255,20 @@ def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | No
     return src
 
 
-def _torchvision_detector(name: str, spec: str, opts: Options) -> Source:
-    """A torchvision detector, wrapped with its NMS for ONNX (``edgekit.tvdetect``)."""
-    model, record, pp, notes, cats, published = tvdetect.build(name, opts)
+def _torchvision_task(name: str, spec: str, opts: Options) -> Source:
+    """A torchvision detector (with its NMS, ``edgekit.tvdetect``) or segmenter (its ``out``,
+    ``edgekit.tvsegment``), wrapped for ONNX."""
+    det = name in tvdetect.names()
+    model, record, pp, notes, cats, published = (tvdetect if det else tvsegment).build(name, opts)
     src = Source(spec=spec, kind=Kind.TORCHVISION, provider="torchvision", name=name,
-                 preprocess=pp, model=model, weights_record=record, notes=notes, task="detect",
-                 names=cats, batch=1, symbolic_hw=True, reported=published,
-                 outputs=("detections",))
-    if opts.weights:  # a checkpoint of the detector itself, not of edgekit's wrapper
-        src.weights_record = checkpoints.load_into(model.detector, opts.weights,
-                                                   opts.trust_checkpoint, name)
+                 preprocess=pp, model=model, weights_record=record, notes=notes,
+                 task="detect" if det else "segment", names=cats, reported=published,
+                 **({"batch": 1, "symbolic_hw": True, "outputs": ("detections",)} if det
+                    else {"outputs": ("out",)}))
+    if opts.weights:  # a checkpoint of the model itself, not of edgekit's wrapper
+        inner = model.detector if det else model.segmenter
+        src.weights_record = checkpoints.load_into(inner, opts.weights, opts.trust_checkpoint,
+                                                   name)
     return src
 
 

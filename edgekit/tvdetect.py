@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from edgekit import weights
 from edgekit._lazy import require
 from edgekit.images import Preprocess
 from edgekit.weights import WeightsRecord
@@ -80,42 +79,13 @@ def preprocess(model: Any) -> Preprocess:
 def build(name: str, opts: Any) -> tuple[Any, WeightsRecord, Preprocess, list[str],
                                          list[str] | None, dict[str, Any] | None]:
     """(wrapped module, weights record, recipe, notes, class names, published figure) of a
-    torchvision detector: its pretrained COCO weights through torchvision's download path, or
-    random ones (``--random-weights``; the backbone's ImageNet weights are not fetched
-    either). The published box mAP is kept only for the exact pretrained weights."""
-    tvm = require("torchvision.models")
-    from edgekit.checkpoints import _quiet_warnings, _random
+    torchvision detector (``checkpoints.build_torchvision_task``); the published box mAP only
+    for the exact pretrained weights."""
+    from edgekit.checkpoints import build_torchvision_task, published_of
 
-    kw = {"num_classes": opts.num_classes} if opts.num_classes else {}
-    enum = weights.torchvision_enum(tvm, name, None)
-    cats = list(enum.meta.get("categories") or []) or None
-    if opts.random_weights or opts.weights:
-        with _quiet_warnings():
-            model = tvm.get_model(name, weights=None, weights_backbone=None, **kw)
-        record, published = _random(opts), None
-        if opts.num_classes and cats and opts.num_classes != len(cats):
-            cats = None
-    else:
-        if opts.num_classes:
-            from edgekit.errors import SourceError
-
-            raise SourceError(f"--num-classes cannot re-head torchvision's {name}",
-                              "pass --random-weights with --num-classes, or --weights with "
-                              "your own checkpoint", path=name)
-        record = weights.fetch_torchvision(enum, opts.progress)
-        with _quiet_warnings():  # cached now: torch.hub loads the file, no download
-            model = tvm.get_model(name, weights=enum, weights_backbone=None)
-        published = _published(enum)
-    model = model.eval()
-    return (wrap(model), record, preprocess(model), [NMS_NOTE], cats, published)
-
-
-def _published(enum: Any) -> dict[str, Any] | None:
-    metrics = (enum.meta.get("_metrics") or {}).get("COCO-val2017") or {}
-    if metrics.get("box_map") is None:
-        return None
-    return {"map50_95": float(metrics["box_map"]), "dataset": "COCO-val2017",
-            "weights": str(enum), "source": "torchvision's weights metadata"}
+    model, record, enum, cats = build_torchvision_task(name, opts)
+    published = published_of(enum, "COCO-val2017", {"box_map": "map50_95"})
+    return wrap(model), record, preprocess(model), [NMS_NOTE], cats, published
 
 
 def set_output_shape(model: Any, k: int) -> None:

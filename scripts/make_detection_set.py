@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 CLASSES = (0, 1, 2, 3)  # the digits used: few classes, so a small detector learns them fast
+IGNORE = 255  # the masks' value for a digit's anti-aliased rim: no class (VOC's convention)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -44,7 +45,10 @@ def _digits(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _image(rng: np.random.Generator, bgs: list[np.ndarray], glyphs: np.ndarray,
-           labels: np.ndarray, size: int) -> tuple[np.ndarray, list[tuple[int, list[int]]]]:
+           labels: np.ndarray, size: int
+           ) -> tuple[np.ndarray, list[tuple[int, list[int]]], np.ndarray]:
+    """(image, boxes, class mask): the mask is 1 + class where a digit's alpha is over 0.5,
+    IGNORE on its anti-aliased rim (alpha 0.15-0.5), 0 elsewhere (background)."""
     from PIL import Image
 
     bg = bgs[rng.integers(len(bgs))]
@@ -54,6 +58,7 @@ def _image(rng: np.random.Generator, bgs: list[np.ndarray], glyphs: np.ndarray,
     img = np.asarray(Image.fromarray(bg[y0:y0 + side, x0:x0 + side]).resize(
         (size, size), Image.BILINEAR), np.float64).copy()
     boxes: list[tuple[int, list[int]]] = []
+    seg = np.zeros((size, size), np.uint8)
     for _ in range(int(rng.integers(1, 5))):
         i = int(rng.integers(len(glyphs)))
         s = int(rng.integers(20, 49))
@@ -70,16 +75,22 @@ def _image(rng: np.random.Generator, bgs: list[np.ndarray], glyphs: np.ndarray,
                 colour = np.where(under > 127, rng.uniform(0, 60, 3), rng.uniform(195, 255, 3))
                 a = mask[..., None]
                 img[y:y + s, x:x + s] = img[y:y + s, x:x + s] * (1 - a) + colour * a
+                win = seg[y:y + s, x:x + s]
+                win[mask > 0.15] = IGNORE
+                win[mask > 0.5] = int(labels[i]) + 1
                 boxes.append((int(labels[i]), box))
                 break
-    return img.clip(0, 255).astype(np.uint8), boxes
+    return img.clip(0, 255).astype(np.uint8), boxes, seg
 
 
 def write(out: Path, train: int = 300, val: int = 60, size: int = 160, seed: int = 0,
-          classes: tuple[int, ...] = CLASSES, only: str | None = None) -> dict[str, Any]:
+          classes: tuple[int, ...] = CLASSES, only: str | None = None,
+          masks: bool = False) -> dict[str, Any]:
     """Write the set under ``out``; returns what was written (counts, paths). ``only``: write
     that split alone; the others are still drawn, so its images are the same as in the whole
-    set (the validation images the fixture was checked on, never its training images)."""
+    set (the validation images the fixture was checked on, never its training images).
+    ``masks``: also ``masks/{split}/NAME.png``, index masks (0 background, 1 + class, 255 a
+    digit's rim), for segmentation (the same images and draws)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -90,16 +101,19 @@ def write(out: Path, train: int = 300, val: int = 60, size: int = 160, seed: int
     for split, n in (("train", train), ("val", val)):
         keep = only in (None, split)
         if keep:
-            for sub in (out / "images" / split, out / "labels" / split, out / "annotations"):
+            for sub in (out / "images" / split, out / "labels" / split, out / "annotations",
+                        *([out / "masks" / split] if masks else [])):
                 sub.mkdir(parents=True, exist_ok=True)
         coco: dict[str, Any] = {"images": [], "annotations": [], "categories": [
             {"id": k + 1, "name": name} for k, name in enumerate(names)]}
         for i in range(n):
-            img, boxes = _image(rng, bgs, glyphs, labels, size)
+            img, boxes, seg = _image(rng, bgs, glyphs, labels, size)
             if not keep:
                 continue
             name = f"{split}_{i:04d}.png"
             Image.fromarray(img).save(out / "images" / split / name)
+            if masks:
+                Image.fromarray(seg, mode="L").save(out / "masks" / split / name)
             lines = [f"{c} {(b[0] + b[2]) / 2 / size:.6f} {(b[1] + b[3]) / 2 / size:.6f} "
                      f"{(b[2] - b[0]) / size:.6f} {(b[3] - b[1]) / size:.6f}" for c, b in boxes]
             (out / "labels" / split / name.replace(".png", ".txt")).write_text(

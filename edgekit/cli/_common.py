@@ -29,6 +29,11 @@ AgreementOpt = Annotated[Path | None, typer.Option(
     "--agreement-data", help="Unlabelled images: the variant's top-1 agreement with its FP32 "
                              "parent on them bounds its accuracy (default: the bundled photos)")]
 LabelsOpt = Annotated[Path | None, typer.Option(help="Class names, one per line, in index order")]
+DataOpt = Annotated[Path | None, typer.Option(help="Labelled images: a folder per class (top-1), "
+                                              "YOLO txt/COCO JSON boxes (mAP), index masks "
+                                              "(mIoU)")]
+IgnoreIndexOpt = Annotated[int | None, typer.Option(
+    "--ignore-index", min=0, help="Segmenters' masks: the value that is no class (default 255)")]
 
 
 def registry_row(get: Callable[[str], Any], name: str | None) -> str | None:

@@ -12,6 +12,8 @@ from edgekit import render
 from edgekit.backends import REGISTRY, Device, Provider, RunnerOptions
 from edgekit.cli._common import (
     AgreementOpt,
+    DataOpt,
+    IgnoreIndexOpt,
     JsonOpt,
     LabelsOpt,
     QuietOpt,
@@ -44,8 +46,9 @@ def profile(
     iterations: Annotated[int | None, typer.Option(min=1, help="Timed runs per batch")] = None,
     duration: Annotated[float | None, typer.Option(
         min=0.0, help="Seconds of timed runs per batch (default 3, at least 10 runs)")] = None,
-    data: Annotated[Path | None, typer.Option(help="ImageFolder for top-1/top-5")] = None,
+    data: DataOpt = None,
     labels: LabelsOpt = None,
+    ignore_index: IgnoreIndexOpt = None,
     agreement_data: AgreementOpt = None,
     tune: Annotated[bool, typer.Option("--tune", help="Search the runtime's settings (ort: threads, "
                                                       "modes, opt levels; openvino: hint, threads, "
@@ -90,7 +93,7 @@ def profile(
                              warmup=warmup, iterations=iterations,
                              duration_s=3.0 if duration is None else duration, data=data,
                              labels=labels, agreement=agreement_data, tune=tune,
-                             input_name=input_name,
+                             input_name=input_name, ignore_index=ignore_index,
                              store=None if no_store else store, tag=tag, conf=conf,
                              preprocess=preprocess)
     rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()

@@ -21,7 +21,7 @@ import numpy as np
 
 from edgekit import preprocessing
 from edgekit.errors import ConfigError
-from edgekit.tasks import classify, detect, segment, tensor
+from edgekit.tasks import classify, detect, detect_map, segment, segment_miou, tensor
 from edgekit.tasks.tensor import EXPORT_TOLERANCE, Comparison, Tolerance
 
 __all__ = ["EXPORT_TOLERANCE", "REGISTRY", "Comparison", "Metric", "TaskInfo", "TaskSpec",
@@ -43,6 +43,7 @@ TOP1 = Metric(key="top1", label="top-1", unit="%")
 TOP1_AGREEMENT = Metric(key="top1_agreement", label="top-1 agreement with FP32", unit="%")
 SQNR = Metric(key="sqnr_db", label="SQNR vs FP32", unit="dB")
 DETECTION_F1 = Metric(key="f1", label="detection F1 vs FP32", unit="")
+PIXEL_AGREEMENT = Metric(key="pixel_agreement", label="pixel agreement with FP32", unit="")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +61,10 @@ class TaskSpec:
     fits: Callable[[list[list[Any]]], bool] | None = None  # outputs that are this task's
     top1: bool = False  # the claim is a top-1 figure (published, lower bound)
     recipe: Callable[[int, int], Any] | None = None  # (H, W) -> the Preprocess its models take
+    # with labels (profile --data), other than a classifier's folders: the labelled set's
+    # reader (folder, --labels, class names, ignore index) and its scorer (set, recipe, infer)
+    load_labels: Callable[..., Any] | None = None
+    score_labels: Callable[..., dict[str, Any]] | None = None
 
     def cost(self, ver: dict[str, Any]) -> float:
         """What the INT8 accuracy-aware fallback lowers: top-1 points lost (the drop with
@@ -70,6 +75,8 @@ class TaskSpec:
                     else 100.0 - float(ver["top1_agreement"]))
         if ver.get("f1") is not None:
             return 1.0 - float(ver["f1"])
+        if ver.get("pixel_agreement") is not None:
+            return 1.0 - float(ver["pixel_agreement"])
         return -float(ver["sqnr_db"])
 
 
@@ -89,11 +96,14 @@ register(TaskSpec(name="detect", what="object detector (boxes and classes)",
                   agreement=DETECTION_F1,
                   labelled=Metric(key="map50_95", label="mAP@[.5:.95]", unit="%"),
                   label_formats=("coco json", "yolo txt"), compare=detect.compare,
-                  labels_ready=True,  # YOLO raw heads (tasks.detect_map); others refuse it
+                  labels_ready=True, load_labels=detect_map.load,  # what detect.decode reads
+                  score_labels=detect_map.evaluate,
                   recipe=preprocessing.from_ultralytics))  # letterbox 114, /255, RGB
-register(TaskSpec(name="segment", what="segmenter (a class per pixel)", agreement=SQNR,
-                  labelled=Metric(key="miou", label="mIoU", unit="%"),
-                  label_formats=("label masks",), compare=segment.compare))
+register(TaskSpec(name="segment", what="segmenter (a class per pixel)",
+                  agreement=PIXEL_AGREEMENT, labelled=Metric(key="miou", label="mIoU", unit="%"),
+                  label_formats=("index PNG masks",), labels_ready=True,
+                  load_labels=segment_miou.load, score_labels=segment_miou.evaluate,
+                  compare=segment.compare))
 register(TaskSpec(name="tensor", what="any model: outputs compared with FP32", agreement=SQNR,
                   labelled=None, compare=tensor.compare))
 
@@ -197,6 +207,10 @@ def record(task: str | None, cmp: Comparison) -> dict[str, Any]:
         out["f1"] = cmp.detection["f1"]
     elif spec.agreement is DETECTION_F1:  # not decoded, or no detections in either
         out["metric"] = SQNR.key
+    if cmp.segmentation is not None:
+        out["pixel_agreement"] = cmp.segmentation["pixel_agreement"]
+    elif spec.agreement is PIXEL_AGREEMENT:  # not per-pixel class scores
+        out["metric"] = SQNR.key
     if spec.top1 and cmp.top1_agreement is not None:
         out["top1_agreement"] = round(cmp.top1_agreement * 100, 4)
         out["decisive_top1_agreement"] = round((cmp.decisive_top1_agreement or 0) * 100, 4)
@@ -221,6 +235,10 @@ def describe(ver: dict[str, Any]) -> str:
         return (f"detection agreement P {d['precision']:.3f} R {d['recall']:.3f} F1 "
                 f"{d['f1']:.3f}{iou} ({d['fp32_boxes']} FP32 boxes at conf {d['conf']:g}"
                 f"{sample})")
+    if ver.get("segmentation") and ver.get("pixel_agreement") is not None:
+        g = ver["segmentation"]
+        miou = f", mIoU vs FP32 {g['miou_vs_fp32']:.1f} %" if g.get("miou_vs_fp32") else ""
+        return f"pixel agreement {float(ver['pixel_agreement']):.4f}{miou}{sample}{cos}"
     if ver.get("sqnr_db") is not None:
         outs = len(ver.get("outputs") or []) or 1
         return (f"SQNR {float(ver['sqnr_db']):.1f} dB (lowest of {outs} output"

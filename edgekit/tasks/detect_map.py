@@ -52,9 +52,10 @@ class DetectionSet:
                 "classes": len(self.coco["categories"])}
 
 
-def load(folder: Path, labels: Path | None = None, names: list[str] | None = None
-         ) -> DetectionSet:
-    """The labelled folder (module docstring); an empty or unlabelled one is one line."""
+def load(folder: Path, labels: Path | None = None, names: list[str] | None = None,
+         ignore_index: int | None = None) -> DetectionSet:
+    """The labelled folder (module docstring); an empty or unlabelled one is one line.
+    ``ignore_index`` is a segmenter's; boxes have none."""
     if not folder.is_dir():
         raise ConfigError("--data: folder not found", "check the path", path=str(folder))
     coco_file = labels or _one_json(folder)
@@ -157,7 +158,12 @@ def evaluate(ds: DetectionSet, pp: Any, infer: Callable[[np.ndarray], np.ndarray
     for image_id, path in zip(ids, ds.images, strict=True):
         with Image.open(path) as im:
             x, t = preprocess_with_transform(im.convert("RGB"), pp)
-        (d,) = detect.decode(infer(x[None]), conf=EVAL_CONF, max_det=EVAL_MAX_DET)
+        raw = np.asarray(infer(x[None]))
+        if not detect.decodes("detect", raw.shape):
+            raise ConfigError(f"--data measures mAP from a YOLO raw head or detections after "
+                              f"NMS, not an output of {list(raw.shape)}", "drop --data",
+                              path=str(path))
+        (d,) = detect.decode(raw, conf=EVAL_CONF, max_det=EVAL_MAX_DET)
         boxes = t.to_original(d.boxes)
         w, h = t.original
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)

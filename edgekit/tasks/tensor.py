@@ -48,6 +48,7 @@ class Comparison:
     top1_agreement: float | None = None  # classify: fraction of images
     decisive_top1_agreement: float | None = None  # classify: of the images that are no near-tie
     detection: dict[str, Any] | None = None  # detect: agreement with the reference's detections
+    segmentation: dict[str, Any] | None = None  # segment: pixel agreement with the reference's
 
     def passes(self, tol: Tolerance) -> bool:
         if self.by_detections:
