@@ -38,12 +38,13 @@ KEYS: dict[str, type] = {"model": str, "precision": str, "backend": str, "batch"
                          "device": str, "tag": str, "max_p50_ms": float, "max_p95_ms": float,
                          "max_p99_ms": float, "min_top1": float, "max_peak_mem_mb": float,
                          "max_regression_pct": float, "min_agreement": float,
-                         "min_map50_95": float}
+                         "min_map50_95": float, "min_miou": float}
 LIMITS = {"max_p50_ms": ("p50_ms", "p50 latency (ms)"), "max_p95_ms": ("p95_ms", "p95 latency (ms)"),
           "max_p99_ms": ("p99_ms", "p99 latency (ms)"), "min_top1": ("top1", "top-1 (%)"),
           "max_peak_mem_mb": ("peak_rss_mb", "peak RSS growth (MB)"),
-          "min_agreement": ("", "detection F1 vs FP32"),  # a verdict's figure, not a column
-          "min_map50_95": ("", "mAP@[.5:.95] (%)")}  # likewise
+          "min_agreement": ("", "agreement with FP32 (detection F1 or pixel agreement)"),
+          "min_map50_95": ("", "mAP@[.5:.95] (%)"),  # a verdict's figure, not a column
+          "min_miou": ("", "mIoU (%)")}  # likewise
 BOOTSTRAP = 1000  # resamples
 BLOCKS = 10  # blocks of consecutive samples per run
 REPEATS = 5  # newest runs pooled per side
@@ -64,8 +65,9 @@ class Budget:
     min_top1: float | None = None
     max_peak_mem_mb: float | None = None
     max_regression_pct: float | None = None
-    min_agreement: float | None = None  # a detector's F1 against FP32's detections
+    min_agreement: float | None = None  # a detector's F1 or a segmenter's pixel agreement
     min_map50_95: float | None = None  # a detector's mAP@[.5:.95] (%), measured with labels
+    min_miou: float | None = None  # a segmenter's mIoU (%), measured with masks
 
     @property
     def name(self) -> str:
@@ -312,11 +314,13 @@ def min_top1(limit: float, c: accuracy.Claim) -> Check:
                  kind=str(c.kind))
 
 
-def floor_on(metric: str, name: str, missing: str) -> Callable[[float, accuracy.Claim], Check]:
-    """A floor on the verdict's figure where it is ``metric`` (a detector's F1 against FP32's
-    detections, its mAP with labels); a verdict in another metric fails, saying ``missing``."""
+def floor_on(metrics: tuple[str, ...], name: str, missing: str
+             ) -> Callable[[float, accuracy.Claim], Check]:
+    """A floor on the verdict's figure where it is one of ``metrics`` (a detector's F1 against
+    FP32's detections or a segmenter's pixel agreement; an mAP or mIoU with labels); a verdict
+    in another metric fails, saying ``missing``."""
     def check(limit: float, c: accuracy.Claim) -> Check:
-        if c.metric != metric or c.value is None:
+        if c.metric not in metrics or c.value is None:
             return Check(name=name, limit=limit, value=None, passed=False, kind=str(c.kind),
                          note=f"{missing}: {c.text}")
         return Check(name=name, limit=limit, value=round(c.value, 4), passed=c.value >= limit,
@@ -325,10 +329,12 @@ def floor_on(metric: str, name: str, missing: str) -> Callable[[float, accuracy.
 
 
 VERDICT_CHECKS = {"min_top1": min_top1,
-                  "min_agreement": floor_on("f1", "detection F1 vs FP32",
-                                            "no detection agreement"),
-                  "min_map50_95": floor_on("map50_95", "mAP@[.5:.95] (%)", "no mAP measured "
-                                           "(profile --data DIR with detection labels)")}
+                  "min_agreement": floor_on(("f1", "pixel_agreement"), "agreement with FP32",
+                                            "no detection or pixel agreement with FP32"),
+                  "min_map50_95": floor_on(("map50_95",), "mAP@[.5:.95] (%)", "no mAP measured "
+                                           "(profile --data DIR with detection labels)"),
+                  "min_miou": floor_on(("miou",), "mIoU (%)", "no mIoU measured (profile --data "
+                                       "DIR with masks)")}
 
 
 def _fail_text(c: Check) -> str:

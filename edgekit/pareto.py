@@ -25,8 +25,10 @@ KIND_LEGEND = {"measured": "measured top-1 (--data)",
                "lower_bound": "lower bound: FP32 - 95 % Wilson bound of the\n"
                               "disagreement with it (bar: up to FP32's figure)"}
 Y_METRICS = {"top1": "top-1 (%)", "top5": "top-5 (%)", "map50_95": "mAP@[.5:.95] (%)",
-             "agreement": "top-1 agreement with FP32 (%)", "latency_p50_ms": "p50 latency (ms)"}
-TASK_OF_Y = {"top1": "classify", "top5": "classify", "map50_95": "detect"}  # one task a plot
+             "miou": "mIoU (%)", "agreement": "top-1 agreement with FP32 (%)",
+             "latency_p50_ms": "p50 latency (ms)"}
+TASK_OF_Y = {"top1": "classify", "top5": "classify", "map50_95": "detect",  # one task a plot
+             "miou": "segment"}
 
 
 @dataclass(kw_only=True)
@@ -108,7 +110,7 @@ def _accuracy(p: Point, row: dict[str, Any], y: str, claim: acc.Claim, mode: str
     never its parent's figure); top-5 only a measured or published one."""
     if mode == "measured" and claim.kind != "measured":
         claim = acc.Claim(text="not measured with --data (--accuracy measured)")
-    figure = claim.value if claim.metric == ("map50_95" if y == "map50_95" else "top1") else None
+    figure = claim.value if claim.metric == (y if y in ("map50_95", "miou") else "top1") else None
     if y == "top5":
         man = ((row.get("result") or {}).get("manifest") or {}).get("model") or {}
         figure = (row.get("top5") if claim.kind == "measured" else
@@ -131,6 +133,7 @@ def _of_task(rows: list[dict[str, Any]], y: str, claims: dict[int, acc.Claim]
     if not mine:
         others = sorted({claims[r["id"]].task for r in rows})
         hint = ("plot a detector's mAP with --y map50_95" if "detect" in others else
+                "plot a segmenter's mIoU with --y miou" if "segment" in others else
                 "plot --x gmacs --y latency_p50_ms")
         raise ConfigError(f"--y {y} is a {task} figure; the results here are "
                           f"{'/'.join(others)} models ({'/'.join(others)} models have no "

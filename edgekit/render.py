@@ -99,13 +99,18 @@ def export_table(man: Manifest, path: Path) -> Any:
 
 
 def _accuracy_rows(info: Any, acc: dict[str, Any] | None, claim: dict[str, Any] | None) -> None:
-    """What was measured on labels (top-1, or a detector's mAP), then the verdict every
+    """What was measured on labels (top-1, a detector's mAP, a segmenter's mIoU), then the verdict every
     command shows (edgekit.accuracy)."""
     if acc and acc.get("map50_95") is not None:
         info.add_row("accuracy", f"mAP@[.5:.95] {acc['map50_95']:.2f} %, mAP@.5 "
                      f"{acc['map50']:.2f} % on {acc['images']} images, {acc['boxes']} boxes "
                      f"({acc['format']}; {acc['evaluator']}, maxDets {acc['max_dets']}, conf "
                      f"{acc['conf']:g}; {acc['folder']})")
+    elif acc and acc.get("miou") is not None:
+        info.add_row("accuracy", f"mIoU {acc['miou']:.2f} %, pixel accuracy "
+                     f"{acc['pixel_accuracy']:.2f} % on {acc['images']} images, "
+                     f"{acc['classes_present']} classes present (index masks, ignore "
+                     f"{acc['ignore_index']}; one confusion matrix; {acc['folder']})")
     elif acc:
         info.add_row("accuracy", f"top-1 {acc['top1']:.2f} %, top-5 {acc['top5']:.2f} % on "
                      f"{acc['images']} images, {acc['classes']} classes ({acc['folder']})")

@@ -68,14 +68,16 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
 
 
 def _agreement(r: dict[str, Any]) -> dict[str, Any]:
-    """The variant's agreement with FP32 in its task's terms: a detector's F1, else the top-1
-    agreement (100 for FP32 itself)."""
+    """The variant's agreement with FP32 in its task's terms: a detector's F1, a segmenter's
+    pixel agreement, else the top-1 agreement (100 for FP32 itself)."""
     from edgekit.accuracy import verification
     from edgekit.pareto import y_value
 
     ver = verification(r.get("result") or {}) or {}
     if ver.get("f1") is not None:
         return {"agreement": ver["f1"], "agreement_metric": "detection F1"}
+    if ver.get("pixel_agreement") is not None:
+        return {"agreement": ver["pixel_agreement"], "agreement_metric": "pixel agreement"}
     v = y_value(r, "agreement")
     return {"agreement": v, "agreement_metric": "top-1 agreement %" if v is not None else None}
 
@@ -86,6 +88,7 @@ def _plots(store_rows: list[dict[str, Any]], out: Path) -> dict[str, str]:
     files = {}
     for name, x, y, acc in (("pareto.png", "latency_p50_ms", "top1", "best"),  # classifiers
                             ("pareto-detect.png", "latency_p50_ms", "map50_95", "best"),
+                            ("pareto-segment.png", "latency_p50_ms", "miou", "best"),
                             ("flops-vs-latency.png", "gmacs", "latency_p50_ms", "best")):
         try:
             points, meta = pareto.select(store_rows, x, y, acc)

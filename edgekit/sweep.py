@@ -132,20 +132,26 @@ def _safe(name: str) -> str:
 
 def _labelled(data: Path, labels: Path | None) -> None:
     """--data before the models' tasks are known (after their export): a class folder for
-    classifiers or a detection folder (YOLO txt, COCO JSON) for detectors; neither is one line."""
+    classifiers, or a folder another task's row reads (detection labels, segmentation masks);
+    none is one line."""
+    from edgekit import tasks
     from edgekit.images import scan_image_folder
-    from edgekit.tasks import detect_map
 
     try:
         scan_image_folder(data, labels)
     except EdgekitError as first:
         if not data.is_dir():
             raise
-        try:
-            detect_map.load(data, labels)
-        except EdgekitError:
-            raise type(first)(f"{first.message}; nor a detection folder (no YOLO txt labels "
-                              "or COCO .json)", first.hint, path=first.path) from first
+        for row in tasks.REGISTRY.values():
+            if row.load_labels is None:
+                continue
+            try:
+                row.load_labels(data, labels if row.name == "detect" else None)
+                return
+            except EdgekitError:
+                continue
+        raise type(first)(f"{first.message}; nor a detection folder (YOLO txt labels or COCO "
+                          ".json) nor images with masks", first.hint, path=first.path) from first
 
 
 def _check(models: list[str], opts: SweepOptions) -> None:

@@ -206,7 +206,8 @@ def tv_detect(doc: dict[str, Any]) -> str:
                 (f"{f(r.get('second_f1'))} at {'x'.join(map(str, r['second_size']))}"
                  if r.get("second_size") else "-"), int8(r) if r["exported"] else "-"]
                for r in doc["rows"] if r["part"] == "export"]
-    speed = [[f"`{r['model']}`, {r['weights']}", f"{r['gmacs']:.3f}", f"{r['fp32_p50_ms']:.2f}",
+    speed = [[f"`{r['model']}`, {r['weights']}", f(r.get("nms_candidates"), "d"),
+              f"{r['gmacs']:.3f}", f"{r['fp32_p50_ms']:.2f}",
               f"{r['int8_p50_ms']:.2f}", f"{r['int8_speedup']:.2f}x",
               f(r.get("fp32_e2e_p50_ms"), ".2f"), f(r.get("int8_e2e_p50_ms"), ".2f"),
               f(r.get("int8_e2e_speedup"), ".2f") + "x"]
@@ -214,7 +215,7 @@ def tv_detect(doc: dict[str, Any]) -> str:
     return (_table(["torchvision detector", "exports", "input", "GMACs",
                     "F1 vs torch (recipe size)", "F1 vs torch (second size)", "INT8 (ORT)"],
                    exports) + "\n\n" +
-            _table(["model", "GMACs", "FP32 p50 ms", "INT8 p50 ms", "INT8 speedup",
+            _table(["model", "boxes into NMS", "GMACs", "FP32 p50 ms", "INT8 p50 ms", "INT8 speedup",
                     "FP32 end-to-end p50 ms", "INT8 end-to-end p50 ms", "end-to-end speedup"],
                    speed))
 

@@ -4,7 +4,7 @@ masks (0 background, 1 + digit, 255 on each digit's anti-aliased rim, ignored), 
 with edgekit (``--task segment``, its recipe stated: 160 x 160 stretched, pixels / 255) to
 ``tests/fixtures/seg_digits.onnx``. Offline, on the CPU; the same seed gives the same set.
 
-    .venv/bin/python scripts/train_seg_fixture.py [--epochs 40] [--train 800]
+    .venv/bin/python scripts/train_seg_fixture.py [--epochs 40] [--train 600]
 
 Prints the validation mIoU (the 60 validation images, never trained on) as edgekit measures
 it: ``edgekit profile seg_digits.onnx --data VAL`` on ``write(OUT, only="val", masks=True)``.
@@ -40,7 +40,7 @@ def _load(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--train", type=int, default=800)
+    ap.add_argument("--train", type=int, default=600)
     a = ap.parse_args()
     import torch
     from make_detection_set import write
@@ -78,7 +78,7 @@ def main() -> None:
         edgekit = [sys.executable, "-m", "edgekit"]
         subprocess.run([*edgekit, "export", f"{ROOT / 'tests/fixtures/seg_digits_model.py'}:"
                         "seg_digits", "--weights", str(ckpt), "--task", "segment",
-                        "--input-size", "160", "--resize", "160", "--resize-mode", "stretch",
+                        "--input-size", "160", "--resize-mode", "stretch",
                         "--mean", "0,0,0", "--std", "1,1,1", "-o", str(OUT), "--quiet"],
                        check=True)
         OUT.with_name(OUT.name + ".json").unlink(missing_ok=True)  # the contract is inside

@@ -14,9 +14,14 @@ import sys
 from typing import Any
 
 
-def recalibrated(name: str, count: int = 8, seed: int = 0) -> dict[str, Any]:
+def recalibrated(name: str, count: int = 8, seed: int = 0,
+                 background_logit: float = 0.0) -> dict[str, Any]:
     """The state dict of torchvision's ``name`` (random weights, ``seed``) with its
-    BatchNorm running statistics set to the averages over ``count`` bundled photos."""
+    BatchNorm running statistics set to the averages over ``count`` bundled photos.
+    ``background_logit``: added to SSD/SSDlite's background score, so that, as in a trained
+    detector, most anchors give the other classes almost nothing (random weights spread the
+    softmax evenly: every class of every anchor passes the 0.001 score threshold, and the NMS
+    in the graph then sorts tens of thousands of boxes)."""
     import torch
     import torchvision.models as tvm
 
@@ -36,6 +41,12 @@ def recalibrated(name: str, count: int = 8, seed: int = 0) -> dict[str, Any]:
         feats = m.backbone(images.tensors)
         feats = list(feats.values()) if isinstance(feats, dict) else [feats]
         m.head(feats) if hasattr(m, "head") else None
+    head = getattr(getattr(m, "head", None), "classification_head", None)
+    if background_logit and head is not None:
+        with torch.no_grad():
+            for seq in head.module_list:
+                conv = seq[-1] if isinstance(seq, torch.nn.Sequential) else seq
+                conv.bias[::head.num_columns] += background_logit  # [anchor][class] channels
     return m.eval().state_dict()
 
 

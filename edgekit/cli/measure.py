@@ -132,7 +132,7 @@ def pareto(
         "pareto.png"),
     x: Annotated[str, typer.Option("--x", help="latency_p50_ms|latency_p99_ms|gmacs|params_m|"
                                                "size_mb|energy_mj")] = "latency_p50_ms",
-    y: Annotated[str, typer.Option("--y", help="top1|top5|map50_95|agreement (latency_p50_ms with "
+    y: Annotated[str, typer.Option("--y", help="top1|top5|map50_95|miou|agreement (latency_p50_ms with "
                                                "--x gmacs)")] = "top1",
     device: Annotated[str | None, typer.Option(help="Glob on the device name, or cpu/cuda")] = None,
     backend: Annotated[str | None, typer.Option(callback=known_backend)] = None,
