@@ -220,11 +220,30 @@ def tv_detect(doc: dict[str, Any]) -> str:
                    speed))
 
 
+def segment_int8(doc: dict[str, Any]) -> str:
+    def f(v: Any, fmt: str = ".3f") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    fixture = [[r["variant"], f(r["float_nodes"], "d"), f(r["miou"], ".2f"),
+                f(r["pixel_accuracy"], ".2f"), f(r.get("miou_drop"), ".2f"),
+                f(r["pixel_agreement"], ".4f"), f(r["miou_vs_fp32"], ".2f"),
+                {True: "yes", False: "no"}.get(r.get("goals_met"), "-"), f(r["p50_ms"], ".2f")]
+               for r in doc["rows"] if r["part"] == "fixture"]
+    speed = [[r["model"], f"{r['gmacs']:.3f}", f"{r['fp32_p50_ms']:.2f}",
+              f"{r['int8_p50_ms']:.2f}", f"{r['int8_speedup']:.2f}x"]
+             for r in doc["rows"] if r["part"] == "speed"]
+    return (_table(["`seg_digits.onnx`", "float nodes", "mIoU %", "pixel accuracy %",
+                    "mIoU drop (points)", "pixel agreement vs FP32", "mIoU vs FP32's masks %",
+                    "goals met", "p50 ms"], fixture) + "\n\n" +
+            _table(["model", "GMACs", "FP32 p50 ms", "INT8 p50 ms", "INT8 speedup"], speed))
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "runtimes": runtimes, "pareto_example": pareto_example, "fuse_preprocess": fuse_preprocess,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
     "profile_overhead": profile_overhead, "performance": performance, "memory": memory,
-    "foreign_onnx": foreign_onnx, "yolo_int8": yolo_int8, "tv_detect": tv_detect}
+    "foreign_onnx": foreign_onnx, "yolo_int8": yolo_int8, "tv_detect": tv_detect,
+    "segment_int8": segment_int8}
 
 
 def render(name: str, results: Path = RESULTS) -> str:

@@ -61,6 +61,12 @@ def test_int8_keeps_the_last_resize_float_and_the_masks(seg: dict[str, Any]) -> 
     head = man["quantization"]["float_head"]
     resize = [n.name for n in onnx.load(FIXTURE).graph.node if n.op_type == "Resize"]
     assert head["nodes"] == [resize[-1]] and "Resize" in head["why"]
+    q = onnx.load(seg["int8"]["path"])
+    producer = {o: n for n in q.graph.node for o in n.output}
+    (tail,) = [n for n in q.graph.node if n.name == resize[-1]]
+    assert tail.op_type == "Resize" and tail.output[0] in producer  # it runs in float, and
+    assert "QuantizeLinear" not in {n.op_type for n in q.graph.node  # its output (the scores
+                                    if tail.output[0] in n.input}  # the argmax reads) unquantized
     ver = man["verification"]
     assert ver["metric"] == "pixel_agreement" and ver["pixel_agreement"] >= 0.98
     r = run_cli("quantize", str(FIXTURE), "-o", str(seg["tmp"] / "again.int8.onnx"),
@@ -69,6 +75,22 @@ def test_int8_keeps_the_last_resize_float_and_the_masks(seg: dict[str, Any]) -> 
     r = run_cli("quantize", str(FIXTURE), "-o", str(seg["tmp"] / "goal.int8.onnx"), "--report",
                 "0", "--min-agreement", "0.999", "--json")
     assert r.returncode in (0, 1), r.stderr[-2000:]  # met, or the best it found, said so
+
+
+def test_modelopt_keeps_the_same_float_tail_for_tensorrt(seg: dict[str, Any]) -> None:
+    out = seg["tmp"] / "seg.trt.int8.onnx"
+    r = run_cli("quantize", str(FIXTURE), "-o", str(out), "--target", "tensorrt",
+                "--quantizer", "modelopt", "--calib-size", "8", "--report", "0", "--json")
+    assert r.returncode == 0, r.stderr[-2000:]
+    man = json.loads(r.stdout)["manifest"]
+    assert man["quantization"]["quantizer"] == "modelopt"
+    resize = [n for n in onnx.load(FIXTURE).graph.node if n.op_type == "Resize"][-1]
+    assert man["quantization"]["float_head"]["nodes"] == [resize.name]
+    q = onnx.load(out)
+    producer = {o: n for n in q.graph.node for o in n.output}
+    (tail,) = [n for n in q.graph.node if n.name == resize.name]
+    assert producer[tail.input[0]].op_type != "DequantizeLinear"  # its input stays float
+    assert man["verification"]["pixel_agreement"] >= 0.95
 
 
 @pytest.mark.slow
