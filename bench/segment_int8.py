@@ -3,9 +3,10 @@
     .venv/bin/python bench/segment_int8.py [--iterations 200]
 
 1. **The trained fixture** (``tests/fixtures/seg_digits.onnx``, made by
-   ``scripts/train_seg_fixture.py``): INT8 by ``edgekit quantize`` two ways, the default (the
-   last Resize and what follows it stay float, found from the graph) and ``--quantize-head``
-   (every op quantized), both calibrated on the bundled photos and checked against FP32's
+   ``scripts/train_seg_fixture.py``): INT8 by ``edgekit quantize`` three ways: the default (the
+   last Resize and what follows it stay float, found from the graph), calibrated on the
+   bundled photos (MinMax) and on 128 of its own training images (percentile), and
+   ``--quantize-head`` (every op quantized, bundled photos), each checked against FP32's
    masks on the fixture's 60 validation images (``--agreement-data``: the split it was
    validated on, never trained on); then ``edgekit profile --data`` on those images and their
    masks (mIoU and pixel accuracy from one confusion matrix), ``--threads 1``, one after the
@@ -39,9 +40,14 @@ def _fixture(tmp: Path, iterations: int) -> list[dict[str, Any]]:
 
     data = write(tmp / "set", train=TRAIN, only="val", masks=True)
     val = Path(data["folder"]) / "images" / "val"
+    train = Path(write(tmp / "train", train=TRAIN, only="train")["folder"]) / "images" / "train"
+    in_domain = ["--calib", str(train), "--calib-size", "128", "--calib-method", "percentile"]
     arts: list[tuple[str, Path, dict[str, Any] | None]] = [("FP32", FIXTURE, None)]
-    for how, flags in (("INT8, last Resize float (default)", []),
-                       ("INT8, every op quantized", ["--quantize-head"])):
+    for how, flags in (("INT8, last Resize float (default), bundled photos, minmax", []),
+                       ("INT8, last Resize float (default), 128 training images, percentile",
+                        in_domain),
+                       ("INT8, every op quantized, bundled photos, minmax",
+                        ["--quantize-head"])):
         out = tmp / f"seg.{len(arts)}.int8.onnx"
         doc = edgekit("quantize", str(FIXTURE), "-o", str(out), "--agreement-data", str(val),
                       "--report", "0", *flags, "--quiet")
