@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +224,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
                     first_ms = (time.perf_counter_ns() - t0) / 1e6
                 with rep.stage(f"batch {b}") as st:
                     t0s = time.perf_counter()
-                    ms = timing.sample(partial(r.infer, feeds), warmup=opts.warmup,
+                    ms = timing.sample(r.bind(feeds), warmup=opts.warmup,
                                        iterations=opts.iterations, duration_s=opts.duration_s,
                                        sync=r.sync)
                     window = (t0s, time.perf_counter())
@@ -243,7 +242,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
                      if ropts.dtype is not Precision.FP32 or opts.agreement else None)
             return Measured(per_batch=per_batch, create_ms=float(r.create_ms), first_ms=first_ms,
                             peak_rss_mb=peak, rss_method=mem.method, gpu_peak_mb=gpu,
-                            settings=r.settings(), accuracy=accuracy,
+                            settings={**r.settings(), "timed_call": r.bound}, accuracy=accuracy,
                             macs=r.count_macs(feeds[image.name]), model=r.model_info(),
                             probe=probe)
         finally:

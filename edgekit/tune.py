@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,7 @@ def search(spec: BackendSpec, target: Any, base: RunnerOptions, space: TuneSpace
         if s not in seen:
             opts = dataclasses.replace(base, **{space.field: s})
             with backends.runner(spec, target, opts) as r:
-                ms = timing.sample(partial(r.infer, feeds), warmup=3, duration_s=seconds_per_trial,
+                ms = timing.sample(r.bind(feeds), warmup=3, duration_s=seconds_per_trial,
                                    min_iterations=5)
             seen[s] = float(np.median(ms))
             trials.append({**s.to_dict(), "p50_ms": round(seen[s], 4)})
