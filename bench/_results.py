@@ -27,3 +27,24 @@ def write(name: str, rows: list[dict[str, Any]], note: str = "", **extra: Any) -
     with atomic_paths(out) as (tmp,):
         tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return out
+
+
+def run_timed(name: str, parts: Any, what: str) -> Path:
+    """A bench's ``main``: ``--iterations N`` (default 200), ``parts(tmp, iterations)`` in a
+    temporary folder giving the rows, written as ``name`` with a note saying ``what`` ran
+    and the load average before and after."""
+    import argparse
+    import os
+    import tempfile
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iterations", type=int, default=200)
+    args = ap.parse_args()
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as d:
+        rows = parts(Path(d), args.iterations)
+    note = (f"{what}, {args.iterations} runs each; load average {load0:.2f} at the start, "
+            f"{os.getloadavg()[0]:.2f} at the end")
+    out = write(name, rows, note=note)
+    print(f"wrote {out}")
+    return out

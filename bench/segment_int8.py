@@ -20,10 +20,7 @@ Writes ``bench/results/segment_int8.json``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +88,10 @@ def _speed(tmp: Path, iterations: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--iterations", type=int, default=200)
-    args = ap.parse_args()
-    from _results import write
+    from _results import run_timed
 
-    load0 = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as d:
-        rows = _fixture(Path(d), args.iterations) + [_speed(Path(d), args.iterations)]
-    note = (f"ORT CPU; --threads 1, FP32 then INT8, {args.iterations} runs each; load average "
-            f"{load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
-    print(f"wrote {write('segment_int8', rows, note=note)}")
+    run_timed("segment_int8", lambda tmp, n: _fixture(tmp, n) + [_speed(tmp, n)],
+              "ORT CPU; --threads 1, FP32 then INT8")
 
 
 if __name__ == "__main__":

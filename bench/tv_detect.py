@@ -13,10 +13,11 @@ buys SSDlite on this CPU.
 2. **Speed**: ``edgekit profile`` of SSDlite320 FP32 and INT8 on ONNX Runtime, ``--threads
    1``, one after the other, network only and end to end (reading the rows above conf 0.25),
    twice: the NMS in the graph sorts every box over torchvision's score threshold (0.001), and
-   random weights spread the class softmax so evenly that ~20 000 boxes pass it, where NMS
-   takes ~90 % of the time (ORT's profiler); with the background logit raised by 12 (the
-   ``--background`` rows) a few dozen pass, as in a trained detector, and the convolutions
-   dominate. Each row records how many boxes passed (``nms_candidates``, counted in torch).
+   random weights spread the class softmax so evenly that nearly every anchor-class score
+   passes it (the top 300 per class, ~27 000 boxes, go to NMS, which then takes ~90 % of the
+   time in ORT's profiler); with the background logit raised by 12 (the ``--background``
+   rows) a few dozen pass, as in a trained detector, and the convolutions dominate. Each row
+   records how many anchor-class scores passed (``nms_candidates``, counted in torch).
 
 Writes ``bench/results/tv_detect.json``.
 """
@@ -90,8 +91,8 @@ def _export(tmp: Path, name: str) -> dict[str, Any]:
 
 
 def _candidates(name: str, state: dict[str, Any]) -> int:
-    """Boxes over SSD's 0.001 score threshold on the first bundled photo (what the NMS in the
-    graph sorts), counted in torch."""
+    """Anchor-class scores over SSD's 0.001 threshold on the first bundled photo (the top 300
+    of each class go to the NMS in the graph), counted in torch."""
     import torch
     import torchvision.models as tvm
 

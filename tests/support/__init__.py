@@ -74,3 +74,16 @@ def import_ultralytics(module: str, monkeypatch: Any) -> Any:
         monkeypatch.setenv(k, v)
     return pytest.importorskip(module, reason="ultralytics is not installed (pip install "
                                               "ultralytics)")
+
+
+def int8_floors(tmp: Path, store: Path, model: str, key: str, met: float,
+                missed: float) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """``budget check`` of two floors on ``model``'s INT8 result (``key: met`` and ``key:
+    missed``): their two outcomes and the exit code."""
+    import json
+
+    (tmp / "b.yaml").write_text("budgets:\n" + "".join(
+        f"  - model: {model}\n    precision: int8\n    {key}: {v}\n" for v in (met, missed)))
+    r = run_cli("budget", "check", str(tmp / "b.yaml"), "--store", str(store), "--json")
+    first, second = json.loads(r.stdout)["outcomes"]
+    return first, second, r.returncode
