@@ -180,6 +180,13 @@ def test_end_to_end_rows_decode_and_are_judged_by_detections_not_row_order() -> 
     moved[0, 0, :4] += 30  # one box elsewhere: a different detection
     bad = detect.compare([rows], [moved])
     assert not bad.passes(EXPORT_TOLERANCE) and "detection F1 0.5" in bad.failure(EXPORT_TOLERANCE)
+    flat = rows.copy()  # zero-width boxes (FCOS keeps them) agree with themselves, not others
+    flat[0, :2, 2] = flat[0, :2, 0]
+    same = detect.compare([flat], [flat[:, [1, 0, *range(2, 8)]]])
+    assert same.detection is not None and same.detection["f1"] == 1.0
+    other = flat.copy()
+    other[0, 0, [0, 2]] += 5
+    assert detect.compare([flat], [other]).detection["f1"] == 0.5  # type: ignore[index]
     low, low_moved = rows.copy(), moved.copy()  # nothing above conf 0.25: every kept row counts
     low[..., 4] *= 0.1
     low_moved[..., 4] *= 0.1

@@ -58,14 +58,17 @@ def decodes(task: str | None, shape: Any) -> bool:
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (m, 4) with every box in ``b`` (n, 4), xyxy."""
+    """IoU of every box in ``a`` (m, 4) with every box in ``b`` (n, 4), xyxy. Two boxes with
+    no area (a detector can keep zero-width boxes) have IoU 1 where they are the same box,
+    else 0."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.clip(rb - lt, 0, None).prod(axis=2)
     area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
     area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    same = np.all(np.isclose(a[:, None, :], b[None, :, :], rtol=0, atol=1e-3), axis=2)
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), same.astype(np.float64))
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, thresh: float) -> np.ndarray:
