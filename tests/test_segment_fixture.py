@@ -112,6 +112,13 @@ def test_a_sweep_over_a_segmenter_reports_miou_and_plots_it_apart(seg: dict[str,
     claims = accuracy.claims(rows)
     (int8,) = [r for r in rows if r["precision"] == "int8"]
     assert (claims[int8["id"]].kind, claims[int8["id"]].drop_kind) == ("measured", "measured")
+    drop = claims[int8["id"]].drop  # pick takes mIoU points for a measured segmenter
+    assert drop is not None
+    for budget, admitted in ((drop + 0.5, True), (max(0.0, drop - 0.5), drop <= 0.5)):
+        r = run_cli("pick", str(tmp / "results"), "--max-accuracy-drop", str(budget), "--json")
+        (m,) = json.loads(r.stdout)["models"]
+        (seen,) = [v for v in [m["pick"], *m["rejected"]] if v and v["precision"] == "int8"]
+        assert seen["eligible"] is admitted, seen
     miou8 = int8["result"]["accuracy"]["miou"]
     met, missed, code = int8_floors(tmp, tmp / "results", "seg_digits", "min_miou",
                                     round(miou8 - 1, 2), round(miou8 + 1, 2))
