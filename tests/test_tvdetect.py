@@ -193,6 +193,16 @@ def test_end_to_end_rows_decode_and_are_judged_by_detections_not_row_order() -> 
     faint = detect.compare([low], [low_moved])
     assert faint.detection is not None and faint.detection["conf"] == 0.0
     assert faint.detection["fp32_boxes"] == 3 and not faint.passes(EXPORT_TOLERANCE)
+    tied = np.zeros((1, 8, 6), np.float32)  # random SSDlite: every score 1/91, boxes arbitrary
+    tied[0, :, 4] = 1 / 91
+    tied[0, :, :4] = np.arange(32).reshape(8, 4)
+    other_pick = tied.copy()
+    other_pick[0, :, :4] += 100  # NMS kept other tied boxes: nothing to hold against it
+    ok = detect.compare([tied], [other_pick])
+    assert ok.passes(EXPORT_TOLERANCE) and ok.detection is not None
+    assert ok.detection["tied_rows"] == 8 and ok.detection["scores_match"]
+    other_pick[0, 0, 4] = 0.2  # but the scores themselves must still be the reference's
+    assert not detect.compare([tied], [other_pick]).passes(EXPORT_TOLERANCE)
 
 
 def test_recipes_follow_each_detectors_own_transform() -> None:
