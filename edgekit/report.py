@@ -61,15 +61,15 @@ def table(variants: list[dict[str, Any]], rows: dict[int, dict[str, Any]],
                         p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], images_per_s=r["images_per_s"],
                         accuracy=c.value if c.metric in LABELLED else None,
                         accuracy_metric=LABELLED.get(str(c.metric)), accuracy_kind=str(c.kind),
-                        accuracy_note=c.text, gflops=r["gflops"], **_agreement(r),
+                        accuracy_note=c.text, gflops=r["gflops"], **_agreement(r, c.task),
                         pct_of_peak=pct, pct_of_peak_note=why)
         out.append({k: line.get(k) for k in COLUMNS})
     return out
 
 
-def _agreement(r: dict[str, Any]) -> dict[str, Any]:
+def _agreement(r: dict[str, Any], task: str | None) -> dict[str, Any]:
     """The variant's agreement with FP32 in its task's terms: a detector's F1, a segmenter's
-    pixel agreement, else the top-1 agreement (100 for FP32 itself)."""
+    pixel agreement, a classifier's top-1 agreement (100 for FP32 itself); none otherwise."""
     from edgekit.accuracy import verification
     from edgekit.pareto import y_value
 
@@ -78,7 +78,7 @@ def _agreement(r: dict[str, Any]) -> dict[str, Any]:
         return {"agreement": ver["f1"], "agreement_metric": "detection F1"}
     if ver.get("pixel_agreement") is not None:
         return {"agreement": ver["pixel_agreement"], "agreement_metric": "pixel agreement"}
-    v = y_value(r, "agreement")
+    v = y_value(r, "agreement") if task in (None, "classify") else None
     return {"agreement": v, "agreement_metric": "top-1 agreement %" if v is not None else None}
 
 
