@@ -150,8 +150,8 @@ def prefetch(spec: str, opts: Options) -> WeightsRecord | None:
         provider, name, entry = _named_target(spec)
     except SourceError:
         return None
-    known = (_torchvision_names() | tvdetect.names() | tvsegment.names()
-             if provider == "torchvision" else _timm_names())
+    known = (_torchvision_names() | _torchvision_tasks() if provider == "torchvision"
+             else _timm_names())
     if name not in known:
         return None
     exact = entry.weights if entry else None
@@ -207,7 +207,7 @@ def _what_is(path: Path) -> str:
 
 
 def _which_provider(name: str) -> str:
-    in_tv = name in _torchvision_names() | tvdetect.names() | tvsegment.names()
+    in_tv = name in _torchvision_names() | _torchvision_tasks()
     in_timm = name in _timm_names()
     if in_tv and in_timm:
         raise SourceError(f"'{name}' is both a torchvision and a timm model",
@@ -226,6 +226,11 @@ def _torchvision_names() -> frozenset[str]:
     return frozenset(tvm.list_models(module=tvm))
 
 
+def _torchvision_tasks() -> frozenset[str]:
+    """torchvision's detectors and segmenters (exported wrapped: ``_torchvision_task``)."""
+    return tvdetect.names() | tvsegment.names()
+
+
 @functools.cache
 def _timm_names() -> frozenset[str]:
     return frozenset(require("timm").list_models())
@@ -236,7 +241,7 @@ def _all_names() -> list[str]:
 
 
 def _named(provider: str, name: str, spec: str, opts: Options, entry: Entry | None) -> Source:
-    if provider == "torchvision" and name in tvdetect.names() | tvsegment.names():
+    if provider == "torchvision" and name in _torchvision_tasks():
         return _torchvision_task(name, spec, opts)
     known = _torchvision_names() if provider == "torchvision" else _timm_names()
     if name not in known:

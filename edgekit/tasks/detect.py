@@ -175,8 +175,9 @@ def _nms_rows(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
     if (ref[..., 4] > CONF).any():
         det = agreement(decode(ref, CONF), decode(out, CONF), CONF)
     else:
-        det = agreement(_untied(decode(ref, 0.0)), _untied(decode(out, 0.0)), 0.0)
-        det["tied_rows"] = int(sum(len(d) for d in decode(ref, 0.0))) - det["fp32_boxes"]
+        kept = decode(ref, 0.0)
+        det = agreement(_untied(kept), _untied(decode(out, 0.0)), 0.0)
+        det["tied_rows"] = sum(len(d) for d in kept) - det["fp32_boxes"]
         det["scores_match"] = all(
             np.allclose(np.sort(r[:, 4]), np.sort(o[:, 4]), rtol=1e-3, atol=1e-5)
             for r, o in zip(ref, out, strict=True))

@@ -28,12 +28,12 @@ import numpy as np
 
 from edgekit._lazy import require
 from edgekit.errors import ConfigError
+from edgekit.images import list_images
 from edgekit.tasks import detect
 
 EVAL_CONF = 0.001  # COCO evaluation: keep (almost) every detection
 EVAL_MAX_DET = 300
 MAX_DETS = [1, 10, 100]  # pycocotools' default: mAP is read at 100
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass(kw_only=True)
@@ -69,10 +69,6 @@ def _one_json(folder: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def _label_of(image: Path) -> Path | None:
     parts = list(image.parts)
     if "images" in parts:
@@ -87,7 +83,7 @@ def _label_of(image: Path) -> Path | None:
 def _yolo(folder: Path, names: list[str] | None) -> DetectionSet:
     from PIL import Image
 
-    images = _images(folder)
+    images = list_images(folder)[0]
     pairs = [(p, _label_of(p)) for p in images]
     if not images or not any(lab for _, lab in pairs):
         raise ConfigError("--data: no images with YOLO txt labels (.../labels/NAME.txt) or a "
@@ -119,7 +115,7 @@ def _yolo(folder: Path, names: list[str] | None) -> DetectionSet:
 def _coco(folder: Path, path: Path, names: list[str] | None = None) -> DetectionSet:
     try:
         d = json.loads(path.read_text())
-        by_name = {p.name: p for p in _images(folder)}
+        by_name = {p.name: p for p in list_images(folder)[0]}
         images = [by_name[im["file_name"].split("/")[-1]] for im in d["images"]]
         cats = sorted(d["categories"], key=lambda c: c["id"])
     except (OSError, ValueError, KeyError, TypeError) as e:

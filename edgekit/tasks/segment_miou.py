@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConfigError
+from edgekit.images import list_images
 from edgekit.tasks import segment
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MASK_DIRS = (("images", "masks"), ("JPEGImages", "SegmentationClass"))
 
 
@@ -62,8 +62,8 @@ def load(folder: Path, labels: Path | None = None, names: list[str] | None = Non
         raise ConfigError("--labels does not apply to a segmenter's masks", "drop --labels; "
                           "masks sit in masks/ beside images/", path=str(labels))
     skip = {d for _, d in MASK_DIRS} | {"masks"}
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                    and not skip & set(p.relative_to(folder).parts[:-1]))
+    images = [p for p in list_images(folder)[0]
+              if not skip & set(p.relative_to(folder).parts[:-1])]
     pairs = [(p, m) for p in images if (m := mask_of(p)) is not None]
     if not pairs:
         raise ConfigError("--data: no images with index-PNG masks (.../images/a.jpg -> "
