@@ -22,7 +22,7 @@ import torch
 import torchvision.models as tvm
 from test_weights import _cli, _Server, server  # noqa: F401 (the fixture)
 
-from edgekit import graph, tvdetect
+from edgekit import graph, tasks, tvdetect
 from edgekit.sources import Options, resolve
 from edgekit.tasks import detect
 from edgekit.tasks.tensor import EXPORT_TOLERANCE
@@ -201,6 +201,8 @@ def test_end_to_end_rows_decode_and_are_judged_by_detections_not_row_order() -> 
     ok = detect.compare([tied], [other_pick])
     assert ok.passes(EXPORT_TOLERANCE) and ok.detection is not None
     assert ok.detection["tied_rows"] == 8 and ok.detection["scores_match"]
+    assert tasks.describe(tasks.record("detect", ok)).startswith(
+        "detections: 8 kept rows with tied scores")  # not an SQNR of arbitrary rows
     other_pick[0, 0, 4] = 0.2  # but the scores themselves must still be the reference's
     assert not detect.compare([tied], [other_pick]).passes(EXPORT_TOLERANCE)
 

@@ -235,6 +235,11 @@ def describe(ver: dict[str, Any]) -> str:
         return (f"detection agreement P {d['precision']:.3f} R {d['recall']:.3f} F1 "
                 f"{d['f1']:.3f}{iou} ({d['fp32_boxes']} FP32 boxes at conf {d['conf']:g}"
                 f"{sample})")
+    if (ver.get("detection") or {}).get("tied_rows"):  # nothing confident, every row tied
+        d = ver["detection"]
+        return (f"detections: {d['tied_rows']} kept rows with tied scores (which of them NMS "
+                f"keeps is arbitrary), sorted scores {'match' if d['scores_match'] else 'differ'}"
+                f"{sample}")
     if ver.get("segmentation") and ver.get("pixel_agreement") is not None:
         g = ver["segmentation"]
         miou = f", mIoU vs FP32 {g['miou_vs_fp32']:.1f} %" if g.get("miou_vs_fp32") else ""
