@@ -1,12 +1,14 @@
 """ONNX Runtime vs OpenVINO (f32, and bf16 where the CPU has it) vs torch on the CPU, FP32 and
-INT8, and what `edgekit pick` would gain over ONNX Runtime FP32. A benchmark, not a test.
+INT8 (and OpenVINO's int8-bf16: the INT8 artifact, its float rest in bf16), and what `edgekit
+pick` would gain over ONNX Runtime FP32. A benchmark, not a test.
 
     .venv/bin/python bench/runtimes.py [--models resnet18,mobilenet_v3_large,efficientnet_b0]
                                        [--rounds 6] [--block 40] [--out bench/results/runtimes.json]
 
 The same ONNX files from `edgekit export NAME --int8` (random weights, 224 px, batch 1), run
 through edgekit's own runners. All engines of a model live in one process and are timed in
-alternating blocks (all of one engine's block, then the next engine's), never call by call:
+alternating blocks (all of one engine's block, then the next engine's), never call by call,
+each through its bound call (``RunnerBase.bind``, what profile times):
 two runtimes alternated call by call fight over the cores (ARCHITECTURE.md, rule 15). 10
 warm-up runs each, then ``--rounds`` rounds of ``--block`` runs per engine; the p50 of all its
 runs. torch runs the model spec itself (eager, FP32; torch has no INT8 path here). The load
@@ -21,7 +23,7 @@ import json
 import os
 import sys
 import tempfile
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +55,20 @@ def engines(fp32: Path, int8: Path, name: str) -> dict[str, tuple[str, Any, Runn
     out["torch fp32"] = ("torch", name, RunnerOptions(source=RANDOM))
     out["ort int8"] = ("ort", int8, RunnerOptions())
     out["openvino int8"] = ("openvino", int8, RunnerOptions())
+    if has_bf16():  # benchmark_app's default there: INT8, its float rest in bf16
+        out["openvino int8-bf16"] = ("openvino", int8, RunnerOptions(dtype=Precision.BF16))
     return out
 
 
-def time_blocked(runners: dict[str, Any], feeds: dict[str, np.ndarray], rounds: int,
+def time_blocked(calls: dict[str, Callable[[], Any]], rounds: int,
                  block: int) -> dict[str, np.ndarray]:
-    for r in runners.values():
-        timing.sample(partial(r.infer, feeds), warmup=10, iterations=1)
-    samples: dict[str, list[np.ndarray]] = {k: [] for k in runners}
+    """Each runner's bound call (``RunnerBase.bind``: the call profile times)."""
+    for call in calls.values():
+        timing.sample(call, warmup=10, iterations=1)
+    samples: dict[str, list[np.ndarray]] = {k: [] for k in calls}
     for _ in range(rounds):
-        for k, r in runners.items():
-            samples[k].append(timing.sample(partial(r.infer, feeds), warmup=0, iterations=block))
+        for k, call in calls.items():
+            samples[k].append(timing.sample(call, warmup=0, iterations=block))
     return {k: np.concatenate(v) for k, v in samples.items()}
 
 
@@ -85,7 +90,8 @@ def bench_model(name: str, tmp: Path, rounds: int, block: int) -> dict[str, Any]
             r = backends.runner(backends.get(backend), str(target), opts).__enter__()
             runners[label] = r
             outputs[label] = next(iter(r.infer({r.input_spec()[0].name: x}).values()))
-        ms = time_blocked({k: _Fed(r) for k, r in runners.items()}, {"x": x}, rounds, block)
+        ms = time_blocked({k: r.bind({r.input_spec()[0].name: x}) for k, r in runners.items()},
+                          rounds, block)
     finally:
         for r in runners.values():
             r.__exit__(None, None, None)
@@ -94,21 +100,14 @@ def bench_model(name: str, tmp: Path, rounds: int, block: int) -> dict[str, Any]
     cos = {k: round(float(np.dot(ref, o.ravel()) / (np.linalg.norm(ref) * np.linalg.norm(o)
                                                     or 1.0)), 5) for k, o in outputs.items()}
     fast_fp = min(v for k, v in p50.items() if "int8" not in k)
+    ov_int8 = {k: p50[k] for k in ("openvino int8", "openvino int8-bf16") if k in p50}
     return {"model": name, "p50_ms": p50, "runs": {k: len(v) for k, v in ms.items()},
             "cosine_vs_ort_fp32": cos, "load_avg_before": round(load, 2),
             "speedup_fp32_or_bf16": round(p50["ort fp32"] / fast_fp, 2),
             "speedup_any": round(p50["ort fp32"] / min(p50.values()), 2),
-            "fastest": min(p50, key=lambda k: p50[k])}
-
-
-class _Fed:
-    """A runner fed under its own input name (ORT, OpenVINO and torch name it differently)."""
-
-    def __init__(self, runner: Any) -> None:
-        self.r, self.name = runner, runner.input_spec()[0].name
-
-    def infer(self, feeds: dict[str, np.ndarray]) -> Any:
-        return self.r.infer({self.name: feeds["x"]})
+            "fastest": min(p50, key=lambda k: p50[k]),
+            "int8_bf16_vs_int8": (round(ov_int8["openvino int8"] / ov_int8["openvino int8-bf16"],
+                                        2) if len(ov_int8) == 2 else None)}
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:

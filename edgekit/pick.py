@@ -30,7 +30,7 @@ from edgekit.errors import ConfigError
 from edgekit.reproduce import artifact_commands, profile_command
 from edgekit.tasks import DEFAULT_MIN_AGREEMENT, DEFAULT_MIN_SQNR_DB
 
-PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8")  # fewer moving parts first
+PRECISION_ORDER = ("fp32", "bf16", "fp16", "int8", "int8-bf16")  # fewer moving parts first
 
 
 @dataclass(kw_only=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import accuracy, backends, e2e, evaluate, manifest, tasks, timing
+from edgekit import accuracy, backends, e2e, evaluate, manifest, tasks, timing, variants
 from edgekit.backends import BackendSpec, RunnerBase, RunnerOptions, TensorSpec
 from edgekit.errors import ConfigError, SourceError
 from edgekit.images import (
@@ -93,9 +93,9 @@ def profile(target: str, opts: ProfileOptions, rep: Reporter | None = None) -> P
     man = manifest.for_artifact(Path(target)) if kind != "source" else None
     if man is not None:
         _check_batches(man.input, opts.batches, target)
-    _check_dtype(man, opts.runner, target)
+    variants.check_dtype(man, spec, opts.runner, target)
     _check_task(man, opts, target)
-    reference = _reference(man, opts, target)
+    reference = variants.fp32_reference(man, opts.runner, opts.agreement, target)
     ropts, tuned = opts.runner, None
     if opts.tune:
         with rep.stage("tune") as st:
@@ -319,16 +319,6 @@ def _probe_images(pp: Preprocess, agreement: Path | None = None) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([x, mirrored(x, pp)]))
 
 
-def _check_dtype(man: Manifest | None, ropts: RunnerOptions, target: str) -> None:
-    """A --dtype other than fp32 computes an FP32 artifact in that precision; an artifact of
-    another precision (an INT8 ONNX) carries its own, and the result would be mislabelled."""
-    if (ropts.dtype is not Precision.FP32 and man is not None
-            and man.precision is not Precision.FP32):
-        raise ConfigError(f"--dtype {ropts.dtype.value} runs an FP32 artifact; this one is "
-                          f"{man.precision.value}", "profile its FP32 parent with --dtype, or "
-                          "drop --dtype", path=target)
-
-
 def _against_fp32(target: str, spec: BackendSpec, ropts: RunnerOptions, probe: np.ndarray | None,
                   opts: ProfileOptions, man: Manifest | None,
                   reference: Path | None = None) -> dict[str, Any]:
@@ -365,25 +355,6 @@ def _check_task(man: Manifest | None, opts: ProfileOptions, target: str) -> None
         task.spec.load_labels(opts.data, opts.labels, task.names, opts.ignore_index)
     else:
         scan_image_folder(opts.data, opts.labels)
-
-
-def _reference(man: Manifest | None, opts: ProfileOptions, target: str) -> Path | None:
-    """The FP32 parent an --agreement-data run of a variant artifact is compared with (None:
-    no --agreement-data, or a --dtype run, compared with the artifact itself in FP32)."""
-    if opts.agreement is None or opts.runner.dtype is not Precision.FP32:
-        return None
-    par = man.lineage.parent if man is not None else None
-    if (man is None or man.kind != "onnx" or man.precision is Precision.FP32 or par is None
-            or man.lineage.parent_precision not in (None, Precision.FP32)):
-        raise ConfigError("--agreement-data compares a variant (an INT8/FP16 ONNX, or a --dtype "
-                          "run) with its FP32 parent; this artifact has none",
-                          "drop --agreement-data, or profile the variant", path=target)
-    for p in (Path(par.path), Path(target).parent / Path(par.path).name):
-        if p.is_file():
-            return p
-    raise SourceError(f"--agreement-data: the FP32 parent {par.path} is not there",
-                      "keep the parent ONNX beside the variant, or drop --agreement-data",
-                      path=target)
 
 
 def _claims(results: list[Result], store: Any) -> list[accuracy.Claim]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from edgekit.precision import Precision
+
 
 def _q(text: Any) -> str:
     return shlex.quote(str(text))
@@ -102,8 +104,9 @@ def profile_command(row: dict[str, Any]) -> str:
     parts = ["edgekit", "profile", _q((result.get("artifact") or {}).get("path")),
              "--backend", str(row["backend"]), "--batch", str(row["batch"])]
     man_precision = (result.get("manifest") or {}).get("precision", "fp32")
-    if row.get("precision") not in (None, man_precision):
-        parts += ["--dtype", str(row["precision"])]  # a precision the runtime computed in
+    if row.get("precision") not in (None, man_precision):  # a precision the runtime computed in
+        parts += ["--dtype", Precision(row["precision"]).parts()[1].value
+                  if row["precision"] == Precision.INT8_BF16 else str(row["precision"])]
     if result.get("device") not in (None, "cpu"):
         parts += ["--device", str(result["device"])]
     if s.get("tune"):

@@ -112,9 +112,8 @@ def _onnx_gmacs(path: Path) -> float | None:
 def _precision(man: Manifest | None, ropts: RunnerOptions) -> str:
     """What ran: a runner computing in a chosen precision (--dtype) runs in it; otherwise the
     artifact's own precision (an INT8 ONNX, an FP16 engine)."""
-    if ropts.dtype is not Precision.FP32:
-        return ropts.dtype.value
-    return man.precision.value if man is not None else Precision.FP32.value
+    return Precision.of_run(man.precision if man is not None else Precision.FP32,
+                            ropts.dtype).value
 
 
 def _artifact(kind: str, target: str, info: dict[str, Any],

@@ -106,6 +106,24 @@ def test_a_bf16_variant_is_stored_as_bf16_with_its_check(tmp_path: Path) -> None
     assert row["result"]["settings"]["verification"]["images"] == 28
 
 
+@pytest.mark.skipif(not __import__("edgekit.device").device.has_bf16(), reason="no bf16 CPU")
+def test_int8_bf16_runs_the_int8_artifact_in_bf16_against_its_fp32_parent(tmp_path: Path
+                                                                         ) -> None:
+    pytest.importorskip("openvino")
+    rep = sweep([TINY], _opts(tmp_path, precisions=("int8", "int8-bf16"), backends=("openvino",)))
+    assert [v.status for v in rep.variants] == ["ok", "ok"], [v.error for v in rep.variants]
+    assert rep.variants[0].artifact == rep.variants[1].artifact  # one INT8 ONNX, run two ways
+    rows = {r["precision"]: r["result"] for r in Store(tmp_path / "results").query(full=True)}
+    assert set(rows) == {"int8", "int8-bf16"}
+    assert rows["int8-bf16"]["settings"]["inference_precision"] == "bf16"
+    assert rows["int8"]["settings"]["inference_precision"] == "f32"
+    ver = rows["int8-bf16"]["settings"]["verification"]
+    assert ver["reference"].startswith("openvino fp32 parent") and ver["reference_sha256"]
+    again = sweep([TINY], _opts(tmp_path, precisions=("int8", "int8-bf16"),
+                                backends=("openvino",), resume=True))
+    assert [v.status for v in again.variants] == ["resumed", "resumed"]
+
+
 def test_resume_skips_what_is_stored(tmp_path: Path) -> None:
     first = sweep([TINY], _opts(tmp_path, backends=("ort",), precisions=("fp32", "int8")))
     again = sweep([TINY], _opts(tmp_path, backends=("ort",), precisions=("fp32", "int8", "fp16"),

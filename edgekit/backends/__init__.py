@@ -141,11 +141,12 @@ class BackendSpec:
 
     def sweep_target(self, precision: Precision) -> tuple[Precision, Precision]:
         """For a sweep variant: (precision of the artifact to run, --dtype to run it in). A
-        precision the runtime computes in (torch fp16, OpenVINO bf16) runs the FP32 artifact;
-        any other is an artifact of that precision (INT8 ONNX) run as it is."""
+        precision the runtime computes in (torch fp16, OpenVINO bf16) runs the FP32 artifact; a
+        pair (OpenVINO's int8-bf16) runs its artifact in its dtype; any other is an artifact of
+        that precision (INT8 ONNX) run as it is."""
         if precision in self.dtypes:
             return Precision.FP32, precision
-        return precision, Precision.FP32
+        return precision.parts()
 
 
 REGISTRY: dict[str, BackendSpec] = {spec.name: spec for spec in (
@@ -171,11 +172,12 @@ REGISTRY: dict[str, BackendSpec] = {spec.name: spec for spec in (
     BackendSpec(name="openvino", runner="edgekit.backends.openvino:OpenVinoRunner",
                 artifacts=frozenset({"onnx"}), devices=frozenset({Device.CPU}),
                 dtypes=frozenset({Precision.FP32, Precision.BF16}),
-                sweep=frozenset({Precision.FP32, Precision.BF16, Precision.INT8}),
+                sweep=frozenset({Precision.FP32, Precision.BF16, Precision.INT8,
+                                 Precision.INT8_BF16}),
                 options=frozenset({"tune", "ov_device"}), in_default_sweep=True,
                 extra="edgekit[openvino]", preload=("openvino",),
                 notes=("FP32 artifacts run with the f32 inference precision; bf16 only as "
-                       "--dtype bf16",)),
+                       "--dtype bf16 (an INT8 artifact: int8-bf16)",)),
 )}
 
 

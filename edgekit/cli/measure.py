@@ -55,7 +55,7 @@ def profile(
                                                       "streams)")] = False,
     provider: Annotated[Provider, typer.Option(help="ORT execution provider")] = Provider.AUTO,
     dtype: Annotated[Precision, typer.Option(
-        help="Compute precision, for runtimes that choose one (torch; openvino: bf16)")] = (
+        help="Compute precision (torch; openvino: bf16, an INT8 ONNX in bf16: int8-bf16)")] = (
         Precision.FP32),
     ov_device: Annotated[str, typer.Option("--ov-device", help="openvino: its device name "
                                                                "(GPU, NPU, ...)")] = "CPU",

@@ -37,7 +37,8 @@ app = typer.Typer()
 def sweep(
     models: Annotated[list[str], typer.Argument(help="Model specs (catalog names, timm:/"
                                                     "torchvision: names, file.py:factory, ...)")],
-    precisions: Annotated[str, typer.Option(help="fp32,fp16,int8 (torch: bf16)")] = "fp32,int8",
+    precisions: Annotated[str, typer.Option(
+        help="fp32,fp16,int8 (torch: bf16; openvino: bf16, int8-bf16)")] = "fp32,int8",
     backends_: Annotated[str | None, typer.Option(
         "--backends", help=f"Some of {','.join(REGISTRY)}; default: every installed CPU "
                            "runtime")] = None,

@@ -5,18 +5,20 @@ dynamic batch, --tune through the runner, and one-line errors."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from support import run_cli
 
-from edgekit import backends
+from edgekit import backends, manifest
 from edgekit import profile as pf
 from edgekit.backends import RunnerOptions
 from edgekit.device import has_bf16
-from edgekit.errors import ConfigError, Unsupported
+from edgekit.errors import ConfigError, SourceError, Unsupported
 from edgekit.precision import Precision
+from edgekit.reproduce import profile_command
 
 pytest.importorskip("openvino")
 OV = backends.get("openvino")
@@ -110,8 +112,55 @@ def test_profile_bf16_is_verified_and_recorded_as_bf16(digits: dict[str, Path],
     assert ver["reference"] == "openvino fp32" and ver["images"] == 28
     assert ver["top1_agreement"] >= 90 and ver["cosine_min"] > 0.99
     assert r.accuracy is not None and r.accuracy["top1"] > 90  # measured like any runner
-    with pytest.raises(ConfigError, match="--dtype bf16 runs an FP32 artifact; this one is int8"):
-        pf.profile(str(digits_int8["digits_cnn_plain"]), opts)
+
+
+@pytest.mark.skipif(not has_bf16(), reason="this CPU has no bf16")
+def test_int8_with_bf16_for_the_rest_is_its_own_precision_checked_against_fp32(
+        digits: dict[str, Path], digits_int8: dict[str, Path], tmp_path: Path) -> None:
+    """benchmark_app's default on a bf16 CPU: the INT8 artifact, its float rest in bf16. It is
+    recorded as int8-bf16, never int8, and compared with the FP32 parent's outputs."""
+    int8 = digits_int8["digits_cnn_plain"]
+    opts = pf.ProfileOptions(backend="openvino", runner=RunnerOptions(dtype=Precision.BF16),
+                             warmup=1, iterations=5)
+    r = pf.profile(str(int8), opts).results[0]
+    assert r.model["precision"] == "int8-bf16" and r.settings["inference_precision"] == "bf16"
+    ver = r.settings["verification"]
+    parent = manifest.for_artifact(int8).lineage.parent
+    assert ver["reference"].startswith("openvino fp32 parent")
+    assert ver["reference_sha256"] == parent.sha256 and ver["images"] == 28
+    assert ver["top1_agreement"] >= 90
+    row = {"backend": "openvino", "batch": 1, "precision": "int8-bf16", "result": r.to_dict()}
+    assert " --dtype bf16" in profile_command(row)  # what reproduces it
+    plain = pf.profile(str(int8), pf.ProfileOptions(backend="openvino", warmup=1,
+                                                    iterations=5)).results[0]
+    assert plain.model["precision"] == "int8"  # without --dtype: f32 for the rest, as before
+    alone = tmp_path / "alone"  # the INT8 artifact whose parent is gone
+    alone.mkdir()
+    shutil.copy(int8, alone / int8.name)
+    side = json.loads(manifest.sidecar(int8).read_text())
+    side["lineage"]["parent"]["path"] = str(tmp_path / "gone.onnx")
+    manifest.sidecar(alone / int8.name).write_text(json.dumps(side))
+    with pytest.raises(SourceError, match="--dtype bf16: the FP32 parent .* is not there"):
+        pf.profile(str(alone / int8.name), opts)
+
+
+def test_a_dtype_that_makes_no_precision_is_refused(digits: dict[str, Path],
+                                                    tmp_path: Path) -> None:
+    from edgekit.quantize import QuantOptions, quantize
+
+    fp16 = quantize(digits["digits_cnn_plain"],
+                    QuantOptions(precision=Precision.FP16, output=tmp_path / "d.fp16.onnx")).path
+    opts = pf.ProfileOptions(backend="openvino", runner=RunnerOptions(dtype=Precision.BF16),
+                             warmup=1, iterations=5)
+    with pytest.raises(ConfigError, match="--dtype bf16 runs an FP32 artifact; this one is fp16"):
+        pf.profile(str(fp16), opts)
+    assert Precision.of_run(Precision.INT8, Precision.BF16) is Precision.INT8_BF16
+    assert Precision.INT8_BF16.parts() == (Precision.INT8, Precision.BF16)
+    assert OV.sweep_target(Precision.INT8_BF16) == (Precision.INT8, Precision.BF16)
+    assert OV.sweep_target(Precision.BF16) == (Precision.FP32, Precision.BF16)
+    assert ORT.sweep_target(Precision.INT8) == (Precision.INT8, Precision.FP32)
+    with pytest.raises(ValueError, match="fp16 artifact does not compute in bf16"):
+        Precision.of_run(Precision.FP16, Precision.BF16)
 
 
 @pytest.mark.slow
