@@ -32,7 +32,7 @@ import numpy as np
 
 from edgekit import accuracy
 from edgekit.errors import ConfigError
-from edgekit.store import glob_match
+from edgekit.identity import device_matches, newest_per_variant
 
 KEYS: dict[str, type] = {"model": str, "precision": str, "backend": str, "batch": int,
                          "device": str, "tag": str, "max_p50_ms": float, "max_p95_ms": float,
@@ -187,7 +187,7 @@ def matches(b: Budget, row: dict[str, Any]) -> bool:
         return False
     if b.batch and row["batch"] != b.batch:
         return False
-    if b.device and not (glob_match(b.device, row["device_name"]) or row["device"] == b.device):
+    if b.device and not device_matches(row, b.device):
         return False
     return _model_matches(b.model, row)
 
@@ -365,7 +365,7 @@ def init(rows: list[dict[str, Any]], headroom_pct: float, accuracy_margin: float
     latency and memory limits at (1 + headroom) x today's figure, top-1 at today's minus the
     margin, and (if asked) a regression limit, which needs --baseline when checked."""
     seen: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in sorted(rows, key=lambda r: -r["id"]):
+    for r in newest_per_variant(rows):  # newest first
         seen.setdefault((r["model"], r["precision"], r["backend"], r["batch"], r["device_name"]), r)
     f = 1 + headroom_pct / 100
     out = []

@@ -134,10 +134,12 @@ class Job:
 
 
 def matches(row: dict[str, Any], popts: ProfileOptions) -> bool:
-    """Whether a stored row measured what ``popts`` asks for, on the row's own device: its
-    settings key recomputed from ``popts`` (dtype, batch, threads, input size, timing)."""
-    from edgekit.result import settings_key
+    """Whether a stored row measured what ``popts`` asks for, on the row's own device and power
+    mode: the settings key (``identity.RunSettings``) recomputed from ``popts``."""
+    from edgekit.identity import RunSettings
 
-    key = settings_key(str(row["backend"]), popts, int(row["batch"]),
-                       str(row.get("device_name") or ""))
+    run = RunSettings.of_row(row)
+    key = RunSettings.of(str(row["backend"]), popts, int(row["batch"]),
+                         str(row.get("device_name") or ""),
+                         run.power_mode if run is not None else None).key()
     return bool(row.get("settings_key") == key)

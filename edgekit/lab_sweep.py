@@ -80,7 +80,7 @@ def _resumed(store: PgStore, sha: str, kind: str, popts: Any) -> int | None:
     from edgekit.store import Where
 
     rows = store.query([Where("artifact_sha256", "=", sha), Where("device_kind", "=", kind),
-                        Where("backend", "=", str(popts.backend))])
+                        Where("backend", "=", str(popts.backend))], full=True)
     return next((int(r["id"]) for r in rows if matches(r, popts)), None)
 
 
@@ -121,9 +121,11 @@ def _plan(models: list[str], opts: SweepOptions, lopts: LabOptions, store: PgSto
     """Variants (one per model x backend x precision x kind), artifacts made and published once;
     the jobs to enqueue, by uid."""
     from edgekit import artifacts
+    from edgekit.provenance import collect
 
     variants, jobs, sweep_id = [], {}, uuid.uuid4().hex
     folders = _Folders.publish(store, opts)
+    commit = collect(None, opts.commit)["commit"]
     for m in models:
         arts = _Artifacts(m, opts, rep.quiet_copy(), sources[m])
         for spec in _backends(opts):
@@ -145,6 +147,7 @@ def _plan(models: list[str], opts: SweepOptions, lopts: LabOptions, store: PgSto
                         continue
                     v.artifact = ref.name
                     popts = profile_options(opts, spec, dtype)
+                    popts.commit = popts.commit or commit  # the driver's code, not the agent's
                     done = _resumed(store, ref.sha256, kind, popts) if opts.resume else None
                     if done is not None:
                         v.status, v.result_id = "resumed", done

@@ -8,13 +8,13 @@ measured latency, with the pairs whose FLOPs ranking and latency ranking disagre
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edgekit import accuracy as acc
 from edgekit.errors import ConfigError
+from edgekit.identity import device_matches, newest_per_variant
 
 X_METRICS = {"latency_p50_ms": "p50 latency (ms)", "latency_p99_ms": "p99 latency (ms)",
              "gmacs": "GMACs per image", "params_m": "parameters (M)", "size_mb": "size (MB)",
@@ -145,7 +145,7 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
            device: str | None = None, backend: str | None = None,
            batch: int | None = None) -> tuple[list[Point], dict[str, Any]]:
     """Points from store rows (``Store.query(full=True)``, newest first): filtered, one per
-    artifact x precision x backend x device x batch (the newest), frontier marked.
+    variant (``identity.newest_per_variant``: artifact x settings, the newest), frontier marked.
     ``accuracy``: best (each point its best honest kind: measured, else published for the
     catalog's FP32 weights, else a lower bound from its FP32 parent) or measured (only)."""
     if x not in X_METRICS:
@@ -162,8 +162,7 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
         raise ConfigError("the store holds no results", "run edgekit profile first")
     claims = acc.claims(rows)  # before filtering: a variant's parent may be on another runner
     rows = [r for r in rows if (backend is None or r["backend"] == backend)
-            and (device is None or fnmatch.fnmatchcase(str(r["device_name"]), device)
-                 or r["device"] == device)]
+            and device_matches(r, device)]
     if not rows:
         raise ConfigError("no results match --device/--backend", "run edgekit results to see "
                           "what the store holds")
@@ -173,14 +172,10 @@ def select(rows: list[dict[str, Any]], x: str, y: str, accuracy: str = "best",
     rows = [r for r in rows if r["batch"] == batch]
     if not rows:
         raise ConfigError(f"no results at --batch {batch}", "pick a batch size the store holds")
-    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in rows:  # newest first: the first seen wins
-        key = (r["artifact_sha256"] or r["artifact"], r["model"], r["precision"], r["backend"],
-               r["device_name"], r["batch"])
-        newest.setdefault(key, r)
-    mixed = len({(r["backend"], r["device_name"]) for r in newest.values()}) > 1
+    newest = newest_per_variant(rows)
+    mixed = len({(r["backend"], r["device_name"]) for r in newest}) > 1
     points = []
-    for r in sorted(newest.values(), key=lambda r: r["id"]):
+    for r in sorted(newest, key=lambda r: r["id"]):
         label = f"{r['model']} {r['precision']}" + (f" ({r['backend']})" if mixed else "")
         p = Point(id=r["id"], label=label, model=str(r["model"]),
                   family=str(r["family"] or r["model"]), precision=str(r["precision"]),

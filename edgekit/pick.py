@@ -18,7 +18,6 @@ ONNX runtime, before the other backends in registry order), and the result says 
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from edgekit import accuracy
 from edgekit.accuracy import Z95
 from edgekit.backends import REGISTRY
 from edgekit.errors import ConfigError
+from edgekit.identity import device_matches, effective, newest_per_variant
 from edgekit.reproduce import artifact_commands, profile_command
 from edgekit.tasks import DEFAULT_MIN_AGREEMENT, DEFAULT_MIN_SQNR_DB
 
@@ -112,9 +112,7 @@ def median_interval(samples: list[float], z: float = Z95) -> tuple[float, float]
 
 def _settings(row: dict[str, Any]) -> dict[str, Any]:
     s = (row.get("result") or {}).get("settings") or {}
-    keep = ("runtime", "providers", "intra_threads", "execution_mode", "graph_optimization",
-            "threads", "streams", "performance_hint", "inference_precision", "dtype", "compile")
-    out = {k: s[k] for k in keep if s.get(k) is not None}
+    out = effective(s)
     if s.get("tune"):
         out["tuned"] = (s["tune"] or {}).get("chosen")
     return out
@@ -129,12 +127,9 @@ def _simplicity(v: Variant) -> tuple[int, int, float]:
 
 def _variants(rows: list[dict[str, Any]], opts: PickOptions) -> list[Variant]:
     """One variant per artifact x settings (the newest row), judged, fastest first."""
-    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in sorted(rows, key=lambda r: -r["id"]):
-        newest.setdefault((r["artifact_sha256"] or r["artifact"], r["settings_key"]), r)
     claims = accuracy.claims(rows)
     out = []
-    for r in newest.values():
+    for r in newest_per_variant(rows):
         if r["p50_ms"] is None:
             continue
         ok, why = accuracy.eligible(claims[r["id"]], opts.max_accuracy_drop, opts.min_sqnr_db,
@@ -204,9 +199,7 @@ def pick(rows: list[dict[str, Any]], opts: PickOptions) -> PickReport:
     """Picks per model and device from store rows (``Store.query(full=True)``)."""
     if not rows:
         raise ConfigError("the store holds no results", "run edgekit sweep or profile first")
-    mine = [r for r in rows if r["batch"] == opts.batch and (
-        opts.device is None or r["device"] == opts.device
-        or fnmatch.fnmatchcase(str(r["device_name"]), opts.device))]
+    mine = [r for r in rows if r["batch"] == opts.batch and device_matches(r, opts.device)]
     if not mine:
         raise ConfigError(f"no results at --batch {opts.batch}" +
                           (f" on --device {opts.device}" if opts.device else ""),

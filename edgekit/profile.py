@@ -64,6 +64,7 @@ class ProfileOptions:
     preprocess: Stated = field(default_factory=Stated)  # the flags, for a foreign ONNX
     agreement: Path | None = None  # unlabelled images: a variant's top-1 agreement with FP32
     conf: float = 0.25  # a detector's score threshold for its end-to-end latency
+    commit: str | None = None  # --commit: the code's commit, over what git or CI say
 
 
 @dataclass(kw_only=True)
@@ -232,6 +233,7 @@ def _measure(target: str, backend: BackendSpec, ropts: RunnerOptions, opts: Prof
                     split = r.split_ms(feeds, SPLIT_ITERATIONS)
                     st["note"] = f"{len(ms)} runs, p50 {np.median(ms):.3f} ms"
                 per_batch.append({"batch": b, "samples": ms, "split": split,
+                                  "input_shapes": {k: list(v.shape) for k, v in feeds.items()},
                                   "energy": power.energy(window, float(np.mean(ms)), b),
                                   "end_to_end": _end_to_end(r, feeds, man, opts, rep, b)})
             peak, gpu = mem.growth_mb, r.gpu_peak_mb()

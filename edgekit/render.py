@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit import tasks
+from edgekit.identity import effective
 
 if TYPE_CHECKING:
     from edgekit.manifest import Manifest
@@ -163,10 +164,7 @@ def profile_table(report: dict[str, Any]) -> Any:
                          f"{e['mj_per_inference']:.2f} mJ per inference")
     _accuracy_rows(info, r0.get("accuracy"), (report.get("claims") or [None])[0])
     st = r0["settings"]
-    knobs = {k: st.get(k) for k in ("providers", "intra_threads", "execution_mode",
-                                    "graph_optimization", "dtype", "threads", "cuda_graphs",
-                                    "compile", "inference_precision", "streams",
-                                    "performance_hint", "execution_devices") if k in st}
+    knobs = {k: v for k, v in effective(st).items() if k != "runtime"}
     info.add_row("settings", ", ".join(f"{k} {v}" for k, v in knobs.items()))
     ver = st.get("verification")
     if ver:

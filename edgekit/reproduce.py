@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from edgekit.identity import RunSettings
 from edgekit.precision import Precision
 
 
@@ -98,30 +99,31 @@ def artifact_commands(row: dict[str, Any]) -> list[str]:
 
 
 def profile_command(row: dict[str, Any]) -> str:
-    """``edgekit profile`` with the backend, batch, precision and settings the result ran."""
+    """``edgekit profile`` with exactly the settings the result asked for (its
+    ``identity.RunSettings``), so the line measures under the same settings key; a row stored
+    before that record existed gets the flags its settings still show."""
     result = row.get("result") or {}
-    s = result.get("settings") or {}
+    run = RunSettings.of_row(row) or _recovered(row)
     parts = ["edgekit", "profile", _q((result.get("artifact") or {}).get("path")),
-             "--backend", str(row["backend"]), "--batch", str(row["batch"])]
-    man_precision = (result.get("manifest") or {}).get("precision", "fp32")
-    if row.get("precision") not in (None, man_precision):  # a precision the runtime computed in
-        parts += ["--dtype", Precision(row["precision"]).parts()[1].value
-                  if row["precision"] == Precision.INT8_BF16 else str(row["precision"])]
-    if result.get("device") not in (None, "cpu"):
-        parts += ["--device", str(result["device"])]
-    if s.get("tune"):
-        parts.append("--tune")
-    else:
-        threads = s.get("intra_threads", (s.get("requested") or {}).get("threads"))
-        if threads:
-            parts += ["--threads", str(threads)]
-    if s.get("ov_device") not in (None, "CPU"):
-        parts += ["--ov-device", _q(s["ov_device"])]
-    if s.get("iterations"):
-        parts += ["--iterations", str(s["iterations"])]
-    elif s.get("duration_s") is not None:
-        parts += ["--duration", f"{s['duration_s']:g}"]
+             *(_q(a) for a in run.profile_args())]
     acc = result.get("accuracy") or {}
     if acc.get("folder"):
         parts += ["--data", _q(acc["folder"])]
     return " ".join(parts)
+
+
+def _recovered(row: dict[str, Any]) -> RunSettings:
+    """What an old row (no ``run`` record) still says it asked for."""
+    result = row.get("result") or {}
+    s = result.get("settings") or {}
+    precision = str(row.get("precision") or "fp32")
+    man_precision = (result.get("manifest") or {}).get("precision", "fp32")
+    dtype = "fp32" if precision == man_precision else (
+        Precision(precision).parts()[1].value if precision == Precision.INT8_BF16 else precision)
+    threads = 0 if s.get("tune") else (s.get("intra_threads")
+                                        or (s.get("requested") or {}).get("threads") or 0)
+    return RunSettings(backend=str(row["backend"]), batch=int(row["batch"]), dtype=dtype,
+                       device=str(result.get("device") or "cpu"), threads=int(threads),
+                       tune=bool(s.get("tune")), ov_device=str(s.get("ov_device") or "CPU"),
+                       warmup=int(s.get("warmup") or 10), iterations=s.get("iterations"),
+                       duration_s=s.get("duration_s"))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +63,16 @@ class Result:
     accuracy: dict[str, Any] | None
     gflops: float | None
     settings: dict[str, Any]
-    settings_key: str
+    settings_key: str  # identity.RunSettings.key() of ``run``
     device_info: dict[str, Any]
     manifest: dict[str, Any] | None  # the artifact's manifest, as read
     samples_ms: list[float]
     energy: dict[str, Any] | None = None  # Jetson: tegrastats power over the timed runs
     uid: str = dataclasses.field(default_factory=lambda: uuid.uuid4().hex)  # the store's key
     lab: dict[str, Any] | None = None  # measured by a lab agent: its kind, name and host
+    run: dict[str, Any] | None = None  # identity.RunSettings: what was asked, and bound how
+    series: dict[str, Any] | None = None  # identity.series_of: this measurement over time
+    provenance: dict[str, Any] | None = None  # provenance.collect: commit, branch, CI run
     id: int | None = None
 
     def to_dict(self, samples: bool = True) -> dict[str, Any]:
@@ -136,6 +137,9 @@ def _artifact(kind: str, target: str, info: dict[str, Any],
 def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
              man: Manifest | None, m: Measured, tuned: dict[str, Any] | None
              ) -> list[Result]:
+    from edgekit import provenance
+    from edgekit.identity import RunSettings, series_of
+
     fp = fingerprint()
     dev = opts.runner.device.value
     info = _model_info(kind, target, man, m, _precision(man, opts.runner))
@@ -143,6 +147,9 @@ def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     settings = {**m.settings, "warmup": opts.warmup, "iterations": opts.iterations,
                 "duration_s": None if opts.iterations else opts.duration_s, "tune": tuned}
+    prov = {**provenance.collect(target.split(".py:")[0] + ".py" if ".py:" in target
+                                 else target, opts.commit),
+            "versions": provenance.versions(fp)}
     out = []
     for pb in m.per_batch:
         ms, b = pb["samples"], pb["batch"]
@@ -154,31 +161,24 @@ def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
             lat["end_to_end"] = pb["end_to_end"]
         gmacs = info.get("gmacs")
         gflops = round(2 * gmacs * b / (lat["p50_ms"] / 1e3), 3) if gmacs else None
-        key = settings_key(backend, opts, b, label(fp, dev))
-        out.append(Result(
+        run = RunSettings.of(backend, opts, b, label(fp, dev), power_mode(fp)).with_outcome(
+            m.settings.get("timed_call"), pb.get("input_shapes"))
+        res = Result(
             created=created, tag=opts.tag, artifact=art, model=info, backend=backend, device=dev,
             device_name=label(fp, dev), batch=b, latency=lat,
             memory={"peak_rss_growth_mb": m.peak_rss_mb, "rss_method": m.rss_method,
                     "gpu_peak_mb": m.gpu_peak_mb, "model_size_mb": art.get("size_mb")},
-            accuracy=m.accuracy, gflops=gflops, settings=settings, settings_key=key,
+            accuracy=m.accuracy, gflops=gflops, settings=settings, settings_key=run.key(),
             device_info=fp, manifest=man.to_dict() if man is not None else None,
-            samples_ms=thin(ms), energy=pb["energy"]))
+            samples_ms=thin(ms), energy=pb["energy"], run=run.to_dict(), provenance=prov)
+        res.series = series_of(res.to_dict(samples=False))
+        out.append(res)
     return out
 
 
-def settings_key(backend: str, opts: ProfileOptions, batch: int, device_name: str) -> str:
-    """What was asked for, on which device: equal keys mean "the same measurement" (for
-    --resume and for pooling repeated runs). Known before any work."""
-    r = opts.runner
-    src = {"backend": backend, "device": r.device.value, "device_name": device_name,
-           "batch": batch, "threads": r.threads, "dtype": r.dtype.value,
-           "cuda_graphs": r.cuda_graphs, "compile": r.compile, "provider": r.provider.value,
-           "input_size": list(r.input_size) if r.input_size else None,
-           "tune": opts.tune, "warmup": opts.warmup, "iterations": opts.iterations,
-           "duration_s": None if opts.iterations else opts.duration_s, "input": opts.input_name}
-    if r.ov_device != "CPU":  # later fields enter only when set, so stored keys stay valid
-        src["ov_device"] = r.ov_device
-    return hashlib.sha256(json.dumps(src, sort_keys=True).encode()).hexdigest()[:16]
+def power_mode(fp: dict[str, Any]) -> str | None:
+    """A Jetson's nvpmodel mode, part of what was measured (None elsewhere)."""
+    return (fp.get("jetson") or {}).get("power_mode")
 
 
 def thin(ms: np.ndarray) -> list[float]:

@@ -24,7 +24,7 @@ from typing import Any
 from edgekit._io import fault
 from edgekit.errors import ConfigError, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # migrations[i] takes the schema from version i to i + 1; SQLite's spelling (see `dialect_sql`)
 MIGRATIONS = [
     """
@@ -61,12 +61,19 @@ MIGRATIONS = [
         status TEXT NOT NULL, agent TEXT, error TEXT, result_id INTEGER, updated REAL NOT NULL
     );
     """,
+    """
+    ALTER TABLE results ADD COLUMN series_key TEXT;
+    ALTER TABLE results ADD COLUMN git_commit TEXT;
+    ALTER TABLE results ADD COLUMN git_branch TEXT;
+    CREATE INDEX results_series ON results (series_key, git_commit);
+    """,
 ]
 COLUMNS = ("id", "created", "tag", "model", "family", "precision", "backend", "device",
            "device_name", "batch", "artifact", "artifact_sha256", "p50_ms", "p90_ms", "p95_ms",
            "p99_ms", "mean_ms", "min_ms", "max_ms", "std_ms", "images_per_s", "top1", "top5",
            "peak_rss_mb", "gpu_peak_mb", "size_mb", "gmacs", "params_m", "gflops",
-           "settings_key", "uid", "device_kind", "agent")
+           "settings_key", "uid", "device_kind", "agent", "series_key", "git_commit",
+           "git_branch")
 _NUMERIC = {"id", "batch", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "min_ms",
             "max_ms", "std_ms", "images_per_s", "top1", "top5", "peak_rss_mb", "gpu_peak_mb",
             "size_mb", "gmacs", "params_m", "gflops"}
@@ -223,7 +230,10 @@ def flatten(r: dict[str, Any]) -> dict[str, Any]:
             "size_mb": art.get("size_mb"), "gmacs": model.get("gmacs"),
             "params_m": round(params / 1e6, 4) if params else None, "gflops": r.get("gflops"),
             "settings_key": r.get("settings_key"), "uid": r.get("uid"),
-            "device_kind": lab.get("kind"), "agent": lab.get("agent")}
+            "device_kind": lab.get("kind"), "agent": lab.get("agent"),
+            "series_key": (r.get("series") or {}).get("key"),
+            "git_commit": (r.get("provenance") or {}).get("commit"),
+            "git_branch": (r.get("provenance") or {}).get("branch")}
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -47,6 +47,7 @@ class SweepOptions:
     duration_s: float = 2.0
     threads: int = 0
     tag: str | None = None
+    commit: str | None = None  # --commit: the code's commit, over what git or CI say
     title: str = "edgekit sweep"
     random_weights: bool = False  # named models with random initialisation
     allow_random: bool = False  # pretrained weights that cannot be fetched: random, with a notice
@@ -282,7 +283,7 @@ def profile_options(opts: SweepOptions, spec: BackendSpec, dtype: Precision,
     return pf.ProfileOptions(backend=spec.name, runner=ropts, batches=(opts.batch,),
                              warmup=opts.warmup, iterations=opts.iterations,
                              duration_s=opts.duration_s, data=opts.data, labels=opts.labels,
-                             store=opts.store, tag=opts.tag,
+                             store=opts.store, tag=opts.tag, commit=opts.commit,
                              agreement=opts.agreement if dtype is not Precision.FP32 else None)
 
 
@@ -290,13 +291,15 @@ def _already(target: str, backend: str, popts: Any) -> int | None:
     """The id of a stored result of this artifact with these settings on this device."""
     from edgekit._io import sha256_file
     from edgekit.device import fingerprint, label
-    from edgekit.result import settings_key
+    from edgekit.identity import RunSettings
+    from edgekit.result import power_mode
     from edgekit.store import Where, open_store, store_exists
 
     if not store_exists(popts.store):
         return None
-    key = settings_key(backend, popts, popts.batches[0],
-                       label(fingerprint(), popts.runner.device.value))
+    fp = fingerprint()
+    key = RunSettings.of(backend, popts, popts.batches[0],
+                         label(fp, popts.runner.device.value), power_mode(fp)).key()
     p = Path(target)
     ident = (Where("artifact_sha256", "=", sha256_file(p)) if p.suffix == ".onnx" and p.is_file()
              else Where("artifact", "=", target))

@@ -179,3 +179,41 @@ def test_only_the_resolver_builds_a_preprocess_from_parts() -> None:
                 if called == "Preprocess":
                     found.append(f"{name}:{node.lineno}")
     assert found == []
+
+
+IDENTITY = "edgekit.identity"
+_KEYED = {"backend", "batch", "dtype", "threads", "warmup", "iterations", "device_name"}
+
+
+def _settings_key_builders(name: str, source: str) -> list[str]:
+    """Functions of ``source`` that hash a measurement's settings: a hashlib call in a function
+    that names two or more of the keyed fields (as strings or attributes)."""
+    found = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        hashes = any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+                     and n.value.id == "hashlib" for n in ast.walk(fn))
+        named = {n.value for n in ast.walk(fn) if isinstance(n, ast.Constant)} | {
+            n.attr for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+        if hashes and len(_KEYED & named) >= 2:
+            found.append(f"{name}.{fn.name}")
+    return found
+
+
+def test_only_identity_builds_a_settings_key() -> None:
+    """"The same measurement" is decided once (``identity.RunSettings.key``): no other module
+    hashes a measurement's settings."""
+    found = [f for name, path in MODULES.items() if name != IDENTITY
+             for f in _settings_key_builders(name, path.read_text())]
+    assert found == []
+    assert _settings_key_builders(IDENTITY, MODULES[IDENTITY].read_text()) == [
+        "edgekit.identity.key"]
+
+
+def test_the_settings_key_rule_finds_a_planted_second_key() -> None:
+    planted = ("import hashlib, json\n"
+               "def my_key(opts):\n"
+               "    src = {'backend': opts.backend, 'batch': opts.batch}\n"
+               "    return hashlib.sha256(json.dumps(src).encode()).hexdigest()\n")
+    assert _settings_key_builders("edgekit.planted", planted) == ["edgekit.planted.my_key"]

@@ -17,6 +17,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON ob
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 StrictOpt = Annotated[bool, typer.Option(
     "--strict", help="Exit 3 when any variant failed (default: only when nothing was measured)")]
+CommitOpt = Annotated[str | None, typer.Option(
+    help="The git commit measured (default: CI's variables, else git in the artifact's or this "
+         "folder)")]
 StoreOpt = Annotated[str, typer.Option(
     "--store", envvar="EDGEKIT_STORE", show_envvar=True,
     help="Results store: a folder (holds edgekit.db), sqlite:///PATH or postgresql://USER@HOST/DB "

@@ -12,6 +12,7 @@ from edgekit import render
 from edgekit.backends import REGISTRY, Device, Provider, RunnerOptions
 from edgekit.cli._common import (
     AgreementOpt,
+    CommitOpt,
     DataOpt,
     IgnoreIndexOpt,
     JsonOpt,
@@ -54,9 +55,8 @@ def profile(
                                                       "modes, opt levels; openvino: hint, threads, "
                                                       "streams)")] = False,
     provider: Annotated[Provider, typer.Option(help="ORT execution provider")] = Provider.AUTO,
-    dtype: Annotated[Precision, typer.Option(
-        help="Compute precision (torch; openvino: bf16, an INT8 ONNX in bf16: int8-bf16)")] = (
-        Precision.FP32),
+    dtype: Annotated[Precision, typer.Option(help="Compute precision (torch; openvino: bf16, "
+                                             "an INT8 ONNX in bf16: int8-bf16)")] = Precision.FP32,
     ov_device: Annotated[str, typer.Option("--ov-device", help="openvino: its device name "
                                                                "(GPU, NPU, ...)")] = "CPU",
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="torch: replay a CUDA graph")] = False,
@@ -69,6 +69,7 @@ def profile(
     store: StoreOpt = "results",
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save the result")] = False,
     tag: Annotated[str | None, typer.Option(help="Label saved with the result")] = None,
+    commit: CommitOpt = None,
     conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detectors: the score threshold "
                                         "of the end-to-end latency's decode + NMS")] = 0.25,
     json_out: JsonOpt = False,
@@ -95,7 +96,7 @@ def profile(
                              labels=labels, agreement=agreement_data, tune=tune,
                              input_name=input_name, ignore_index=ignore_index,
                              store=None if no_store else store, tag=tag, conf=conf,
-                             preprocess=preprocess)
+                             preprocess=preprocess, commit=commit)
     rep = pf.profile(artifact, opts, Reporter.for_cli(quiet, json_out)).to_dict()
     emit(rep, json_out, render.profile_table(rep))
 
@@ -107,15 +108,22 @@ def results(
         "--where", help="COLUMN OP VALUE, e.g. model=resnet18, batch>=8, device_name~*EPYC*")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Newest N")] = None,
     full: Annotated[bool, typer.Option("--full", help="--json: whole results with samples")] = False,
+    commit: Annotated[str | None, typer.Option(help="Results of this git commit (a prefix)")] = None,
+    branch: Annotated[str | None, typer.Option(help="Results of this git branch")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV on stdout")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """List and filter the results store."""
+    from edgekit.identity import described
     from edgekit.store import Where, display, open_store, to_csv
 
     if csv_out and json_out:
         raise typer.BadParameter("--csv and --json conflict; give one")
-    rows = open_store(store, create=False).query([Where.parse(w) for w in where or []], limit, full)
+    filters = [Where.parse(w) for w in where or []]
+    filters += [Where("git_commit", "~", f"{commit}*")] if commit else []
+    filters += [Where("git_branch", "=", branch)] if branch else []
+    rows = open_store(store, create=False).query(filters, limit, full or json_out)
+    rows = [described(r, keep_result=full) for r in rows] if json_out else rows
     if csv_out:
         sys.stdout.write(to_csv(rows))
         return

@@ -12,6 +12,7 @@ from edgekit.backends import REGISTRY
 from edgekit.cli._common import (
     AgreementOpt,
     CalibOpt,
+    CommitOpt,
     JsonOpt,
     LabelsOpt,
     QuietOpt,
@@ -54,6 +55,7 @@ def sweep(
     duration: Annotated[float, typer.Option(min=0.0, help="Seconds of timed runs per variant")] = 2.0,
     threads: Annotated[int, typer.Option(min=0)] = 0,
     tag: Annotated[str | None, typer.Option()] = None,
+    commit: CommitOpt = None,
     lab: Annotated[str | None, typer.Option(
         "--lab", help="Fan out to device agents: postgresql://USER@HOST/DB (the store too)")] = None,
     device_kinds: Annotated[str | None, typer.Option(
@@ -81,7 +83,7 @@ def sweep(
                            backends=parse_backends(backends_) if backends_ else None,
                            batch=batch, input_size=parse_size(input_size), calib=calib, data=data,
                            labels=labels, agreement=agreement_data, store=store, out=out,
-                           resume=resume, duration_s=duration, threads=threads, tag=tag,
+                           resume=resume, duration_s=duration, threads=threads, tag=tag, commit=commit,
                            random_weights=random_weights, allow_random=allow_random,
                            strict=strict, preprocess=preprocess, task=task)
     if (lab is None) != (device_kinds is None):
