@@ -5,13 +5,14 @@ OpenVINO's ``benchmark_app`` (goals: <= 1.02 and <= 1.05).
 
 For each artifact (resnet18 FP32 and INT8, mobilenet_v3_large, efficientnet_b0; random
 weights, 224 px, batch 1, from ``edgekit export``) and each installed runtime (ONNX Runtime,
-OpenVINO):
+OpenVINO, and torch on the model spec itself, FP32 only):
 
 - **edgekit**: ``timing.sample`` over ``runner.bind(feeds)``, exactly what ``edgekit profile``
   times (its inputs bound once, nothing converted).
 - **bare best**: the loop a user would write with the runtime's own API, the faster of two:
   ORT ``session.run(None, feeds)`` and ``run_with_iobinding`` on a binding made once;
-  OpenVINO ``request.infer()`` on input tensors set once and ``start_async()`` + ``wait()``.
+  OpenVINO ``request.infer()`` on input tensors set once and ``start_async()`` + ``wait()``;
+  torch ``model(x)`` on the same module, with ``inference_mode`` held around the loop.
   It runs on the same compiled model, in the same process: the loops alternate in blocks
   (bare, edgekit, bare, ...), so a slow phase of the VM hits both; each figure is the median
   over all its blocks.
@@ -93,6 +94,15 @@ def _bare_ov(r: Any, feeds: dict[str, np.ndarray]) -> dict[str, Callable[[], Any
     return {"request.infer()": req.infer, "start_async+wait": async_wait}
 
 
+def _bare_torch(r: Any, feeds: dict[str, np.ndarray]) -> dict[str, Callable[[], Any]]:
+    """``model(x)`` on the same module and tensor; the caller holds ``inference_mode`` around
+    the whole loop, as a user's script would (edgekit enters it per call)."""
+    import torch
+
+    model, x = r.model, torch.from_numpy(next(iter(feeds.values())))
+    return {"model(x)": lambda: model(x)}
+
+
 def _benchmark_app(art: Path, shape: list[int], seconds: int) -> float | None:
     """benchmark_app's median latency (ms) at edgekit's settings: latency hint, f32, the
     dynamic batch fixed to 1 as edgekit's runner reshapes it."""
@@ -106,28 +116,43 @@ def _benchmark_app(art: Path, shape: list[int], seconds: int) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def _measure(backend: str, art: Path, runs: int, blocks: int) -> dict[str, Any]:
-    from edgekit import backends, timing
-    from edgekit.backends import RunnerOptions
+def _measure(backend: str, art: Path | str, runs: int, blocks: int) -> dict[str, Any]:
+    import contextlib
 
-    with backends.runner(backends.get(backend), str(art), RunnerOptions()) as r:
+    from edgekit import backends
+    from edgekit.backends import RunnerOptions
+    from edgekit.sources import Options
+
+    opts = RunnerOptions(source=Options(random_weights=True)) if backend == "torch" else (
+        RunnerOptions())
+    with backends.runner(backends.get(backend), str(art), opts) as r:
         spec = r.input_spec()[0]
         x = np.random.default_rng(0).normal(size=(1, *spec.shape[1:])).astype(np.float32)
         feeds = {spec.name: x}
         r.infer(feeds)  # compiles, and is the output check outside the timed loop
-        bare = (_bare_ort if backend == "ort" else _bare_ov)(r, feeds)
-        ek = r.bind(feeds)
-        times: dict[str, list[float]] = {k: [] for k in [*bare, "edgekit"]}
-        for call in [*bare.values(), ek]:
-            _loop(call, 20)  # warm-up
-        for _ in range(blocks):
-            for k, call in bare.items():
-                times[k] += _loop(call, runs)
-            times["edgekit"] += list(timing.sample(ek, warmup=0, iterations=runs, sync=r.sync))
-        how = r.bound
+        bare = {"ort": _bare_ort, "openvino": _bare_ov, "torch": _bare_torch}[backend](r, feeds)
+        held = (__import__("torch").inference_mode() if backend == "torch"
+                else contextlib.nullcontext())
+        with held:
+            return _blocks(r, feeds, bare, runs, blocks) | {"runtime": backend}
+
+
+def _blocks(r: Any, feeds: dict[str, np.ndarray], bare: dict[str, Callable[[], Any]],
+            runs: int, blocks: int) -> dict[str, Any]:
+    from edgekit import timing
+
+    ek = r.bind(feeds)
+    times: dict[str, list[float]] = {k: [] for k in [*bare, "edgekit"]}
+    for call in [*bare.values(), ek]:
+        _loop(call, 20)  # warm-up
+    for _ in range(blocks):
+        for k, call in bare.items():
+            times[k] += _loop(call, runs)
+        times["edgekit"] += list(timing.sample(ek, warmup=0, iterations=runs, sync=r.sync))
+    how = r.bound
     med = {k: float(statistics.median(v)) for k, v in times.items()}
     best = min(bare, key=lambda k: med[k])
-    return {"runtime": backend, "bare_best": best, "bare_p50_ms": round(med[best], 4),
+    return {"bare_best": best, "bare_p50_ms": round(med[best], 4),
             **{f"bare_{k}_p50_ms": round(med[k], 4) for k in bare},
             "edgekit_p50_ms": round(med["edgekit"], 4),
             "ratio": round(med["edgekit"] / med[best], 4), "timed_call": how}
@@ -145,8 +170,8 @@ def main() -> None:
     from _cli import edgekit
     from _results import write
 
-    runtimes = [b for b in ("ort", "openvino") if importlib.util.find_spec(
-        "onnxruntime" if b == "ort" else "openvino")]
+    runtimes = [b for b, mod in (("ort", "onnxruntime"), ("openvino", "openvino"),
+                                 ("torch", "torch")) if importlib.util.find_spec(mod)]
     load0 = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -161,7 +186,10 @@ def main() -> None:
                 arts.append((name, "int8", Path(doc["int8"]["path"])))
         for name, prec, art in arts:
             for rt in runtimes:
-                row = {"model": name, "precision": prec, **_measure(rt, art, args.runs,
+                if rt == "torch" and prec != "fp32":
+                    continue  # torch runs the model spec itself, FP32 only
+                target = name if rt == "torch" else art
+                row = {"model": name, "precision": prec, **_measure(rt, target, args.runs,
                                                                    args.blocks)}
                 if rt == "openvino":
                     tool = _benchmark_app(art, [1, 3, 224, 224], args.tool_seconds)
