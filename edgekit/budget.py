@@ -28,9 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgekit import accuracy
+from edgekit import abstats, accuracy
 from edgekit.errors import ConfigError
 from edgekit.identity import device_matches, newest_per_variant
 
@@ -46,8 +44,9 @@ LIMITS = {"max_p50_ms": ("p50_ms", "p50 latency (ms)"), "max_p95_ms": ("p95_ms",
           "min_map50_95": ("", "mAP@[.5:.95] (%)"),  # a verdict's figure, not a column
           "min_miou": ("", "mIoU (%)")}  # likewise
 BOOTSTRAP = 1000  # resamples
-BLOCKS = 10  # blocks of consecutive samples per run
 REPEATS = 5  # newest runs pooled per side
+AGAINST_LAST = 10  # --against: the newest results of the series on the ref
+AGAINST_MIN = 3  # --against: fewer is a failed check, never a silent pass
 
 
 @dataclass
@@ -204,36 +203,49 @@ def _model_matches(m: str, row: dict[str, Any]) -> bool:
     return len(m) >= 6 and re.fullmatch(r"[0-9a-fA-F]+", m) is not None and sha.startswith(m.lower())
 
 
-def _boot_medians(runs: list[np.ndarray], rng: np.random.Generator, n: int) -> np.ndarray:
-    """Bootstrap medians of one side: every run cut into blocks of consecutive samples, and the
-    blocks of all runs resampled together (a slow phase of the machine, or a slow run, is a
-    cluster of slow blocks: it widens the interval in proportion to its share of the data)."""
-    blocks = [b for r in runs for b in np.array_split(r, min(BLOCKS, len(r)))]
-    out = np.empty(n)
-    for i in range(n):
-        out[i] = np.median(np.concatenate([blocks[k] for k in rng.integers(0, len(blocks),
-                                                                          len(blocks))]))
-    return out
-
-
 def regression(current: list[list[float]], baseline: list[list[float]], threshold_pct: float,
                seed: int = 0) -> Check:
     """The noise-aware regression check (see the module docstring); each side is one or more
-    runs' per-iteration samples."""
-    cur = [np.asarray(r, float) for r in current if len(r)]
-    base = [np.asarray(r, float) for r in baseline if len(r)]
-    rng = np.random.default_rng(seed)
-    ratios = _boot_medians(cur, rng, BOOTSTRAP) / _boot_medians(base, rng, BOOTSTRAP)
-    lo, hi = np.percentile(ratios, [2.5, 97.5])
-    point = float(np.median(np.concatenate(cur)) / np.median(np.concatenate(base)))
+    runs' per-iteration samples (``abstats.interval`` on their blocks)."""
+    point, lo, hi = abstats.interval(abstats.blocks_of(baseline), abstats.blocks_of(current),
+                                     seed, BOOTSTRAP)
     change, lo_pct, hi_pct = (point - 1) * 100, (lo - 1) * 100, (hi - 1) * 100
     broken = lo_pct > threshold_pct
     note = (f"p50 {change:+.1f} % (95 % interval {lo_pct:+.1f} % .. {hi_pct:+.1f} %, "
-            f"{len(cur)} vs {len(base)} runs)")
+            f"{len([r for r in current if len(r)])} vs {len([r for r in baseline if len(r)])} "
+            "runs)")
     if not broken and change > threshold_pct:
         note += ": within noise"
     return Check(name="regression (%)", limit=threshold_pct, value=round(change, 2),
                  passed=not broken, note=note)
+
+
+def on_ref(row: dict[str, Any], ref: str) -> bool:
+    """Whether a row was measured on REF: its branch, a commit prefix, or its tag."""
+    commit = str(row.get("git_commit") or "")
+    return (row.get("git_branch") == ref or row.get("tag") == ref
+            or (len(ref) >= 4 and commit.startswith(ref)))
+
+
+def against(b: Budget, row: dict[str, Any], rows: list[dict[str, Any]], ref: str,
+            last: int = AGAINST_LAST, min_results: int = AGAINST_MIN) -> Check:
+    """The newest result (and its repeats) against the last ``last`` results of its series on
+    ``ref``, by ``abstats.decide``; fewer than ``min_results`` there fails, saying how many."""
+    limit = b.max_regression_pct if b.max_regression_pct is not None else abstats.THRESHOLD_PCT
+    series = row.get("series_key")
+    history = sorted([r for r in rows if series and r.get("series_key") == series
+                      and r["id"] != row["id"] and on_ref(r, ref)], key=lambda r: -r["id"])[:last]
+    name = f"vs {ref} (%)"
+    if series is None or len(history) < min_results:
+        why = ("the result has no series (stored before edgekit recorded one)" if series is None
+               else f"found {len(history)} result(s) of its series on {ref}; --against needs "
+                    f"at least {min_results}")
+        return Check(name=name, limit=limit, value=None, passed=False, note=why)
+    v = abstats.decide(abstats.blocks_of([r["samples_ms"] or [r["p50_ms"]] for r in history]),
+                       abstats.blocks_of(_runs(rows, row)))
+    broken = v.verdict == "slower" and v.change_pct > limit
+    return Check(name=name, limit=limit, value=round(v.change_pct, 2), passed=not broken,
+                 note=f"{v.describe()}; {len(history)} results on {ref}")
 
 
 def _runs(rows: list[dict[str, Any]], newest: dict[str, Any]) -> list[list[float]]:
@@ -247,15 +259,16 @@ def _runs(rows: list[dict[str, Any]], newest: dict[str, Any]) -> list[list[float
 
 
 def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | None,
-          budgets_path: Path) -> list[Outcome]:
-    """Each budget against the newest matching result (``rows``: Store.query(full=True))."""
+          budgets_path: Path, against_ref: str | None = None) -> list[Outcome]:
+    """Each budget against the newest matching result (``rows``: Store.query(full=True));
+    ``against_ref``: also against its series' last results on that branch, tag or commit."""
     claims = (accuracy.claims(rows) if any(getattr(b, k) is not None for b in budgets
                                            for k in VERDICT_CHECKS) else {})
     out = []
     for b in budgets:
-        if b.max_regression_pct is not None and baseline is None:
+        if b.max_regression_pct is not None and baseline is None and against_ref is None:
             raise _err(budgets_path, b.line, "max_regression_pct needs a baseline",
-                       "run budget check with --baseline TAG")
+                       "run budget check with --baseline TAG or --against BRANCH")
         matching = [r for r in rows if matches(b, r)]
         mine = [r for r in matching if b.tag is None or r["tag"] == b.tag]
         current = [r for r in mine if baseline is None or r["tag"] != baseline]
@@ -278,23 +291,27 @@ def check(budgets: list[Budget], rows: list[dict[str, Any]], baseline: str | Non
             ok = v is not None and (v >= limit if key.startswith("min_") else v <= limit)
             o.checks.append(Check(name=label, limit=limit, value=v, passed=ok,
                                   note="" if v is not None else "not measured"))
-        if b.max_regression_pct is not None:
-            base = [r for r in matching if r["tag"] == baseline]  # not limited by `tag:`
-            if not base:
-                o.checks.append(Check(name="regression (%)", limit=b.max_regression_pct,
-                                      value=None, passed=False,
-                                      note=f"no result tagged {baseline} matches this budget"))
-            else:
-                brow = max(base, key=lambda r: r["id"])
-                o.baseline_id = brow["id"]
-                o.checks.append(regression(_runs(current, row), _runs(base, brow),
-                                           b.max_regression_pct))
+        if b.max_regression_pct is not None and baseline is not None:
+            o.checks.append(_vs_baseline(b, o, matching, current, row, baseline))
+        if against_ref is not None:
+            o.checks.append(against(b, row, rows, against_ref))
         failed = [c for c in o.checks if not c.passed]
         if failed:
             o.status = "fail"
             o.message = "; ".join(_fail_text(c) for c in failed)
         out.append(o)
     return out
+
+
+def _vs_baseline(b: Budget, o: Outcome, matching: list[dict[str, Any]],
+                 current: list[dict[str, Any]], row: dict[str, Any], baseline: str) -> Check:
+    base = [r for r in matching if r["tag"] == baseline]  # not limited by `tag:`
+    if not base:
+        return Check(name="regression (%)", limit=b.max_regression_pct or 0.0, value=None,
+                     passed=False, note=f"no result tagged {baseline} matches this budget")
+    brow = max(base, key=lambda r: r["id"])
+    o.baseline_id = brow["id"]
+    return regression(_runs(current, row), _runs(base, brow), b.max_regression_pct or 0.0)
 
 
 def min_top1(limit: float, c: accuracy.Claim) -> Check:

@@ -8,14 +8,16 @@ import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from edgekit._io import atomic_paths
-from edgekit.budget import Outcome
+from edgekit.budget import Budget, Check, Outcome
 
 
-def junit(outcomes: list[Outcome], out: Path, budgets_path: Path) -> None:
+def junit(outcomes: list[Outcome], out: Path, budgets_path: Path,
+          suite_name: str = "edgekit budgets") -> None:
     fails = sum(o.status == "fail" for o in outcomes)
-    suite = ET.Element("testsuite", name="edgekit budgets", tests=str(len(outcomes)),
+    suite = ET.Element("testsuite", name=suite_name, tests=str(len(outcomes)),
                        failures=str(fails), errors="0", skipped="0")
     for o in outcomes:
         case = ET.SubElement(suite, "testcase", classname=f"edgekit.budget.{budgets_path.name}",
@@ -45,19 +47,19 @@ def markdown(outcomes: list[Outcome]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def github(outcomes: list[Outcome], budgets_path: Path) -> None:
+def github(outcomes: list[Outcome], budgets_path: Path, title: str = "edgekit budget") -> None:
     """Annotations and the step summary, only when GITHUB_ACTIONS is set."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return
     for o in outcomes:
         if o.status == "fail":
             print(f"::error file={_prop(str(budgets_path))},line={o.budget.line},"
-                  f"title=edgekit budget::{_data(o.budget.name + ': ' + o.message)}",
+                  f"title={_prop(title)}::{_data(o.budget.name + ': ' + o.message)}",
                   file=sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as f:
-            f.write("### edgekit budgets\n\n" + markdown(outcomes) + "\n")
+            f.write(f"### {title}\n\n" + markdown(outcomes) + "\n")
 
 
 def _data(s: str) -> str:
@@ -68,3 +70,14 @@ def _data(s: str) -> str:
 def _prop(s: str) -> str:
     """... and of a property value."""
     return _data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def compare_outcome(rep: Any) -> Outcome:
+    """``edgekit compare``'s verdict as one outcome (a check of the regression against the
+    limit), for the same JUnit and GitHub output as budgets."""
+    v, limit = rep.verdict, rep.max_regression_pct
+    name = f"{Path(rep.base['target']).name} -> {Path(rep.candidate['target']).name}"
+    check = Check(name="regression (%)", limit=limit if limit is not None else v.threshold_pct,
+                  value=round(v.change_pct, 2), passed=not rep.regressed, note=v.describe())
+    return Outcome(budget=Budget(line=0, model=name), status="fail" if rep.regressed else "pass",
+                   result_id=None, checks=[check], message=v.describe())

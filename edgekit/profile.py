@@ -149,6 +149,16 @@ def _check_batches(spec: TensorSpec | manifest.InputInfo | None, batches: tuple[
                           f"use --batch {fixed}, or re-export with --batch dynamic", path=target)
 
 
+def feeds_for(r: RunnerBase, man: Manifest | None, opts: ProfileOptions, batch: int,
+              target: str) -> dict[str, np.ndarray]:
+    """What profile times ``r`` on at ``batch``: the bundled photos by the artifact's recipe
+    (``compare`` feeds both of its sides so)."""
+    spec = r.input_spec()
+    image = _image_input(spec, opts.input_name, target)
+    _check_batches(image, (batch,), target)
+    return _feeds(spec, image, _preprocess(r, man, image, opts, None, target), batch, target)
+
+
 def _image_input(spec: list[TensorSpec], name: str | None, target: str) -> TensorSpec:
     if name is not None:
         for s in spec:

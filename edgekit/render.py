@@ -264,6 +264,27 @@ def budget_table(outcomes: list[Any]) -> Any:
     return t
 
 
+def compare_table(d: dict[str, Any]) -> Any:
+    """``edgekit compare``: each side's p50, and the verdict."""
+    from rich.table import Table
+
+    v = d["verdict"]
+    colour = {"slower": "red", "faster": "green"}.get(v["verdict"], "white")
+    t = Table("side", "artifact", "input", "p50 ms", "runs", title=f"compare: [{colour}]"
+              f"{v['verdict']}[/] x{v['ratio']:.3f} ({v['change_pct']:+.1f} %)",
+              title_justify="left")
+    for side in ("base", "candidate"):
+        s = d[side]
+        t.add_row(side, s["target"], "; ".join(f"{k} {x}" for k, x in s["input_shapes"].items()),
+                  f"{s['p50_ms']:.4f}", str(s["samples"]))
+    p = "n/a" if v["p_value"] is None else f"{v['p_value']:.2g}"
+    t.caption = (f"95 % interval x{v['low']:.3f}..x{v['high']:.3f}; Mann-Whitney p {p} on "
+                 f"{v['blocks'][0]} vs {v['blocks'][1]} blocks; threshold {v['threshold_pct']:g} "
+                 f"%, alpha {v['alpha']:g}; load {d['machine']['load_avg_before']}->"
+                 f"{d['machine']['load_avg_after']}" + ("; REGRESSED" if d["regressed"] else ""))
+    return t
+
+
 def _status(r: dict[str, Any]) -> str:
     st = r["status"]
     style = "green" if st in ("ok", "resumed") else "red" if "fail" in st else "yellow"

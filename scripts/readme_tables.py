@@ -241,12 +241,24 @@ def segment_int8(doc: dict[str, Any]) -> str:
             _table(["model", "GMACs", "FP32 p50 ms", "INT8 p50 ms", "INT8 speedup"], speed))
 
 
+def compare(doc: dict[str, Any]) -> str:
+    rows = [[r["pair"], f"{r['model']} {r['size']} px", f"x{r['mac_ratio']:g}", r["want"],
+             f"**{r['right']} / {r['trials']}**",
+             ", ".join(f"{k} {v}" for k, v in r["verdicts"].items() if v),
+             f"x{r['ratio_min']:.3f} .. x{r['ratio_max']:.3f}", str(r["over_10pct"]),
+             f"{r['wall_s_median']:.1f} / {r['wall_s_max']:.1f}",
+             f"{r['load_min']:.2f} .. {r['load_max']:.2f}"] for r in doc["rows"]]
+    return _table(["pair", "candidate", "MACs", "goal verdict", "right (goal ≥ 19 / 20)",
+                   "verdicts", "ratio of medians", "trials over x1.10 (exit 3 at 10 %)",
+                   "wall s median / max (goal ≤ 30)", "load average"], rows)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "runtimes": runtimes, "pareto_example": pareto_example, "fuse_preprocess": fuse_preprocess,
     "lab": lab, "quantize": quantize, "quantize_tensorrt": quantize_tensorrt,
     "profile_overhead": profile_overhead, "performance": performance, "memory": memory,
     "foreign_onnx": foreign_onnx, "yolo_int8": yolo_int8, "tv_detect": tv_detect,
-    "segment_int8": segment_int8}
+    "segment_int8": segment_int8, "compare": compare}
 
 
 def render(name: str, results: Path = RESULTS) -> str:

@@ -18,7 +18,7 @@ import typer
 
 from edgekit import __version__, noise
 from edgekit.cli import budget as budget_cmds
-from edgekit.cli import build, export, lab, measure, pick, run
+from edgekit.cli import build, compare, export, lab, measure, pick, run
 from edgekit.errors import EXIT_INTERRUPTED, EXIT_USAGE, EdgekitError, exit_codes_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -45,7 +45,7 @@ def _root(
     """edgekit: export -> quantize -> build -> profile -> pareto/budget."""
 
 
-for _commands in (export, measure, pick, run, build, lab):
+for _commands in (export, measure, compare, pick, run, build, lab):
     app.add_typer(_commands.app)
 app.add_typer(lab.lab_app, name="lab")
 app.add_typer(budget_cmds.app, name="budget")

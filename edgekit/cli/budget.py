@@ -19,6 +19,9 @@ def budget_check(
     budgets: Annotated[Path, typer.Argument(help="budgets.yaml")],
     store: StoreOpt = "results",
     baseline: Annotated[str | None, typer.Option(help="Tag of the results to compare with")] = None,
+    against: Annotated[str | None, typer.Option(
+        help="Also compare with the last 10 results of the same series on this branch, tag or "
+             "commit (at least 3)")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -34,13 +37,13 @@ def budget_check(
 
         check_writable_dir(junit)
     rows = open_store(store, create=False).query(full=True)
-    outcomes = bd.check(items, rows, baseline, budgets)
+    outcomes = bd.check(items, rows, baseline, budgets, against)
     if junit is not None:
         ci_report.junit(outcomes, junit, budgets)
     ci_report.github(outcomes, budgets)
     failed = sum(o.status == "fail" for o in outcomes)
     emit({"schema": "edgekit.budget/1", "budgets": str(budgets), "store": display(store),
-          "baseline": baseline, "passed": failed == 0, "failed": failed,
+          "baseline": baseline, "against": against, "passed": failed == 0, "failed": failed,
           "outcomes": [o.to_dict() for o in outcomes]}, json_out, render.budget_table(outcomes))
     if failed:
         raise typer.Exit(EXIT_BUDGET)
