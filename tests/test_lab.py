@@ -131,7 +131,7 @@ _OPTIONS = ["--input-size", "32", "--resize", "32", "--mean", "0.5,0.5,0.5", "--
             "0.5,0.5,0.5", "--interpolation", "bilinear", "--channel-order", "rgb",
             "--batch", "2", "--threads", "1", "--duration", "0.2", "--tag", "same",
             "--random-weights"]
-_MEASURED = ("verification", "samples_ms", "tune")  # figures, not settings
+_MEASURED = ("verification", "samples_ms", "tune", "timed_call")  # figures, not settings
 
 
 def test_a_lab_sweep_measures_with_the_same_settings_as_the_local_one(

@@ -45,7 +45,7 @@ def test_ort_profile_figures_are_consistent(digits: dict[str, Path], tmp_path: P
         assert r.memory["peak_rss_growth_mb"] >= 0 and r.memory["rss_method"]
         assert r.device_info["cpu"]["flags"] is not None and "onnxruntime" in r.device_info["versions"]
         assert r.settings["providers"] == ["CPUExecutionProvider"] and r.id is not None
-        assert "made once before the loop" in r.settings["timed_call"]  # how it was bound
+        assert "bound once before the loop" in r.settings["timed_call"]  # how it was bound
     assert rep.results[0].settings_key != rep.results[1].settings_key  # batch is part of it
     rows = Store(tmp_path / "r").query(full=True)
     assert len(rows) == 2 and rows[0]["result"]["latency"]["p50_ms"] == rep.results[1].latency["p50_ms"]

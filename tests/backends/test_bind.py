@@ -57,3 +57,19 @@ def test_the_timed_call_neither_copies_its_input_nor_converts_its_output(
         bound_ms = _median_ms(call)
         assert bound_ms < copy_ms / 5, (bound_ms, copy_ms)  # no copy of 128 MB per call
         assert "once" in r.bound
+
+
+def test_onnx_runtime_on_the_cpu_times_the_faster_of_run_and_iobinding(tmp_path: Path) -> None:
+    """Which of session.run and run_with_iobinding is faster differs by model: bind tries both
+    on the feeds, keeps the faster, and records both figures."""
+    import re
+
+    path = _first_element(tmp_path / "m.onnx")
+    x = np.full((1, N), 3.0, np.float32)
+    with backends.runner(backends.get("ort"), str(path), RunnerOptions()) as r:
+        call = r.bind({"x": x})
+        call()
+        found = dict(re.findall(r"(session\.run|run_with_iobinding) p50 ([0-9.e-]+) ms", r.bound))
+        assert set(found) == {"session.run", "run_with_iobinding"}, r.bound
+        chosen = min(found, key=lambda k: float(found[k]))
+        assert r.bound.startswith(chosen + " on inputs bound once")
