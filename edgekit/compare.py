@@ -105,10 +105,9 @@ def _check_inputs(a: RunnerBase, b: RunnerBase, base: str, cand: str) -> None:
                           "same input names, types and rank", path=cand)
 
 
-def _side(r: RunnerBase, target: str, feeds: dict[str, np.ndarray], ms: np.ndarray
-          ) -> dict[str, Any]:
+def _side(r: RunnerBase, target: str, man: manifest.Manifest | None,
+          feeds: dict[str, np.ndarray], ms: np.ndarray) -> dict[str, Any]:
     p = Path(target)
-    man = manifest.for_artifact(p) if p.is_file() else None
     return {"target": target, "sha256": manifest.artifact_sha256(p, man) if p.is_file() else None,
             "input_shapes": {k: list(v.shape) for k, v in feeds.items()},
             "p50_ms": round(float(np.median(ms)), 4), "samples": len(ms),
@@ -140,8 +139,7 @@ def compare(base: str, cand: str, opts: CompareOptions, rep: Reporter | None = N
     base, cand = resolve_side(base, opts.store), resolve_side(cand, opts.store)
     kinds = {pf.artifact_kind(t) for t in (base, cand)}
     for t in (base, cand):
-        if pf.artifact_kind(t) != "source" and not Path(t).is_file():
-            raise SourceError("file not found", "check the path", path=t)
+        pf.check_file(t, pf.artifact_kind(t))
     if len(kinds) > 1:
         raise ConfigError(f"{base} and {cand} are different kinds of artifact",
                           "compare two .onnx files, two engines, or two model specs")
@@ -153,14 +151,16 @@ def compare(base: str, cand: str, opts: CompareOptions, rep: Reporter | None = N
         with rep.stage("load both"):
             rs = [stack.enter_context(backends.runner(spec, t, opts.runner)) for t in (base, cand)]
         _check_inputs(rs[0], rs[1], base, cand)
-        feeds = [pf.feeds_for(r, manifest.for_artifact(Path(t)) if t.endswith(".onnx") else None,
-                              popts, opts.batch, t) for r, t in zip(rs, (base, cand), strict=True)]
+        mans = [manifest.for_artifact(Path(t)) if pf.artifact_kind(t) != "source" else None
+                for t in (base, cand)]  # read (and its sha256 checked) once per side
+        feeds = [pf.feeds_for(r, m, popts, opts.batch, t)
+                 for r, m, t in zip(rs, mans, (base, cand), strict=True)]
         for r, f in zip(rs, feeds, strict=True):
             r.infer(f)  # the outputs, outside the timed loop (and a first compile)
         blocks = _blocks([r.bind(f) for r, f in zip(rs, feeds, strict=True)],
                          [r.sync for r in rs], opts, rep)
-        sides = [_side(r, t, f, np.concatenate(b))
-                 for r, t, f, b in zip(rs, (base, cand), feeds, blocks, strict=True)]
+        sides = [_side(r, t, m, f, np.concatenate(b))
+                 for r, t, m, f, b in zip(rs, (base, cand), mans, feeds, blocks, strict=True)]
     verdict = abstats.decide(blocks[0], blocks[1], opts.threshold_pct, opts.alpha)
     fp = fingerprint()
     return CompareReport(

@@ -20,11 +20,12 @@ settings key is still the key this module computes for the same request.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from edgekit.store_base import glob_match
 
 if TYPE_CHECKING:
     from edgekit.profile import ProfileOptions
@@ -170,8 +171,7 @@ def device_matches(row: dict[str, Any], pattern: str | None) -> bool:
     if pattern is None:
         return True
     name = row.get("device_name")
-    return (name is not None and fnmatch.fnmatchcase(str(name), pattern)) or \
-        row.get("device") == pattern
+    return glob_match(pattern, None if name is None else str(name)) or row.get("device") == pattern
 
 
 def _runtime_version(res: dict[str, Any]) -> str | None:

@@ -126,18 +126,23 @@ def _check_request(target: str, kind: str, spec: BackendSpec, opts: ProfileOptio
     backends.check(spec, kind, opts.runner, tune=opts.tune)
     if not opts.batches or min(opts.batches) < 1:
         raise ConfigError("--batch takes positive sizes", "write e.g. --batch 1,8,32")
-    if kind != "source":
-        p = Path(target)
-        if not p.is_file():
-            raise SourceError("file not found", "check the path", path=target)
-        if p.stat().st_size == 0:
-            raise SourceError("file is empty", "export or build it again", path=target)
+    check_file(target, kind)
     if opts.labels is not None and opts.data is None:
         raise ConfigError("--labels needs --data DIR", "add --data or drop --labels")
     if opts.agreement is not None:
         unlabelled_paths(opts.agreement)
     if opts.store is not None:
         store_preflight(opts.store)
+
+
+def check_file(target: str, kind: str) -> None:
+    """An artifact (not a model spec) is a file that is not empty: one line otherwise."""
+    if kind != "source":
+        p = Path(target)
+        if not p.is_file():
+            raise SourceError("file not found", "check the path", path=target)
+        if p.stat().st_size == 0:
+            raise SourceError("file is empty", "export or build it again", path=target)
 
 
 def _check_batches(spec: TensorSpec | manifest.InputInfo | None, batches: tuple[int, ...],

@@ -117,12 +117,17 @@ def _precision(man: Manifest | None, ropts: RunnerOptions) -> str:
                             ropts.dtype).value
 
 
+def _file_of(target: str) -> Path:
+    """The file behind a target: the .py of a ``file.py:factory`` spec, else the path."""
+    return Path(target.split(".py:")[0] + ".py") if ".py:" in target else Path(target)
+
+
 def _artifact(kind: str, target: str, info: dict[str, Any],
               man: Manifest | None) -> dict[str, Any]:
     """Path, sha256 and size. A model spec's size is its parameter bytes at the precision it
     ran in (its .py file's size would mean nothing); its sha256 is the file's, if any (an
     artifact's manifest records it, checked against the file when the manifest was read)."""
-    p = Path(target.split(".py:")[0] + ".py") if ".py:" in target else Path(target)
+    p = _file_of(target)
     sha = (manifest.artifact_sha256(p, man if kind != "source" else None) if p.is_file()
            else None)
     if kind != "source":
@@ -147,8 +152,7 @@ def assemble(target: str, kind: str, backend: str, opts: ProfileOptions,
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     settings = {**m.settings, "warmup": opts.warmup, "iterations": opts.iterations,
                 "duration_s": None if opts.iterations else opts.duration_s, "tune": tuned}
-    prov = {**provenance.collect(target.split(".py:")[0] + ".py" if ".py:" in target
-                                 else target, opts.commit),
+    prov = {**provenance.collect(_file_of(target), opts.commit),
             "versions": provenance.versions(fp)}
     out = []
     for pb in m.per_batch:
